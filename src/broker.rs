@@ -1,0 +1,225 @@
+//! The facade: [`Broker`] and its builder.
+
+use std::sync::Arc;
+
+use time::Duration;
+use url::Url;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, Error};
+use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
+use crate::store::{MemoryStore, Store};
+
+/// The SSO broker: holds the store, the transport, the clock and the caches, and runs every flow.
+///
+/// Cheap to clone (an `Arc` inside); build one per process and share it.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) http: Arc<dyn HttpClient>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) public_base_url: Url,
+    pub(crate) options: Options,
+}
+
+/// Tunables, with safe defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) login_ttl: Duration,
+    pub(crate) link_ticket_ttl: Duration,
+    pub(crate) leeway: Duration,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) metadata_ttl: Duration,
+    pub(crate) jwks_refetch_cooldown: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            login_ttl: Duration::minutes(10),
+            link_ticket_ttl: Duration::minutes(10),
+            leeway: Duration::seconds(60),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            metadata_ttl: Duration::hours(1),
+            jwks_refetch_cooldown: Duration::seconds(60),
+        }
+    }
+}
+
+/// Builds a [`Broker`]. Only [`public_base_url`](Self::public_base_url) is required; the store
+/// defaults to [`MemoryStore`], the transport to [`ReqwestHttpClient`](crate::ReqwestHttpClient)
+/// (feature `reqwest`) and the clock to [`SystemClock`].
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    store: Option<Arc<dyn Store>>,
+    http: Option<Arc<dyn HttpClient>>,
+    clock: Option<Arc<dyn Clock>>,
+    public_base_url: Option<String>,
+    options: Options,
+}
+
+impl Broker {
+    /// A builder with the defaults.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+impl BrokerBuilder {
+    /// The persistence to use (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A shared store, for several brokers (nodes) over one store.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The transport to providers (default: [`ReqwestHttpClient`](crate::ReqwestHttpClient)).
+    pub fn http_client(mut self, http: impl HttpClient) -> Self {
+        self.http = Some(Arc::new(http));
+        self
+    }
+
+    /// A shared transport.
+    pub fn shared_http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The host's public base URL, such as `https://cx.example.com`; redirect URIs are derived
+    /// from it. Must be `https` (loopback `http` allowed).
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// How long a begun login may take before its state expires (default 10 minutes).
+    pub fn login_ttl(mut self, ttl: Duration) -> Self {
+        self.options.login_ttl = ttl;
+        self
+    }
+
+    /// How long a link ticket stays redeemable (default 10 minutes).
+    pub fn link_ticket_ttl(mut self, ttl: Duration) -> Self {
+        self.options.link_ticket_ttl = ttl;
+        self
+    }
+
+    /// Clock-skew leeway for `exp` and `iat` checks (default 60 seconds, at most 5 minutes).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.options.leeway = leeway;
+        self
+    }
+
+    /// The largest provider response accepted, whatever the transport (default 1 MiB).
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.options.max_response_bytes = n;
+        self
+    }
+
+    /// How long discovery documents and key sets are cached (default 1 hour).
+    pub fn metadata_ttl(mut self, ttl: Duration) -> Self {
+        self.options.metadata_ttl = ttl;
+        self
+    }
+
+    /// The least time between two key-set refetches caused by unknown `kid`s (default 60 s).
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.options.jwks_refetch_cooldown = cooldown;
+        self
+    }
+
+    /// Builds the broker.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the base URL is missing or not allowed, or an option is out of range.
+    pub fn build(self) -> Result<Broker, Error> {
+        let raw = self
+            .public_base_url
+            .ok_or(ConfigError::Missing("public_base_url"))?;
+        let mut public_base_url = Url::parse(&raw).map_err(|e| ConfigError::InvalidUrl {
+            what: "public_base_url",
+            reason: e.to_string(),
+        })?;
+        if !crate::http::is_allowed_endpoint(&public_base_url)
+            || public_base_url.query().is_some()
+            || public_base_url.fragment().is_some()
+        {
+            return Err(ConfigError::InvalidUrl {
+                what: "public_base_url",
+                reason: "must be https (http only on loopback), without query or fragment".into(),
+            }
+            .into());
+        }
+        if !public_base_url.path().ends_with('/') {
+            let path = format!("{}/", public_base_url.path());
+            public_base_url.set_path(&path);
+        }
+        let o = &self.options;
+        if o.leeway.is_negative() || o.leeway > Duration::minutes(5) {
+            return Err(invalid("leeway", "must be between 0 and 5 minutes"));
+        }
+        for (what, d) in [
+            ("login_ttl", o.login_ttl),
+            ("link_ticket_ttl", o.link_ticket_ttl),
+        ] {
+            if !d.is_positive() || d > Duration::hours(1) {
+                return Err(invalid(what, "must be positive and at most 1 hour"));
+            }
+        }
+        if o.max_response_bytes < 1024 {
+            return Err(invalid("max_response_bytes", "must be at least 1024"));
+        }
+        let http = match self.http {
+            Some(h) => h,
+            None => default_http()?,
+        };
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                http,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                public_base_url,
+                options: self.options,
+            }),
+        })
+    }
+}
+
+fn invalid(what: &'static str, reason: &str) -> Error {
+    ConfigError::Invalid {
+        what,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+#[cfg(feature = "reqwest")]
+fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
+    Ok(Arc::new(crate::http::ReqwestHttpClient::new()?))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
+    Err(ConfigError::Missing("http_client (the `reqwest` feature is off)").into())
+}

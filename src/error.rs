@@ -1,0 +1,339 @@
+//! The crate's error type.
+//!
+//! [`Error`] says *what* happened, nested one level where one level is not enough
+//! ([`IdTokenError`], [`CallbackError`], ...). [`Error::kind`] maps it to the handful of
+//! [`ErrorKind`]s a host turns into pages or status codes. No error ever carries a secret, a
+//! token, a code or a URL with a query.
+
+use crate::http::HttpError;
+use crate::store::StoreError;
+
+/// Everything that can go wrong in the broker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration or argument given by the host is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The tenant has no SSO application with this id.
+    #[error("no SSO application `{provider}` is configured for tenant `{tenant}`")]
+    NotConfigured {
+        /// The tenant.
+        tenant: String,
+        /// The provider id asked for.
+        provider: String,
+    },
+    /// The callback query could not be accepted.
+    #[error("malformed callback: {0}")]
+    Callback(#[from] CallbackError),
+    /// The login state was unknown, used, expired or from another browser.
+    #[error("login state rejected: {0}")]
+    State(#[from] StateError),
+    /// The provider answered the authorization request with an error (`access_denied`, ...).
+    #[error("the provider refused the login: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    ProviderDenied {
+        /// The OAuth `error` code, such as `access_denied`.
+        error: String,
+        /// The provider's `error_description`, if any (printable ASCII, at most 256 chars).
+        description: Option<String>,
+    },
+    /// The provider's metadata could not be fetched or is not acceptable.
+    #[error("provider discovery failed: {0}")]
+    Discovery(#[from] DiscoveryError),
+    /// The token endpoint refused or failed the exchange.
+    #[error("token endpoint: {0}")]
+    TokenEndpoint(#[from] TokenEndpointError),
+    /// The ID token was refused.
+    #[error("ID token rejected: {0}")]
+    IdToken(#[from] IdTokenError),
+    /// The userinfo response was refused.
+    #[error("userinfo rejected: {0}")]
+    UserInfo(String),
+    /// A binding or link-ticket operation was refused.
+    #[error("{0}")]
+    Binding(#[from] BindingError),
+    /// The transport failed.
+    #[error("HTTP: {0}")]
+    Http(#[from] HttpError),
+    /// The store failed; nothing was granted.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Coarse classes of [`Error`], for mapping to a page or a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The host passed something invalid (a programming or configuration error).
+    InvalidInput,
+    /// The tenant's SSO is not configured, or not for this provider.
+    NotConfigured,
+    /// The login attempt is not valid any more (expired, replayed, other browser): start again.
+    LoginExpired,
+    /// The user or the provider declined (`access_denied`, ...).
+    Denied,
+    /// The provider misbehaved or sent something that failed verification.
+    ProviderRejected,
+    /// A binding conflict, or a ticket that is no longer valid.
+    Conflict,
+    /// A service (provider or store) is unreachable; trying again later may work.
+    Unavailable,
+}
+
+impl Error {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(_) => ErrorKind::InvalidInput,
+            Self::NotConfigured { .. } => ErrorKind::NotConfigured,
+            Self::Callback(_) => ErrorKind::InvalidInput,
+            Self::State(_) => ErrorKind::LoginExpired,
+            Self::ProviderDenied { .. } => ErrorKind::Denied,
+            Self::Discovery(DiscoveryError::Http(e)) if e.is_transient() => ErrorKind::Unavailable,
+            Self::Discovery(_) | Self::IdToken(_) | Self::UserInfo(_) => {
+                ErrorKind::ProviderRejected
+            }
+            Self::TokenEndpoint(e) if e.is_transient() => ErrorKind::Unavailable,
+            Self::TokenEndpoint(_) => ErrorKind::ProviderRejected,
+            Self::Binding(_) => ErrorKind::Conflict,
+            Self::Http(e) if e.is_transient() => ErrorKind::Unavailable,
+            Self::Http(_) => ErrorKind::ProviderRejected,
+            Self::Store(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+/// Invalid configuration or arguments.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An identifier is empty, too long, or holds a character that is not allowed.
+    #[error("invalid {what}")]
+    InvalidIdentifier {
+        /// Which identifier.
+        what: &'static str,
+    },
+    /// A URL is malformed or not allowed (issuer and endpoints must be `https`, loopback `http`
+    /// excepted).
+    #[error("invalid URL for {what}: {reason}")]
+    InvalidUrl {
+        /// Which URL.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A required value is missing or empty.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A value is present but not acceptable.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a callback query was refused before any state was looked up.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// The query is longer than the limit.
+    #[error("callback query is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A parameter appears more than once.
+    #[error("parameter `{0}` appears more than once")]
+    DuplicateParameter(String),
+    /// Both `code` and `error` are present.
+    #[error("both `code` and `error` are present")]
+    CodeAndError,
+    /// A required parameter is missing.
+    #[error("parameter `{0}` is missing")]
+    Missing(&'static str),
+    /// A parameter is not acceptable (too long, bad characters).
+    #[error("parameter `{0}` is malformed")]
+    Malformed(&'static str),
+}
+
+/// Why the login state was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateError {
+    /// No pending login has this state: it was never issued, already used, or has expired.
+    #[error("unknown, already used or expired state")]
+    Unknown,
+    /// The browser that completed the login is not the one that started it.
+    #[error("the login was started in another browser")]
+    BrowserMismatch,
+    /// The RFC 9207 `iss` parameter does not match the provider, or is missing although the
+    /// provider advertises it.
+    #[error("the `iss` parameter does not match the provider")]
+    IssuerMismatch,
+    /// The login was started under a tenant policy that has since changed.
+    #[error("the tenant's sign-in policy changed after this login started")]
+    PolicyChanged,
+}
+
+/// Why provider metadata was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The discovery document or JWKS could not be fetched.
+    #[error("fetch failed: {0}")]
+    Http(#[source] HttpError),
+    /// The provider answered with a redirect, which is never followed.
+    #[error("the provider answered with a redirect (status {0}), which is not followed")]
+    Redirect(u16),
+    /// The provider answered with an unexpected status.
+    #[error("unexpected status {0}")]
+    Status(u16),
+    /// The response is larger than the cap.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    /// The document is not valid metadata.
+    #[error("invalid document: {0}")]
+    Invalid(String),
+    /// The document's `issuer` is not the expected one.
+    #[error("issuer mismatch: expected `{expected}`, found `{found}`")]
+    IssuerMismatch {
+        /// The issuer the configuration implies.
+        expected: String,
+        /// The issuer the document states.
+        found: String,
+    },
+    /// An endpoint in the document is not `https` (loopback `http` excepted).
+    #[error("endpoint `{0}` is not https")]
+    InsecureEndpoint(&'static str),
+}
+
+/// Why the token endpoint exchange failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenEndpointError {
+    /// The code (or refresh token) was refused: `invalid_grant`.
+    #[error("grant refused (invalid_grant)")]
+    InvalidGrant,
+    /// The client authentication was refused: `invalid_client` (a wrong client secret).
+    #[error("client authentication refused (invalid_client)")]
+    InvalidClient,
+    /// Another OAuth error code.
+    #[error("OAuth error `{0}`")]
+    OAuth(String),
+    /// A server error (5xx): transient, try again later.
+    #[error("server error (status {0})")]
+    ServerError(u16),
+    /// Another unexpected status.
+    #[error("unexpected status {0}")]
+    Status(u16),
+    /// The response is larger than the cap.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    /// The response is not a valid token response.
+    #[error("invalid token response: {0}")]
+    Invalid(String),
+    /// `token_type` is not `Bearer`.
+    #[error("token_type is not Bearer")]
+    NotBearer,
+    /// The response has no `id_token`.
+    #[error("the token response has no id_token")]
+    MissingIdToken,
+    /// The transport failed.
+    #[error("{0}")]
+    Http(#[source] HttpError),
+}
+
+impl TokenEndpointError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::ServerError(_) => true,
+            Self::Http(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Why an ID token was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdTokenError {
+    /// Not three base64url parts, or a part is not JSON.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// The header's `alg` is `none`, HMAC, or not advertised by the provider.
+    #[error("algorithm `{0}` is not accepted")]
+    AlgorithmNotAllowed(String),
+    /// The header lists a `crit` extension we do not understand.
+    #[error("unsupported critical header")]
+    UnsupportedCritical,
+    /// No `kid` and the provider has several keys.
+    #[error("no kid in the header and the provider has several keys")]
+    AmbiguousKey,
+    /// No key with this `kid`, even after refetching the provider's keys.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The key's type does not fit the algorithm.
+    #[error("key does not fit the algorithm")]
+    KeyMismatch,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// A claim has the wrong type (such as a string `exp`).
+    #[error("claim `{0}` is malformed")]
+    MalformedClaim(String),
+    /// A required claim is missing.
+    #[error("claim `{0}` is missing")]
+    MissingClaim(&'static str),
+    /// `iss` is not the provider's issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain our client id.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// `aud` has other audiences besides ours and there is no `azp`.
+    #[error("untrusted additional audience without azp")]
+    UntrustedAudience,
+    /// `azp` is not our client id.
+    #[error("azp is not our client id")]
+    AzpMismatch,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("token expired")]
+    Expired,
+    /// `iat` is in the future (beyond the leeway).
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// The `nonce` claim is missing.
+    #[error("nonce missing")]
+    NonceMissing,
+    /// The `nonce` claim is not the one of this login.
+    #[error("nonce mismatch")]
+    NonceMismatch,
+    /// Google: `hd` is missing or not an allowed hosted domain.
+    #[error("hosted domain not allowed")]
+    HostedDomainNotAllowed,
+    /// Microsoft: `tid` is missing or not on the allow-list.
+    #[error("Entra tenant not allowed")]
+    TenantNotAllowed,
+    /// The token is larger than the limit.
+    #[error("token too large")]
+    TooLarge,
+}
+
+/// Why a binding or ticket operation was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindingError {
+    /// This provider account is already bound to another user of the tenant.
+    #[error("this provider account is already bound to another user")]
+    BoundToAnotherUser,
+    /// The link ticket is unknown, already used or expired.
+    #[error("the link ticket is unknown, already used or expired")]
+    TicketInvalid,
+    /// No such binding.
+    #[error("no such binding")]
+    NotFound,
+}

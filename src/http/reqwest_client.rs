@@ -1,0 +1,179 @@
+//! [`HttpClient`] over reqwest, with the limits a provider-facing client needs.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpError, HttpErrorKind, is_allowed_endpoint};
+
+/// The default [`HttpClient`]: reqwest with rustls, no redirects, timeouts and a body cap.
+///
+/// ```
+/// # fn main() -> Result<(), cx_sso::Error> {
+/// use std::time::Duration;
+/// let client = cx_sso::ReqwestHttpClient::builder()
+///     .timeout(Duration::from_secs(5))
+///     .max_response_bytes(256 * 1024)
+///     .build()?;
+/// # let _ = client; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReqwestHttpClient {
+    client: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+/// Builder for [`ReqwestHttpClient`].
+#[derive(Debug, Clone)]
+pub struct ReqwestHttpClientBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+}
+
+impl Default for ReqwestHttpClientBuilder {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+impl ReqwestHttpClientBuilder {
+    /// Time allowed to establish a connection (default 5 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Time allowed for the whole exchange, body included (default 15 s).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// The largest response body accepted (default [`DEFAULT_MAX_RESPONSE_BYTES`], 1 MiB).
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = n;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Http`](crate::Error::Http) when the TLS backend cannot be initialised.
+    pub fn build(self) -> Result<ReqwestHttpClient, crate::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| HttpError::new(HttpErrorKind::Request, strip(&e)))?;
+        Ok(ReqwestHttpClient {
+            client,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+impl ReqwestHttpClient {
+    /// A builder with the defaults: 5 s to connect, 15 s in all, 1 MiB bodies.
+    pub fn builder() -> ReqwestHttpClientBuilder {
+        ReqwestHttpClientBuilder::default()
+    }
+
+    /// A client with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// See [`ReqwestHttpClientBuilder::build`].
+    pub fn new() -> Result<Self, crate::Error> {
+        Self::builder().build()
+    }
+}
+
+/// The error's description without the URL it carries.
+fn strip(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut msg = format!("reqwest {kind} error");
+    let mut source = std::error::Error::source(e);
+    // The first source below reqwest's own error is the cause (hyper, io, rustls); none of them
+    // carry the URL.
+    if let Some(s) = source.take() {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+    }
+    msg
+}
+
+fn classify(e: &reqwest::Error) -> HttpError {
+    let kind = if e.is_timeout() {
+        HttpErrorKind::Timeout
+    } else if e.is_connect() {
+        HttpErrorKind::Connect
+    } else if e.is_body() || e.is_decode() {
+        HttpErrorKind::Decode
+    } else {
+        HttpErrorKind::Request
+    };
+    HttpError::new(kind, strip(e))
+}
+
+#[async_trait]
+impl HttpClient for ReqwestHttpClient {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let url = url::Url::parse(&request.uri().to_string())
+            .map_err(|_| HttpError::new(HttpErrorKind::Request, "request URI is not a URL"))?;
+        if !is_allowed_endpoint(&url) {
+            return Err(HttpError::new(
+                HttpErrorKind::InsecureUrl,
+                "provider endpoints must use https (http only on loopback)",
+            ));
+        }
+        let (parts, body) = request.into_parts();
+        let mut builder = self.client.request(parts.method, url).body(body);
+        for (name, value) in &parts.headers {
+            builder = builder.header(name, value);
+        }
+        let mut response = builder.send().await.map_err(|e| classify(&e))?;
+        if let Some(len) = response.content_length()
+            && len > self.max_response_bytes as u64
+        {
+            return Err(too_large(self.max_response_bytes));
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(too_large(self.max_response_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut out = http::Response::new(body);
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+}
+
+fn too_large(cap: usize) -> HttpError {
+    HttpError::new(
+        HttpErrorKind::BodyTooLarge,
+        format!("response body exceeds the {cap}-byte cap"),
+    )
+}

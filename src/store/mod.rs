@@ -1,0 +1,360 @@
+//! Persistence: the [`Store`] trait and [`MemoryStore`].
+//!
+//! # Shape
+//!
+//! The trait is *storage-shaped*: a handful of atomic primitives over opaque records, grouped in
+//! namespaces. The broker owns the record formats (JSON) and the keys; a store only keeps bytes,
+//! a version, an optional expiry and an optional secondary index. A new capability of the crate
+//! adds namespaces, not trait methods, so a host's own store keeps compiling as the crate grows,
+//! and a SQL backend maps the whole trait onto one table with a unique key and one index.
+//!
+//! The atomic operations are in the trait itself, never emulated from `get` + `put`: take-once
+//! (pending logins, link tickets), insert-if-absent (bindings, replay ids, leases) and
+//! compare-and-swap on a version (connection tokens).
+//!
+//! # Contract
+//!
+//! Every method receives `now`, the broker's clock reading. A record whose `expires_at` is at or
+//! before `now` is *absent*: `get`, `take` and `list` do not return it, `insert` replaces it, and
+//! `compare_and_swap` and `delete` treat it as missing. Expired records may be purged at any time.
+//!
+//! - `insert` is atomic insert-if-absent: of two concurrent inserts of one key, exactly one gets
+//!   [`Inserted::Yes`]. A new record has version 1.
+//! - `take` is atomic get-and-delete: of two concurrent takes, at most one gets the record.
+//! - `compare_and_swap` replaces the record only when its current version equals `expected`, and
+//!   gives the replacement version `expected + 1`.
+//! - `put` writes unconditionally (version: previous + 1, or 1).
+//! - `list` returns the live records of a namespace whose `index` equals the given value, in key
+//!   order.
+//! - A failure of the backing service is [`StoreError::Unavailable`]; the broker turns it into a
+//!   refusal, never into a session, binding or token.
+//!
+//! [`conformance`](crate::testing::conformance) (feature `test-util`) is the suite that every
+//! backend in this crate passes; run it against your own store.
+//!
+//! # Implementing a Store
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::Mutex;
+//!
+//! use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
+//! use time::OffsetDateTime;
+//!
+//! /// A store over a BTreeMap; a real one would talk to the host's database.
+//! #[derive(Debug, Default)]
+//! struct MyStore {
+//!     rows: Mutex<BTreeMap<(String, String), Record>>,
+//! }
+//!
+//! fn live(r: &Record, now: OffsetDateTime) -> bool {
+//!     r.expires_at.is_none_or(|e| e > now)
+//! }
+//!
+//! #[async_trait::async_trait]
+//! impl Store for MyStore {
+//!     async fn get(&self, ns: &str, key: &str, now: OffsetDateTime)
+//!         -> Result<Option<Record>, StoreError> {
+//!         let rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         Ok(rows.get(&(ns.into(), key.into())).filter(|r| live(r, now)).cloned())
+//!     }
+//!     async fn insert(&self, ns: &str, key: &str, rec: NewRecord, now: OffsetDateTime)
+//!         -> Result<Inserted, StoreError> {
+//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         let k = (ns.to_owned(), key.to_owned());
+//!         if rows.get(&k).is_some_and(|r| live(r, now)) {
+//!             return Ok(Inserted::No);
+//!         }
+//!         rows.insert(k, rec.into_record(1));
+//!         Ok(Inserted::Yes)
+//!     }
+//!     async fn put(&self, ns: &str, key: &str, rec: NewRecord, now: OffsetDateTime)
+//!         -> Result<u64, StoreError> {
+//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         let k = (ns.to_owned(), key.to_owned());
+//!         let version = rows.get(&k).filter(|r| live(r, now)).map_or(1, |r| r.version + 1);
+//!         rows.insert(k, rec.into_record(version));
+//!         Ok(version)
+//!     }
+//!     async fn take(&self, ns: &str, key: &str, now: OffsetDateTime)
+//!         -> Result<Option<Record>, StoreError> {
+//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         Ok(rows.remove(&(ns.into(), key.into())).filter(|r| live(r, now)))
+//!     }
+//!     async fn compare_and_swap(&self, ns: &str, key: &str, expected: u64, rec: NewRecord,
+//!         now: OffsetDateTime) -> Result<CasOutcome, StoreError> {
+//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         let k = (ns.to_owned(), key.to_owned());
+//!         match rows.get(&k).filter(|r| live(r, now)) {
+//!             None => Ok(CasOutcome::Missing),
+//!             Some(r) if r.version != expected => Ok(CasOutcome::Conflict { current: r.version }),
+//!             Some(_) => {
+//!                 rows.insert(k, rec.into_record(expected + 1));
+//!                 Ok(CasOutcome::Swapped { version: expected + 1 })
+//!             }
+//!         }
+//!     }
+//!     async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime)
+//!         -> Result<bool, StoreError> {
+//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         Ok(rows.remove(&(ns.into(), key.into())).is_some_and(|r| live(&r, now)))
+//!     }
+//!     async fn list(&self, ns: &str, index: &str, now: OffsetDateTime)
+//!         -> Result<Vec<(String, Record)>, StoreError> {
+//!         let rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
+//!         Ok(rows.iter()
+//!             .filter(|((n, _), r)| n == ns && r.index.as_deref() == Some(index) && live(r, now))
+//!             .map(|((_, k), r)| (k.clone(), r.clone()))
+//!             .collect())
+//!     }
+//! }
+//!
+//! let broker = cx_sso::Broker::builder()
+//!     .store(MyStore::default())
+//! #   .http_client(cx_sso::testing::FakeIdp::google())
+//!     .public_base_url("https://cx.example.com")
+//!     .build();
+//! assert!(broker.is_ok());
+//! ```
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+mod memory;
+pub use memory::MemoryStore;
+
+/// A stored record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The payload, opaque to the store.
+    pub value: Vec<u8>,
+    /// Starts at 1, incremented by every write.
+    pub version: u64,
+    /// When the record stops existing, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The secondary key that [`Store::list`] selects on.
+    pub index: Option<String>,
+}
+
+impl Debug for Record {
+    // The value may hold encrypted tokens or hashes of secrets: only its size is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("value", &format_args!("[{} bytes]", self.value.len()))
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+/// A record to write; the store assigns the version.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    /// The payload.
+    pub value: Vec<u8>,
+    /// When the record stops existing, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The secondary key that [`Store::list`] selects on.
+    pub index: Option<String>,
+}
+
+impl Debug for NewRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRecord")
+            .field("value", &format_args!("[{} bytes]", self.value.len()))
+            .field("expires_at", &self.expires_at)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl NewRecord {
+    /// A record with no expiry and no index.
+    pub fn new(value: Vec<u8>) -> Self {
+        Self {
+            value,
+            expires_at: None,
+            index: None,
+        }
+    }
+
+    /// Sets the expiry.
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets the secondary index.
+    pub fn index(mut self, index: impl Into<String>) -> Self {
+        self.index = Some(index.into());
+        self
+    }
+
+    /// The stored form of this record at `version`.
+    pub fn into_record(self, version: u64) -> Record {
+        Record {
+            value: self.value,
+            version,
+            expires_at: self.expires_at,
+            index: self.index,
+        }
+    }
+}
+
+/// Result of [`Store::insert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The record was written.
+    Yes,
+    /// A live record already had that key; nothing was written.
+    No,
+}
+
+/// Result of [`Store::compare_and_swap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The record was replaced; it now has `version`.
+    Swapped {
+        /// The new version.
+        version: u64,
+    },
+    /// The record's version was not the expected one; nothing was written.
+    Conflict {
+        /// The version found.
+        current: u64,
+    },
+    /// There is no live record with that key; nothing was written.
+    Missing,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backing service could not be reached or failed; retrying later may work.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed, without data.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A stored record could not be decoded: it was written by something else or corrupted.
+    #[error("stored record is corrupt: {message}")]
+    Corrupt {
+        /// What was wrong, without data.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// An [`Unavailable`](Self::Unavailable) error with no source.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Unavailable`](Self::Unavailable) error caused by `source`.
+    pub fn unavailable_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// Persistence for the broker. See the [module docs](self) for the contract and an example.
+#[async_trait]
+pub trait Store: Debug + Send + Sync + 'static {
+    /// The live record at (`namespace`, `key`).
+    async fn get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Writes `record` only if no live record has this key (atomic insert-if-absent).
+    async fn insert(
+        &self,
+        namespace: &str,
+        key: &str,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<Inserted, StoreError>;
+
+    /// Writes `record` whatever is there; returns the new version.
+    async fn put(
+        &self,
+        namespace: &str,
+        key: &str,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// Removes and returns the live record (atomic: at most one caller gets it).
+    async fn take(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Replaces the record only if its version is `expected`.
+    async fn compare_and_swap(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: u64,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<CasOutcome, StoreError>;
+
+    /// Removes the record; returns whether a live one was there.
+    async fn delete(&self, namespace: &str, key: &str, now: OffsetDateTime)
+    -> Result<bool, StoreError>;
+
+    /// The live records of `namespace` whose index is `index`, in key order.
+    async fn list(
+        &self,
+        namespace: &str,
+        index: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Record)>, StoreError>;
+}
+
+/// Builds a store key from parts, escaping so that distinct part lists never collide.
+pub(crate) fn key(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        for c in part.chars() {
+            match c {
+                '%' => out.push_str("%25"),
+                '|' => out.push_str("%7C"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_do_not_collide() {
+        assert_ne!(super::key(&["a|b", "c"]), super::key(&["a", "b|c"]));
+        assert_ne!(super::key(&["a%7Cb"]), super::key(&["a|b"]));
+    }
+}
