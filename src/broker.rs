@@ -25,6 +25,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) public_base_url: Url,
     pub(crate) options: Options,
+    pub(crate) metadata: crate::provider::MetadataCache,
 }
 
 /// Tunables, with safe defaults.
@@ -201,6 +202,7 @@ impl BrokerBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 public_base_url,
                 options: self.options,
+                metadata: crate::provider::MetadataCache::default(),
             }),
         })
     }

@@ -1,9 +1,7 @@
 //! Secret-bearing newtypes that never print their contents.
 
-use zeroize::Zeroize;
-
 macro_rules! secret_type {
-    ($(#[$meta:meta])* $name:ident) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident) => {
         $(#[$meta])*
         ///
         /// `Debug` prints `
@@ -11,11 +9,11 @@ macro_rules! secret_type {
         /// ([redacted])`; there is no `Display`, and the value is zeroized on drop.
         #[derive(Clone, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        $vis struct $name(String);
 
         impl $name {
             /// Wraps a secret value.
-            pub fn new(value: impl Into<String>) -> Self {
+            $vis fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
 
@@ -25,7 +23,7 @@ macro_rules! secret_type {
             ///
             /// Leaking this value may compromise the security of the tenant. Do not log it,
             /// put it in an error message or send it anywhere it is not needed.
-            pub fn secret(&self) -> &str {
+            $vis fn secret(&self) -> &str {
                 &self.0
             }
         }
@@ -38,7 +36,7 @@ macro_rules! secret_type {
 
         impl Drop for $name {
             fn drop(&mut self) {
-                self.0.zeroize();
+                zeroize::Zeroize::zeroize(&mut self.0);
             }
         }
     };
@@ -46,24 +44,24 @@ macro_rules! secret_type {
 
 secret_type!(
     /// An OAuth client secret, as issued by the provider to a tenant's application.
-    ClientSecret
+    pub ClientSecret
 );
 secret_type!(
     /// The browser-binding value of a pending login: the host puts it in a cookie when it
     /// redirects to the provider and hands it back to [`Broker::complete_login`](crate::Broker::complete_login).
-    BrowserBinding
+    pub BrowserBinding
 );
 secret_type!(
     /// A single-use link ticket, handed out when an unbound provider account signs in.
-    LinkTicket
+    pub LinkTicket
 );
 secret_type!(
     /// An OAuth access token.
-    AccessToken
+    pub AccessToken
 );
 secret_type!(
     /// An OAuth refresh token.
-    RefreshToken
+    pub RefreshToken
 );
 
 pub(crate) use secret_type;

@@ -1,0 +1,288 @@
+//! ID-token verification.
+//!
+//! The signature is checked with `jsonwebtoken` (aws-lc-rs backend); every claim check is done
+//! here, against the broker's clock, because jsonwebtoken reads the system time and does not
+//! check `nonce`, `azp` or `iat`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::broker::Inner;
+use crate::error::{Error, IdTokenError};
+use crate::provider::{
+    ENTRA_ISSUER_TEMPLATE, EntraTenancy, ProviderConfig, ProviderKind, ProviderMetadata,
+};
+
+/// The largest ID token accepted.
+const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+    crit: Option<Value>,
+}
+
+/// The claims the broker uses, after verification.
+#[derive(Debug, Clone)]
+pub(crate) struct IdClaims {
+    pub(crate) iss: String,
+    pub(crate) sub: String,
+    pub(crate) email: Option<String>,
+    pub(crate) email_verified: Option<bool>,
+    pub(crate) name: Option<String>,
+    pub(crate) hd: Option<String>,
+    pub(crate) tid: Option<String>,
+    pub(crate) oid: Option<String>,
+    pub(crate) xms_edov: Option<bool>,
+}
+
+fn malformed(what: &str) -> Error {
+    IdTokenError::Malformed(what.to_owned()).into()
+}
+
+/// Verifies `token` for `config` and returns its claims.
+pub(crate) async fn verify(
+    inner: &Inner,
+    config: &ProviderConfig,
+    meta: &ProviderMetadata,
+    token: &str,
+    expected_nonce: &str,
+) -> Result<IdClaims, Error> {
+    if token.len() > MAX_ID_TOKEN_BYTES {
+        return Err(IdTokenError::TooLarge.into());
+    }
+    let mut parts = token.split('.');
+    let (Some(h64), Some(p64), Some(sig64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    let header_bytes = URL_SAFE_NO_PAD
+        .decode(h64)
+        .map_err(|_| malformed("header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|e| IdTokenError::Malformed(format!("header: {e}")))?;
+    let alg_name = header
+        .alg
+        .ok_or_else(|| IdTokenError::AlgorithmNotAllowed("(missing)".into()))?;
+    let alg = match alg_name.parse::<Algorithm>() {
+        Ok(a @ (Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 | Algorithm::EdDSA))
+            if meta.algorithms.contains(&a) =>
+        {
+            a
+        }
+        _ => return Err(IdTokenError::AlgorithmNotAllowed(printable(&alg_name)).into()),
+    };
+    if header.crit.is_some() {
+        return Err(IdTokenError::UnsupportedCritical.into());
+    }
+    if let Some(kid) = &header.kid
+        && (kid.is_empty() || kid.len() > 256)
+    {
+        return Err(malformed("kid"));
+    }
+    let key = inner
+        .metadata
+        .key(inner, config, meta, header.kid.as_deref())
+        .await?;
+    if key.alg.is_some_and(|a| a != alg) {
+        return Err(IdTokenError::KeyMismatch.into());
+    }
+    let signed_len = h64.len() + 1 + p64.len();
+    let message = token.get(..signed_len).ok_or_else(|| malformed("token"))?;
+    match jsonwebtoken::crypto::verify(sig64, message.as_bytes(), &key.key, alg) {
+        Ok(true) => {}
+        Ok(false) => return Err(IdTokenError::BadSignature.into()),
+        Err(e) => {
+            return Err(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::Base64(_) => {
+                    malformed("signature is not base64url")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+                | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
+                | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+                | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+                | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => {
+                    IdTokenError::KeyMismatch.into()
+                }
+                _ => IdTokenError::BadSignature.into(),
+            });
+        }
+    }
+
+    let payload = URL_SAFE_NO_PAD
+        .decode(p64)
+        .map_err(|_| malformed("payload is not base64url"))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&payload)
+        .map_err(|e| IdTokenError::Malformed(format!("payload: {e}")))?;
+    check_claims(inner, config, meta, &claims, expected_nonce)
+}
+
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(16)
+        .collect()
+}
+
+fn opt_str(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Error> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(IdTokenError::MalformedClaim(name.into()).into()),
+    }
+}
+
+fn req_str(claims: &Map<String, Value>, name: &'static str) -> Result<String, Error> {
+    match opt_str(claims, name)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(IdTokenError::MissingClaim(name).into()),
+    }
+}
+
+fn req_time(claims: &Map<String, Value>, name: &'static str) -> Result<i64, Error> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Err(IdTokenError::MissingClaim(name).into()),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .ok_or_else(|| IdTokenError::MalformedClaim(name.into()).into()),
+        Some(_) => Err(IdTokenError::MalformedClaim(name.into()).into()),
+    }
+}
+
+fn opt_bool(claims: &Map<String, Value>, name: &'static str) -> Result<Option<bool>, Error> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        // Some providers send booleans as strings; only the two exact spellings are accepted.
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(_) => Err(IdTokenError::MalformedClaim(name.into()).into()),
+    }
+}
+
+fn check_claims(
+    inner: &Inner,
+    config: &ProviderConfig,
+    meta: &ProviderMetadata,
+    claims: &Map<String, Value>,
+    expected_nonce: &str,
+) -> Result<IdClaims, Error> {
+    let iss = req_str(claims, "iss")?;
+    let tid = opt_str(claims, "tid")?;
+
+    // Issuer, per provider kind.
+    match config.kind() {
+        ProviderKind::Microsoft {
+            tenancy: EntraTenancy::Multi {
+                allowed_tenant_ids, ..
+            },
+        } => {
+            let tid = tid
+                .as_deref()
+                .ok_or(IdTokenError::TenantNotAllowed)?
+                .to_ascii_lowercase();
+            if iss != ENTRA_ISSUER_TEMPLATE.replace("{tenantid}", &tid) {
+                return Err(IdTokenError::WrongIssuer.into());
+            }
+            if !allowed_tenant_ids.iter().any(|t| *t == tid) {
+                return Err(IdTokenError::TenantNotAllowed.into());
+            }
+        }
+        _ => {
+            if iss != meta.issuer {
+                return Err(IdTokenError::WrongIssuer.into());
+            }
+        }
+    }
+
+    // Audience and authorized party.
+    let client_id = config.client_id();
+    let azp = opt_str(claims, "azp")?;
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().ok_or(IdTokenError::MalformedClaim("aud".into())))
+            .collect::<Result<_, _>>()?,
+        None | Some(Value::Null) => return Err(IdTokenError::MissingClaim("aud").into()),
+        Some(_) => return Err(IdTokenError::MalformedClaim("aud".into()).into()),
+    };
+    if !audiences.contains(&client_id) {
+        return Err(IdTokenError::WrongAudience.into());
+    }
+    if let Some(azp) = &azp
+        && azp != client_id
+    {
+        return Err(IdTokenError::AzpMismatch.into());
+    }
+    if audiences.iter().any(|a| *a != client_id) && azp.is_none() {
+        return Err(IdTokenError::UntrustedAudience.into());
+    }
+
+    // Time.
+    let exp = req_time(claims, "exp")?;
+    let iat = req_time(claims, "iat")?;
+    let now = inner.clock.now();
+    let leeway = inner.options.leeway;
+    let exp = OffsetDateTime::from_unix_timestamp(exp)
+        .map_err(|_| IdTokenError::MalformedClaim("exp".into()))?;
+    let iat = OffsetDateTime::from_unix_timestamp(iat)
+        .map_err(|_| IdTokenError::MalformedClaim("iat".into()))?;
+    if now - leeway >= exp {
+        return Err(IdTokenError::Expired.into());
+    }
+    if iat > now + leeway {
+        return Err(IdTokenError::IssuedInFuture.into());
+    }
+
+    // Nonce.
+    let nonce = opt_str(claims, "nonce")?.ok_or(IdTokenError::NonceMissing)?;
+    if !bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())) {
+        return Err(IdTokenError::NonceMismatch.into());
+    }
+
+    let sub = req_str(claims, "sub")?;
+    if sub.len() > 255 {
+        return Err(IdTokenError::MalformedClaim("sub".into()).into());
+    }
+    let hd = opt_str(claims, "hd")?;
+    if let ProviderKind::Google {
+        allowed_hosted_domains,
+    } = config.kind()
+        && !allowed_hosted_domains.is_empty()
+    {
+        let ok = hd.as_deref().is_some_and(|hd| {
+            allowed_hosted_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(hd))
+        });
+        if !ok {
+            return Err(IdTokenError::HostedDomainNotAllowed.into());
+        }
+    }
+    let oid = opt_str(claims, "oid")?;
+    if matches!(config.kind(), ProviderKind::Microsoft { .. })
+        && oid.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(IdTokenError::MissingClaim("oid").into());
+    }
+    Ok(IdClaims {
+        iss,
+        sub,
+        email: opt_str(claims, "email")?,
+        email_verified: opt_bool(claims, "email_verified")?,
+        name: opt_str(claims, "name")?,
+        hd,
+        tid,
+        oid,
+        xms_edov: opt_bool(claims, "xms_edov")?,
+    })
+}

@@ -1,0 +1,701 @@
+//! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
+
+mod callback;
+mod id_token;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::binding::{AccountBinding, BindOutcome};
+use crate::broker::{Broker, Inner};
+use crate::error::{Error, StateError, TokenEndpointError};
+use crate::identity::ExternalIdentity;
+use crate::ids::{ProviderId, TenantId, UserId};
+use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind, ProviderMetadata};
+use crate::secret::{BrowserBinding, LinkTicket, secret_type};
+use crate::store::{NewRecord, key};
+
+pub(crate) const NS_PENDING: &str = "pending_login";
+
+/// What a login is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LoginIntent {
+    /// Sign in with a bound provider account (or link one on first use).
+    SignIn,
+    /// Bind a provider account to this (already signed-in) user, from their security settings.
+    Link {
+        /// The user who is binding an account.
+        user: UserId,
+    },
+}
+
+/// Options of [`Broker::begin_login`].
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+impl LoginOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where the host should send the user after the login: a relative path such as
+    /// `/inbox?tab=2`. Anything else (`//evil.example`, `/\evil`, `https://...`, encoded or
+    /// control-character variants) is replaced by `/`.
+    pub fn return_to(mut self, path: impl Into<String>) -> Self {
+        self.return_to = Some(path.into());
+        self
+    }
+
+    /// A hint of which account to use (`login_hint`), such as the user's email.
+    pub fn login_hint(mut self, hint: impl Into<String>) -> Self {
+        self.login_hint = Some(hint.into());
+        self
+    }
+}
+
+/// What [`Broker::begin_login`] returns: where to send the browser, and the cookie to set.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoginRedirect {
+    /// The provider's authorization URL, with state, nonce and PKCE challenge.
+    pub authorize_url: Url,
+    /// The value to put in a cookie (HttpOnly, Secure, SameSite=Lax, short-lived) and hand
+    /// back to [`Broker::complete_login`]; it binds the login to this browser.
+    pub browser_binding: BrowserBinding,
+    /// When the login stops being completable.
+    pub expires_at: OffsetDateTime,
+}
+
+secret_type!(
+    /// A PKCE code verifier.
+    pub(crate) PkceVerifier
+);
+
+/// A login in flight, as stored under the hash of its state.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct PendingLogin {
+    pub(crate) tenant: TenantId,
+    pub(crate) provider: ProviderId,
+    pub(crate) intent: LoginIntent,
+    pub(crate) pkce_verifier: PkceVerifier,
+    pub(crate) nonce: String,
+    pub(crate) binding_hash: String,
+    pub(crate) return_to: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("tenant", &self.tenant)
+            .field("provider", &self.provider)
+            .field("intent", &self.intent)
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a completed login means for the host.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoginOutcome {
+    /// The provider account is bound to `user`: sign them in.
+    SignedIn {
+        /// The tenant.
+        tenant: TenantId,
+        /// The host's user.
+        user: UserId,
+        /// The provider account.
+        identity: ExternalIdentity,
+        /// The sanitised relative path to go to.
+        return_to: String,
+    },
+    /// The provider account is not bound yet. Ask the user to prove who they are (password),
+    /// then call [`Broker::redeem_link_ticket`] with this ticket. The ticket is single-use and
+    /// short-lived.
+    LinkRequired {
+        /// The tenant.
+        tenant: TenantId,
+        /// The ticket to redeem.
+        ticket: LinkTicket,
+        /// The provider account to be linked.
+        identity: ExternalIdentity,
+        /// The sanitised relative path to go to afterwards.
+        return_to: String,
+    },
+    /// The provider account is now bound to the user who asked for it (intent `Link`).
+    Linked {
+        /// The tenant.
+        tenant: TenantId,
+        /// The user.
+        user: UserId,
+        /// The new binding.
+        binding: AccountBinding,
+        /// The sanitised relative path to go to.
+        return_to: String,
+    },
+}
+
+/// Random URL-safe text of `n` bytes of entropy from the OS CSPRNG.
+pub(crate) fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The store key for a secret handle (state, ticket): its SHA-256, so a store dump does not
+/// hold usable values.
+pub(crate) fn hash_key(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Keeps `return_to` only if it is a plain relative path.
+pub(crate) fn sanitize_return_to(raw: Option<&str>) -> String {
+    fn safe(s: &str) -> bool {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.contains('\\')
+            && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    }
+    let Some(raw) = raw else {
+        return "/".to_owned();
+    };
+    if raw.len() > 2048 || !safe(raw) {
+        return "/".to_owned();
+    }
+    // Check decoded forms too: `/%2F%2Fevil`, `/%5Cevil`, double encoding.
+    let mut current = raw.to_owned();
+    for _ in 0..3 {
+        let decoded: String = percent_decode(&current);
+        if !safe(&decoded) {
+            return "/".to_owned();
+        }
+        if decoded == current {
+            break;
+        }
+        current = decoded;
+    }
+    raw.to_owned()
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl Broker {
+    /// The redirect URI to register at the provider for this application:
+    /// `{public_base_url}/sso/callback/{provider}`.
+    pub fn redirect_uri(&self, provider: &ProviderId) -> String {
+        format!("{}sso/callback/{}", self.inner.public_base_url, provider)
+    }
+
+    /// Starts a login: returns the provider URL to redirect to, and the browser-binding value
+    /// to set as a cookie.
+    ///
+    /// The request carries PKCE (S256), a 256-bit random state and a nonce; the pending login
+    /// is stored under the hash of its state and expires after the login TTL (10 minutes by
+    /// default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`] when the tenant has no such application, discovery errors when
+    /// the provider cannot be reached, [`Error::Store`] when the store fails.
+    pub async fn begin_login(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        intent: LoginIntent,
+        options: LoginOptions,
+    ) -> Result<LoginRedirect, Error> {
+        let inner = &*self.inner;
+        let config = self.provider_config(tenant, provider).await?;
+        let meta = inner.metadata.metadata(inner, &config).await?;
+
+        let state = random_token(32);
+        let nonce = random_token(32);
+        let verifier = random_token(32);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let binding = random_token(32);
+        let redirect_uri = self.redirect_uri(provider);
+        let now = inner.clock.now();
+        let expires_at = now + inner.options.login_ttl;
+
+        let mut url = meta.authorization_endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", config.client_id())
+                .append_pair("redirect_uri", &redirect_uri)
+                .append_pair("scope", &config.login_scopes())
+                .append_pair("state", &state)
+                .append_pair("nonce", &nonce)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(hint) = &options.login_hint {
+                q.append_pair("login_hint", hint);
+            }
+            if let ProviderKind::Google {
+                allowed_hosted_domains,
+            } = config.kind()
+                && let [only] = allowed_hosted_domains.as_slice()
+            {
+                q.append_pair("hd", only);
+            }
+        }
+
+        let pending = PendingLogin {
+            tenant: tenant.clone(),
+            provider: provider.clone(),
+            intent,
+            pkce_verifier: PkceVerifier::new(verifier),
+            nonce,
+            binding_hash: hash_key(&binding),
+            return_to: sanitize_return_to(options.return_to.as_deref()),
+            redirect_uri,
+            expires_at,
+        };
+        let value =
+            serde_json::to_vec(&pending).map_err(|e| crate::store::StoreError::Corrupt {
+                message: e.to_string(),
+            })?;
+        let inserted = inner
+            .store
+            .insert(
+                NS_PENDING,
+                &hash_key(&state),
+                NewRecord::new(value).expires_at(expires_at),
+                now,
+            )
+            .await?;
+        if inserted != crate::store::Inserted::Yes {
+            // 256 random bits collided: the store is not behaving.
+            return Err(crate::store::StoreError::unavailable("state collision").into());
+        }
+        Ok(LoginRedirect {
+            authorize_url: url,
+            browser_binding: BrowserBinding::new(binding),
+            expires_at,
+        })
+    }
+
+    /// Completes a login from the provider's redirect.
+    ///
+    /// `callback_query` is the query string of the request to the redirect URI (with or
+    /// without the leading `?`); `browser_binding` is the cookie set at
+    /// [`begin_login`](Self::begin_login).
+    ///
+    /// The pending login is taken once (a replay finds nothing), then the browser binding,
+    /// the RFC 9207 `iss` parameter, the code exchange and the ID token are checked. Nothing is
+    /// stored and no outcome is given unless every check passes.
+    ///
+    /// # Errors
+    ///
+    /// A typed refusal for every failed check: [`Error::Callback`], [`Error::State`],
+    /// [`Error::ProviderDenied`], [`Error::TokenEndpoint`], [`Error::IdToken`],
+    /// [`Error::UserInfo`], [`Error::Binding`], or [`Error::Store`]/[`Error::Http`] when a
+    /// service fails.
+    pub async fn complete_login(
+        &self,
+        callback_query: &str,
+        browser_binding: &str,
+    ) -> Result<LoginOutcome, Error> {
+        let inner = &*self.inner;
+        let callback = callback::parse(callback_query)?;
+        let now = inner.clock.now();
+        let record = inner
+            .store
+            .take(NS_PENDING, &hash_key(&callback.state), now)
+            .await?
+            .ok_or(StateError::Unknown)?;
+        let pending: PendingLogin = serde_json::from_slice(&record.value).map_err(|_| {
+            crate::store::StoreError::Corrupt {
+                message: "pending login".into(),
+            }
+        })?;
+        if pending.expires_at <= now {
+            return Err(StateError::Unknown.into());
+        }
+        let given = hash_key(browser_binding);
+        if !bool::from(given.as_bytes().ct_eq(pending.binding_hash.as_bytes())) {
+            return Err(StateError::BrowserMismatch.into());
+        }
+
+        let config = self
+            .provider_config(&pending.tenant, &pending.provider)
+            .await?;
+        let meta = inner.metadata.metadata(inner, &config).await?;
+
+        // RFC 9207: the authorization response's issuer.
+        match &callback.iss {
+            Some(iss) => {
+                if !issuer_parameter_matches(&config, &meta, iss) {
+                    return Err(StateError::IssuerMismatch.into());
+                }
+            }
+            None if meta.iss_parameter_supported => {
+                return Err(StateError::IssuerMismatch.into());
+            }
+            None => {}
+        }
+
+        let code = match callback.result {
+            callback::CallbackResult::Error { error, description } => {
+                return Err(Error::ProviderDenied { error, description });
+            }
+            callback::CallbackResult::Code(code) => code,
+        };
+
+        let tokens = exchange_code(inner, &config, &meta, &code, &pending).await?;
+        let id_token = tokens
+            .id_token
+            .as_deref()
+            .ok_or(TokenEndpointError::MissingIdToken)?;
+        let mut claims = id_token::verify(inner, &config, &meta, id_token, &pending.nonce).await?;
+        if let Some(iss) = &callback.iss
+            && *iss != claims.iss
+        {
+            // The authorization response and the ID token come from different issuers.
+            return Err(StateError::IssuerMismatch.into());
+        }
+        if (claims.email.is_none() || claims.name.is_none())
+            && let Some(userinfo) = &meta.userinfo_endpoint
+        {
+            fill_from_userinfo(inner, userinfo, &tokens.access_token, &mut claims).await?;
+        }
+        let identity = identity_from(&config, claims);
+        self.finish_login(pending, identity).await
+    }
+
+    async fn finish_login(
+        &self,
+        pending: PendingLogin,
+        identity: ExternalIdentity,
+    ) -> Result<LoginOutcome, Error> {
+        let PendingLogin {
+            tenant,
+            provider,
+            intent,
+            return_to,
+            ..
+        } = pending;
+        match intent {
+            LoginIntent::SignIn => match self.binding_for(&tenant, &identity).await? {
+                Some(binding) => Ok(LoginOutcome::SignedIn {
+                    tenant,
+                    user: binding.user,
+                    identity,
+                    return_to,
+                }),
+                None => {
+                    let ticket = self
+                        .issue_link_ticket(&tenant, &provider, &identity)
+                        .await?;
+                    Ok(LoginOutcome::LinkRequired {
+                        tenant,
+                        ticket,
+                        identity,
+                        return_to,
+                    })
+                }
+            },
+            LoginIntent::Link { user } => {
+                match self.bind(&tenant, &provider, &user, &identity).await? {
+                    BindOutcome::Bound(binding) | BindOutcome::AlreadyBound(binding) => {
+                        Ok(LoginOutcome::Linked {
+                            tenant,
+                            user,
+                            binding,
+                            return_to,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn issuer_parameter_matches(config: &ProviderConfig, meta: &ProviderMetadata, iss: &str) -> bool {
+    match config.kind() {
+        ProviderKind::Microsoft {
+            tenancy: crate::provider::EntraTenancy::Multi { .. },
+        } => {
+            // The issuer of a multi-tenant response carries the user's tenant; it is compared
+            // with the ID token's `iss` once that is verified.
+            let prefix = "https://login.microsoftonline.com/";
+            iss.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix("/v2.0"))
+                .is_some_and(|tid| !tid.is_empty() && !tid.contains('/'))
+        }
+        _ => iss == meta.issuer,
+    }
+}
+
+fn identity_from(config: &ProviderConfig, c: id_token::IdClaims) -> ExternalIdentity {
+    let subject = match (config.kind(), &c.oid) {
+        (ProviderKind::Microsoft { .. }, Some(oid)) => oid.clone(),
+        _ => c.sub.clone(),
+    };
+    ExternalIdentity {
+        issuer: c.iss,
+        subject,
+        email: c.email,
+        email_verified: c.email_verified.unwrap_or(false),
+        name: c.name,
+        hosted_domain: c.hd,
+        entra_tenant_id: c.tid,
+        email_domain_verified: c.xms_edov,
+    }
+}
+
+/// A token endpoint response.
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: crate::secret::AccessToken,
+    pub(crate) token_type: String,
+    #[serde(default)]
+    pub(crate) expires_in: Option<i64>,
+    #[serde(default)]
+    #[allow(dead_code)] // read by mailbox connections
+    pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
+    #[serde(default)]
+    pub(crate) id_token: Option<String>,
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+}
+
+/// POSTs `form` to the token endpoint with the client's authentication, and parses the answer.
+pub(crate) async fn token_request(
+    inner: &Inner,
+    config: &ProviderConfig,
+    token_endpoint: &Url,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse, TokenEndpointError> {
+    let body = token_post(inner, config, token_endpoint, form).await?;
+    let tokens: TokenResponse =
+        serde_json::from_slice(&body).map_err(|e| TokenEndpointError::Invalid(scrub(&e)))?;
+    if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(TokenEndpointError::NotBearer);
+    }
+    Ok(tokens)
+}
+
+/// A serde error's category and position, without the data it quotes.
+fn scrub(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+/// POSTs to the token endpoint and returns the body of a 200.
+pub(crate) async fn token_post(
+    inner: &Inner,
+    config: &ProviderConfig,
+    token_endpoint: &Url,
+    form: &[(&str, &str)],
+) -> Result<Vec<u8>, TokenEndpointError> {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form {
+        ser.append_pair(k, v);
+    }
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(token_endpoint.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+    match config.auth_method() {
+        ClientAuthMethod::ClientSecretBasic => {
+            // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let creds = format!(
+                "{}:{}",
+                enc(config.client_id()),
+                enc(config.client_secret().secret())
+            );
+            request = request.header(
+                http::header::AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode(creds)),
+            );
+        }
+        ClientAuthMethod::ClientSecretPost => {
+            ser.append_pair("client_id", config.client_id());
+            ser.append_pair("client_secret", config.client_secret().secret());
+        }
+    }
+    let request = request
+        .body(ser.finish().into_bytes())
+        .map_err(|_| TokenEndpointError::Invalid("request could not be built".into()))?;
+    let response = inner
+        .http
+        .call(request)
+        .await
+        .map_err(TokenEndpointError::Http)?;
+    let status = response.status();
+    let body = response.into_body();
+    if body.len() > inner.options.max_response_bytes {
+        return Err(TokenEndpointError::TooLarge(
+            inner.options.max_response_bytes,
+        ));
+    }
+    if status == http::StatusCode::OK {
+        return Ok(body);
+    }
+    if status.is_server_error() {
+        return Err(TokenEndpointError::ServerError(status.as_u16()));
+    }
+    match serde_json::from_slice::<OAuthErrorBody>(&body) {
+        Ok(e) if e.error == "invalid_grant" => Err(TokenEndpointError::InvalidGrant),
+        Ok(e) if e.error == "invalid_client" => Err(TokenEndpointError::InvalidClient),
+        Ok(e) => Err(TokenEndpointError::OAuth(
+            e.error
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect(),
+        )),
+        Err(_) if status == http::StatusCode::UNAUTHORIZED => {
+            Err(TokenEndpointError::InvalidClient)
+        }
+        Err(_) => Err(TokenEndpointError::Status(status.as_u16())),
+    }
+}
+
+async fn exchange_code(
+    inner: &Inner,
+    config: &ProviderConfig,
+    meta: &ProviderMetadata,
+    code: &str,
+    pending: &PendingLogin,
+) -> Result<TokenResponse, Error> {
+    Ok(token_request(
+        inner,
+        config,
+        &meta.token_endpoint,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &pending.redirect_uri),
+            ("code_verifier", pending.pkce_verifier.secret()),
+        ],
+    )
+    .await?)
+}
+
+async fn fill_from_userinfo(
+    inner: &Inner,
+    endpoint: &Url,
+    access_token: &crate::secret::AccessToken,
+    claims: &mut id_token::IdClaims,
+) -> Result<(), Error> {
+    #[derive(Deserialize)]
+    struct UserInfo {
+        sub: String,
+        email: Option<String>,
+        email_verified: Option<serde_json::Value>,
+        name: Option<String>,
+    }
+    let request = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(endpoint.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", access_token.secret()),
+        )
+        .body(Vec::new())
+        .map_err(|_| Error::UserInfo("request could not be built".into()))?;
+    let response = inner.http.call(request).await?;
+    if response.status() != http::StatusCode::OK {
+        return Err(Error::UserInfo(format!(
+            "status {}",
+            response.status().as_u16()
+        )));
+    }
+    let body = response.into_body();
+    if body.len() > inner.options.max_response_bytes {
+        return Err(Error::UserInfo("response too large".into()));
+    }
+    let info: UserInfo = serde_json::from_slice(&body).map_err(|e| Error::UserInfo(scrub(&e)))?;
+    if info.sub != claims.sub {
+        return Err(Error::UserInfo("`sub` differs from the ID token's".into()));
+    }
+    if claims.email.is_none() {
+        claims.email = info.email;
+        claims.email_verified = match info.email_verified {
+            Some(serde_json::Value::Bool(b)) => Some(b),
+            Some(serde_json::Value::String(s)) if s == "true" => Some(true),
+            _ => Some(false),
+        };
+    }
+    if claims.name.is_none() {
+        claims.name = info.name;
+    }
+    Ok(())
+}
+
+/// The key of a binding.
+pub(crate) fn binding_key(tenant: &TenantId, issuer: &str, subject: &str) -> String {
+    key(&[tenant.as_str(), issuer, subject])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_return_to as s;
+
+    #[test]
+    fn return_to_only_relative_paths() {
+        assert_eq!(s(Some("/inbox?tab=2")), "/inbox?tab=2");
+        assert_eq!(s(None), "/");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/%2F%2Fevil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%252F%252Fevil.example",
+            "/\t/evil.example",
+            "evil",
+            "",
+        ] {
+            assert_eq!(s(Some(bad)), "/", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Broker methods for tenant admins: configure, check and list SSO applications.
+
+use crate::broker::Broker;
+use crate::error::{ConfigError, Error, TokenEndpointError};
+use crate::ids::{ProviderId, TenantId};
+use crate::login::token_post;
+use crate::provider::{
+    CheckResult, ConnectionCheck, ProviderConfig, ProviderProblem, SecretCheck, SsoStatus,
+    StoredProvider,
+};
+use crate::store::{NewRecord, StoreError, key};
+
+pub(crate) const NS_PROVIDER: &str = "provider";
+
+fn corrupt() -> Error {
+    StoreError::Corrupt {
+        message: "provider record".into(),
+    }
+    .into()
+}
+
+impl Broker {
+    /// Saves a tenant's SSO application (replacing one with the same id), then checks the
+    /// connection and records the result for [`sso_status`](Self::sso_status).
+    ///
+    /// A configuration with problems that need no network to see (empty id or secret, a
+    /// non-https issuer, a malformed Entra tenant id) is refused and nothing is stored. A
+    /// configuration whose connection check fails is stored, and reported as invalid.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] listing every static problem; [`Error::Store`].
+    pub async fn configure_provider(
+        &self,
+        tenant: &TenantId,
+        config: ProviderConfig,
+    ) -> Result<ConnectionCheck, Error> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                what: "SSO application",
+                reason: problems.join("; "),
+            }
+            .into());
+        }
+        let check = self.check_connection(&config).await;
+        self.save_provider(tenant, config, Some(check.clone()))
+            .await?;
+        Ok(check)
+    }
+
+    async fn save_provider(
+        &self,
+        tenant: &TenantId,
+        config: ProviderConfig,
+        last_check: Option<ConnectionCheck>,
+    ) -> Result<(), Error> {
+        let k = key(&[tenant.as_str(), config.id().as_str()]);
+        let stored = StoredProvider { config, last_check };
+        let value = serde_json::to_vec(&stored).map_err(|_| corrupt())?;
+        self.inner
+            .store
+            .put(
+                NS_PROVIDER,
+                &k,
+                NewRecord::new(value).index(tenant.as_str()),
+                self.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a tenant's SSO application. Bindings made through it stay (they are keyed by
+    /// issuer and subject, and work again if the application is configured again).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`] if there was none; [`Error::Store`].
+    pub async fn remove_provider(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<(), Error> {
+        let k = key(&[tenant.as_str(), provider.as_str()]);
+        if self.inner.store.delete(NS_PROVIDER, &k, self.now()).await? {
+            Ok(())
+        } else {
+            Err(not_configured(tenant, provider))
+        }
+    }
+
+    /// The tenant's SSO applications.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn list_providers(&self, tenant: &TenantId) -> Result<Vec<ProviderConfig>, Error> {
+        Ok(self
+            .stored_providers(tenant)
+            .await?
+            .into_iter()
+            .map(|p| p.config)
+            .collect())
+    }
+
+    pub(crate) async fn stored_providers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<StoredProvider>, Error> {
+        let rows = self
+            .inner
+            .store
+            .list(NS_PROVIDER, tenant.as_str(), self.now())
+            .await?;
+        rows.into_iter()
+            .map(|(_, r)| serde_json::from_slice(&r.value).map_err(|_| corrupt()))
+            .collect()
+    }
+
+    pub(crate) async fn provider_config(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<ProviderConfig, Error> {
+        let k = key(&[tenant.as_str(), provider.as_str()]);
+        let record = self
+            .inner
+            .store
+            .get(NS_PROVIDER, &k, self.now())
+            .await?
+            .ok_or_else(|| not_configured(tenant, provider))?;
+        let stored: StoredProvider =
+            serde_json::from_slice(&record.value).map_err(|_| corrupt())?;
+        Ok(stored.config)
+    }
+
+    /// Checks a stored application against its provider now ("test connection"), records the
+    /// result and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`], [`Error::Store`]. A failed check is a result, not an error.
+    pub async fn test_connection(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<ConnectionCheck, Error> {
+        let config = self.provider_config(tenant, provider).await?;
+        let check = self.check_connection(&config).await;
+        self.save_provider(tenant, config, Some(check.clone()))
+            .await?;
+        Ok(check)
+    }
+
+    async fn check_connection(&self, config: &ProviderConfig) -> ConnectionCheck {
+        let inner = &*self.inner;
+        let meta = match inner.metadata.refresh_metadata(inner, config).await {
+            Ok(m) => m,
+            Err(e) => {
+                return ConnectionCheck {
+                    discovery: CheckResult::Failed(e.to_string()),
+                    secret: SecretCheck::Unknown,
+                };
+            }
+        };
+        // A deliberately invalid code: a provider that accepts the client answers
+        // invalid_grant, one that rejects it answers invalid_client.
+        let probe = crate::login::random_token(16);
+        let redirect_uri = self.redirect_uri(config.id());
+        let secret = match token_post(
+            inner,
+            config,
+            &meta.token_endpoint,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &format!("cx-sso-connection-check-{probe}")),
+                ("redirect_uri", &redirect_uri),
+                ("code_verifier", &crate::login::random_token(32)),
+            ],
+        )
+        .await
+        {
+            Err(TokenEndpointError::InvalidGrant) => SecretCheck::Accepted,
+            Err(TokenEndpointError::InvalidClient) => SecretCheck::Rejected,
+            _ => SecretCheck::Unknown,
+        };
+        ConnectionCheck {
+            discovery: CheckResult::Ok,
+            secret,
+        }
+    }
+
+    /// The tenant's SSO status, from the stored configurations and their last connection
+    /// checks (no network): [`SsoStatus::NotConfigured`], [`SsoStatus::Invalid`] with every
+    /// reason, or [`SsoStatus::Ready`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn sso_status(&self, tenant: &TenantId) -> Result<SsoStatus, Error> {
+        let stored = self.stored_providers(tenant).await?;
+        if stored.is_empty() {
+            return Ok(SsoStatus::NotConfigured);
+        }
+        let mut ready = Vec::new();
+        let mut problems = Vec::new();
+        for p in stored {
+            let mut reasons = p.config.problems();
+            match &p.last_check {
+                Some(check) => reasons.extend(check.problems()),
+                None => reasons.push("the connection has not been checked".to_owned()),
+            }
+            if reasons.is_empty() {
+                ready.push(p.config.id().clone());
+            } else {
+                problems.extend(reasons.into_iter().map(|reason| ProviderProblem {
+                    provider: p.config.id().clone(),
+                    reason,
+                }));
+            }
+        }
+        Ok(if ready.is_empty() {
+            SsoStatus::Invalid(problems)
+        } else {
+            SsoStatus::Ready {
+                providers: ready,
+                problems,
+            }
+        })
+    }
+}
+
+pub(crate) fn not_configured(tenant: &TenantId, provider: &ProviderId) -> Error {
+    Error::NotConfigured {
+        tenant: tenant.to_string(),
+        provider: provider.to_string(),
+    }
+}

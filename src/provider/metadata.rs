@@ -1,0 +1,410 @@
+//! Discovery documents and key sets, cached per provider with an expiry.
+//!
+//! Fetches are coalesced: however many logins need a document or a key set at the same moment,
+//! one request goes out and the others wait for it. An unknown `kid` triggers at most one key-set
+//! refetch per cooldown, and a failed refetch keeps the keys already cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::broker::Inner;
+use crate::error::{DiscoveryError, Error, IdTokenError};
+use crate::provider::ProviderConfig;
+
+/// Metadata fields that openidconnect's core types do not carry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ExtraMetadata {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: Option<bool>,
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+type DiscoveryDocument = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// What the broker uses of a provider's discovery document.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderMetadata {
+    /// The `issuer` of the document (the Entra template for multi-tenant applications).
+    pub(crate) issuer: String,
+    pub(crate) authorization_endpoint: Url,
+    pub(crate) token_endpoint: Url,
+    pub(crate) userinfo_endpoint: Option<Url>,
+    pub(crate) jwks_uri: Url,
+    #[allow(dead_code)] // read by mailbox connections
+    pub(crate) revocation_endpoint: Option<Url>,
+    /// Advertised ID-token algorithms that we accept (never `none` or HMAC).
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) iss_parameter_supported: bool,
+}
+
+/// A verification key from a provider's key set.
+#[derive(Clone)]
+pub(crate) struct VerifyKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) key: DecodingKey,
+    /// The key's own `alg`, when the JWK states one.
+    pub(crate) alg: Option<Algorithm>,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct KeySet {
+    by_kid: HashMap<String, Arc<VerifyKey>>,
+    all: Vec<Arc<VerifyKey>>,
+    fetched_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    meta: RwLock<Option<(Arc<ProviderMetadata>, OffsetDateTime)>>,
+    meta_fetch: tokio::sync::Mutex<()>,
+    keys: RwLock<Arc<KeySet>>,
+    /// Held while the key set is fetched; remembers the last refetch for an unknown `kid`.
+    keys_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
+}
+
+/// The per-provider cache. O(1) per lookup in the number of providers.
+#[derive(Debug, Default)]
+pub(crate) struct MetadataCache {
+    entries: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+impl MetadataCache {
+    fn entry(&self, discovery_url: &Url) -> Arc<Entry> {
+        if let Ok(map) = self.entries.read()
+            && let Some(e) = map.get(discovery_url.as_str())
+        {
+            return e.clone();
+        }
+        let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(discovery_url.as_str().to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The provider's metadata, fetched when absent or older than the TTL. A stale document is
+    /// kept (and used) when a refetch fails.
+    pub(crate) async fn metadata(
+        &self,
+        inner: &Inner,
+        config: &ProviderConfig,
+    ) -> Result<Arc<ProviderMetadata>, Error> {
+        let url = config.discovery_url()?;
+        let entry = self.entry(&url);
+        let now = inner.clock.now();
+        let ttl = inner.options.metadata_ttl;
+        let cached = read(&entry.meta).clone();
+        if let Some((m, at)) = &cached
+            && now - *at < ttl
+        {
+            return Ok(m.clone());
+        }
+        let _guard = entry.meta_fetch.lock().await;
+        if let Some((m, at)) = read(&entry.meta).clone()
+            && inner.clock.now() - at < ttl
+        {
+            return Ok(m);
+        }
+        match fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await {
+            Ok(m) => {
+                let m = Arc::new(m);
+                *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+                Ok(m)
+            }
+            Err(e) => match cached {
+                Some((m, _)) => {
+                    tracing::warn!(error = %e, "discovery refetch failed; using the cached document");
+                    Ok(m)
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// Fetches the discovery document now, bypassing and then refreshing the cache.
+    pub(crate) async fn refresh_metadata(
+        &self,
+        inner: &Inner,
+        config: &ProviderConfig,
+    ) -> Result<Arc<ProviderMetadata>, Error> {
+        let url = config.discovery_url()?;
+        let entry = self.entry(&url);
+        let _guard = entry.meta_fetch.lock().await;
+        let m = Arc::new(fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await?);
+        *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+        Ok(m)
+    }
+
+    /// The key to verify a token with `kid` (or no `kid`).
+    pub(crate) async fn key(
+        &self,
+        inner: &Inner,
+        config: &ProviderConfig,
+        meta: &ProviderMetadata,
+        kid: Option<&str>,
+    ) -> Result<Arc<VerifyKey>, Error> {
+        let url = config.discovery_url()?;
+        let entry = self.entry(&url);
+        let ttl = inner.options.metadata_ttl;
+
+        let mut set = read(&entry.keys).clone();
+        let expired = set
+            .fetched_at
+            .is_none_or(|at| inner.clock.now() - at >= ttl);
+        if expired {
+            let mut last_unknown = entry.keys_fetch.lock().await;
+            let current = read(&entry.keys).clone();
+            if current
+                .fetched_at
+                .is_none_or(|at| inner.clock.now() - at >= ttl)
+            {
+                match fetch_keys(inner, &meta.jwks_uri).await {
+                    Ok(fresh) => {
+                        let fresh = Arc::new(fresh);
+                        *write(&entry.keys) = fresh.clone();
+                        *last_unknown = None;
+                        set = fresh;
+                    }
+                    // Keys already cached keep working when the endpoint fails.
+                    Err(e) if !current.all.is_empty() => {
+                        tracing::warn!(error = %e, "key set refetch failed; using cached keys");
+                        set = current;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                set = current;
+            }
+        }
+
+        match kid {
+            None => pick_unkeyed(&set),
+            Some(kid) => {
+                if let Some(k) = set.by_kid.get(kid) {
+                    return Ok(k.clone());
+                }
+                // Unknown kid: one coalesced, rate-limited refetch.
+                let mut last_unknown = entry.keys_fetch.lock().await;
+                let current = read(&entry.keys).clone();
+                if let Some(k) = current.by_kid.get(kid) {
+                    return Ok(k.clone());
+                }
+                let now = inner.clock.now();
+                if last_unknown.is_some_and(|at| now - at < inner.options.jwks_refetch_cooldown) {
+                    return Err(IdTokenError::UnknownKey.into());
+                }
+                *last_unknown = Some(now);
+                match fetch_keys(inner, &meta.jwks_uri).await {
+                    Ok(fresh) => {
+                        let found = fresh.by_kid.get(kid).cloned();
+                        *write(&entry.keys) = Arc::new(fresh);
+                        found.ok_or_else(|| IdTokenError::UnknownKey.into())
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "key set refetch for an unknown kid failed");
+                        Err(IdTokenError::UnknownKey.into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pick_unkeyed(set: &KeySet) -> Result<Arc<VerifyKey>, Error> {
+    match set.all.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(IdTokenError::UnknownKey.into()),
+        _ => Err(IdTokenError::AmbiguousKey.into()),
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// GET `url` and return the body of a 200, refusing redirects and oversize bodies.
+pub(crate) async fn get(inner: &Inner, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
+    let request = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(url.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .body(Vec::new())
+        .map_err(|_| DiscoveryError::Invalid("the URL cannot be requested".into()))?;
+    let response = inner
+        .http
+        .call(request)
+        .await
+        .map_err(DiscoveryError::Http)?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(DiscoveryError::Redirect(status.as_u16()));
+    }
+    if status != http::StatusCode::OK {
+        return Err(DiscoveryError::Status(status.as_u16()));
+    }
+    let body = response.into_body();
+    if body.len() > inner.options.max_response_bytes {
+        return Err(DiscoveryError::TooLarge(inner.options.max_response_bytes));
+    }
+    Ok(body)
+}
+
+async fn fetch_metadata(
+    inner: &Inner,
+    url: &Url,
+    expected_issuer: &str,
+) -> Result<ProviderMetadata, DiscoveryError> {
+    let body = get(inner, url).await?;
+    let doc: DiscoveryDocument = serde_json::from_slice(&body)
+        .map_err(|e| DiscoveryError::Invalid(format!("not OpenID provider metadata: {e}")))?;
+    let issuer = doc.issuer().as_str().to_owned();
+    if issuer != expected_issuer {
+        return Err(DiscoveryError::IssuerMismatch {
+            expected: expected_issuer.to_owned(),
+            found: issuer,
+        });
+    }
+    let endpoint = |what: &'static str, url: &Url| -> Result<Url, DiscoveryError> {
+        if crate::http::is_allowed_endpoint(url) {
+            Ok(url.clone())
+        } else {
+            Err(DiscoveryError::InsecureEndpoint(what))
+        }
+    };
+    let authorization_endpoint =
+        endpoint("authorization_endpoint", doc.authorization_endpoint().url())?;
+    let token_endpoint = endpoint(
+        "token_endpoint",
+        doc.token_endpoint()
+            .ok_or_else(|| DiscoveryError::Invalid("no token_endpoint".into()))?
+            .url(),
+    )?;
+    let userinfo_endpoint = doc
+        .userinfo_endpoint()
+        .map(|u| endpoint("userinfo_endpoint", u.url()))
+        .transpose()?;
+    let jwks_uri = endpoint("jwks_uri", doc.jwks_uri().url())?;
+    let extra = doc.additional_metadata();
+    let revocation_endpoint = match &extra.revocation_endpoint {
+        Some(s) => Some(endpoint(
+            "revocation_endpoint",
+            &Url::parse(s)
+                .map_err(|_| DiscoveryError::Invalid("bad revocation_endpoint".into()))?,
+        )?),
+        None => None,
+    };
+    let algorithms: Vec<Algorithm> = doc
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter_map(|a| match a {
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => Some(Algorithm::RS256),
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256 => Some(Algorithm::PS256),
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256 => Some(Algorithm::ES256),
+            CoreJwsSigningAlgorithm::EdDsa => Some(Algorithm::EdDSA),
+            _ => None,
+        })
+        .collect();
+    if algorithms.is_empty() {
+        return Err(DiscoveryError::Invalid(
+            "the provider advertises none of RS256, PS256, ES256, EdDSA for ID tokens".into(),
+        ));
+    }
+    Ok(ProviderMetadata {
+        issuer,
+        authorization_endpoint,
+        token_endpoint,
+        userinfo_endpoint,
+        jwks_uri,
+        revocation_endpoint,
+        algorithms,
+        iss_parameter_supported: extra
+            .authorization_response_iss_parameter_supported
+            .unwrap_or(false),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawKeySet {
+    keys: Vec<serde_json::Value>,
+}
+
+async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> {
+    let body = get(inner, url).await?;
+    let raw: RawKeySet = serde_json::from_slice(&body)
+        .map_err(|e| DiscoveryError::Invalid(format!("not a JWK set: {e}")))?;
+    let mut set = KeySet {
+        fetched_at: Some(inner.clock.now()),
+        ..KeySet::default()
+    };
+    for value in raw.keys {
+        // Keys we cannot use are skipped, not fatal: a provider may publish encryption keys or
+        // key types we do not support beside the signing keys.
+        let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(value) else {
+            continue;
+        };
+        if matches!(
+            jwk.common.public_key_use,
+            Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+        ) || matches!(
+            jwk.algorithm,
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
+        ) {
+            continue;
+        }
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        let key = Arc::new(VerifyKey {
+            kid: jwk.common.key_id.clone(),
+            key,
+            alg,
+        });
+        if let Some(kid) = &key.kid {
+            set.by_kid.insert(kid.clone(), key.clone());
+        }
+        set.all.push(key);
+    }
+    Ok(set)
+}

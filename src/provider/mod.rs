@@ -1,0 +1,570 @@
+//! Per-tenant SSO applications: configuration, validation and status.
+
+mod admin;
+mod metadata;
+
+pub(crate) use metadata::{MetadataCache, ProviderMetadata};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{ConfigError, Error};
+use crate::ids::ProviderId;
+use crate::secret::ClientSecret;
+
+/// The Microsoft Entra issuer template for multi-tenant applications.
+pub(crate) const ENTRA_ISSUER_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// A tenant's SSO application at one provider: which provider, and the client credentials the
+/// tenant admin registered there.
+///
+/// ```
+/// use cx_sso::{ClientSecret, EntraTenancy, ProviderConfig, ProviderId};
+///
+/// # fn main() -> Result<(), cx_sso::Error> {
+/// let google = ProviderConfig::google(
+///     ProviderId::new("google")?,
+///     "1234.apps.googleusercontent.com",
+///     ClientSecret::new("GOCSPX-..."),
+/// )
+/// .with_allowed_hosted_domains(["acme.example"]);
+///
+/// let entra = ProviderConfig::microsoft(
+///     ProviderId::new("office365")?,
+///     EntraTenancy::single("9188040d-6c67-4c5b-b112-36a304b66dad")?,
+///     "00000000-0000-0000-0000-000000000001",
+///     ClientSecret::new("..."),
+/// );
+/// # let _ = (google, entra); Ok(()) }
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    id: ProviderId,
+    kind: ProviderKind,
+    client_id: String,
+    client_secret: ClientSecret,
+    #[serde(default)]
+    extra_scopes: Vec<String>,
+    #[serde(default)]
+    auth_method: ClientAuthMethod,
+}
+
+/// Which provider an application is registered at, with that provider's own options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// Google (Workspace or consumer accounts).
+    Google {
+        /// When not empty, only accounts of these Workspace domains (`hd` claim) may sign in.
+        allowed_hosted_domains: Vec<String>,
+    },
+    /// Microsoft Entra ID (Office 365).
+    Microsoft {
+        /// Which Entra tenants the application accepts.
+        tenancy: EntraTenancy,
+    },
+    /// Any OpenID Connect provider, found by discovery from its issuer.
+    Oidc {
+        /// The issuer URL; `{issuer}/.well-known/openid-configuration` is fetched.
+        issuer: String,
+    },
+}
+
+/// Which Entra tenants a Microsoft application accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EntraTenancy {
+    /// One Entra tenant, by its id (a GUID).
+    Single {
+        /// The Entra tenant id.
+        tenant_id: String,
+    },
+    /// A multi-tenant application (`organizations` or `common` endpoint), restricted to an
+    /// allow-list of Entra tenant ids: a token from any other tenant is refused.
+    Multi {
+        /// `organizations` (work accounts) or `common` (work and personal).
+        audience: EntraAudience,
+        /// The Entra tenant ids allowed to sign in. Must not be empty.
+        allowed_tenant_ids: Vec<String>,
+    },
+}
+
+/// The endpoint family of a multi-tenant Entra application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntraAudience {
+    /// Work and school accounts of any tenant.
+    Organizations,
+    /// Work, school and personal accounts.
+    Common,
+}
+
+impl EntraTenancy {
+    /// A single-tenant application.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when `tenant_id` is not a GUID.
+    pub fn single(tenant_id: impl Into<String>) -> Result<Self, Error> {
+        let tenant_id = tenant_id.into().to_ascii_lowercase();
+        check_guid(&tenant_id)?;
+        Ok(Self::Single { tenant_id })
+    }
+
+    /// A multi-tenant application accepting only the listed Entra tenants.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the list is empty or an entry is not a GUID.
+    pub fn multi<I, S>(audience: EntraAudience, allowed_tenant_ids: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let allowed_tenant_ids: Vec<String> = allowed_tenant_ids
+            .into_iter()
+            .map(|s| s.into().to_ascii_lowercase())
+            .collect();
+        if allowed_tenant_ids.is_empty() {
+            return Err(ConfigError::Missing("allowed_tenant_ids").into());
+        }
+        for t in &allowed_tenant_ids {
+            check_guid(t)?;
+        }
+        Ok(Self::Multi {
+            audience,
+            allowed_tenant_ids,
+        })
+    }
+}
+
+fn check_guid(s: &str) -> Result<(), Error> {
+    let ok = s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            what: "Entra tenant id",
+            reason: "must be a GUID such as 9188040d-6c67-4c5b-b112-36a304b66dad".into(),
+        }
+        .into())
+    }
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the id and secret form-urlencoded first (RFC 6749 §2.3.1). The default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+}
+
+impl ProviderConfig {
+    fn new(
+        id: ProviderId,
+        kind: ProviderKind,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            client_id: client_id.into(),
+            client_secret,
+            extra_scopes: Vec::new(),
+            auth_method: ClientAuthMethod::default(),
+        }
+    }
+
+    /// A Google application.
+    pub fn google(id: ProviderId, client_id: impl Into<String>, secret: ClientSecret) -> Self {
+        Self::new(
+            id,
+            ProviderKind::Google {
+                allowed_hosted_domains: Vec::new(),
+            },
+            client_id,
+            secret,
+        )
+    }
+
+    /// A Microsoft Entra (Office 365) application.
+    pub fn microsoft(
+        id: ProviderId,
+        tenancy: EntraTenancy,
+        client_id: impl Into<String>,
+        secret: ClientSecret,
+    ) -> Self {
+        Self::new(id, ProviderKind::Microsoft { tenancy }, client_id, secret)
+    }
+
+    /// An application at any OpenID Connect provider, found from its issuer URL.
+    pub fn oidc(
+        id: ProviderId,
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: ClientSecret,
+    ) -> Self {
+        Self::new(
+            id,
+            ProviderKind::Oidc {
+                issuer: issuer.into(),
+            },
+            client_id,
+            secret,
+        )
+    }
+
+    /// Google only: the Workspace domains (`hd`) allowed to sign in. Ignored for other kinds.
+    pub fn with_allowed_hosted_domains<I, S>(mut self, domains: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let ProviderKind::Google {
+            allowed_hosted_domains,
+        } = &mut self.kind
+        {
+            *allowed_hosted_domains = domains
+                .into_iter()
+                .map(|d| d.into().to_ascii_lowercase())
+                .collect();
+        }
+        self
+    }
+
+    /// Scopes requested besides `openid email profile`.
+    pub fn with_extra_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How the client authenticates at the token endpoint (default `client_secret_basic`).
+    pub fn with_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.auth_method = method;
+        self
+    }
+
+    /// The application's id within the tenant.
+    pub fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    /// The provider kind and its options.
+    pub fn kind(&self) -> &ProviderKind {
+        &self.kind
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The OAuth client secret.
+    pub fn client_secret(&self) -> &ClientSecret {
+        &self.client_secret
+    }
+
+    /// Extra scopes.
+    pub fn extra_scopes(&self) -> &[String] {
+        &self.extra_scopes
+    }
+
+    /// The token-endpoint client authentication method.
+    pub fn auth_method(&self) -> ClientAuthMethod {
+        self.auth_method
+    }
+
+    /// Checks what can be checked without the network. Every problem is reported, not only the
+    /// first.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.client_id.trim().is_empty() {
+            out.push("the client id is empty".to_owned());
+        } else if self.client_id.len() > 512 || self.client_id.chars().any(char::is_control) {
+            out.push("the client id is malformed".to_owned());
+        }
+        if self.client_secret.secret().trim().is_empty() {
+            out.push("the client secret is empty".to_owned());
+        } else if self.client_secret.secret().len() > 1024 {
+            out.push("the client secret is too long".to_owned());
+        }
+        for s in &self.extra_scopes {
+            if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                out.push("an extra scope is empty or holds whitespace".to_owned());
+            }
+        }
+        match &self.kind {
+            ProviderKind::Google {
+                allowed_hosted_domains,
+            } => {
+                if allowed_hosted_domains
+                    .iter()
+                    .any(|d| d.is_empty() || d.contains(|c: char| c == '/' || c.is_whitespace()))
+                {
+                    out.push("an allowed hosted domain is malformed".to_owned());
+                }
+            }
+            ProviderKind::Microsoft { tenancy } => {
+                match tenancy {
+                    EntraTenancy::Single { tenant_id } => {
+                        if check_guid(tenant_id).is_err() {
+                            out.push("the Entra tenant id is not a GUID".to_owned());
+                        }
+                    }
+                    EntraTenancy::Multi {
+                        allowed_tenant_ids, ..
+                    } => {
+                        if allowed_tenant_ids.is_empty() {
+                            out.push("a multi-tenant Entra application needs an allow-list of tenant ids".to_owned());
+                        }
+                        if allowed_tenant_ids.iter().any(|t| check_guid(t).is_err()) {
+                            out.push("an allowed Entra tenant id is not a GUID".to_owned());
+                        }
+                    }
+                }
+            }
+            ProviderKind::Oidc { issuer } => {
+                if let Err(e) = parse_issuer(issuer) {
+                    out.push(e.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The URL of the discovery document.
+    pub(crate) fn discovery_url(&self) -> Result<Url, Error> {
+        let base = match &self.kind {
+            ProviderKind::Google { .. } => GOOGLE_ISSUER.to_owned(),
+            ProviderKind::Microsoft { tenancy } => {
+                format!("{ENTRA_AUTHORITY}/{}/v2.0", tenancy.path_segment())
+            }
+            ProviderKind::Oidc { issuer } => parse_issuer(issuer)?.as_str().to_owned(),
+        };
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            base.trim_end_matches('/')
+        );
+        Url::parse(&url).map_err(|e| {
+            ConfigError::InvalidUrl {
+                what: "issuer",
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// What the discovery document's `issuer` must be exactly (the Entra template for
+    /// multi-tenant applications).
+    pub(crate) fn expected_discovery_issuer(&self) -> String {
+        match &self.kind {
+            ProviderKind::Google { .. } => GOOGLE_ISSUER.to_owned(),
+            ProviderKind::Microsoft {
+                tenancy: EntraTenancy::Single { tenant_id },
+            } => format!("{ENTRA_AUTHORITY}/{tenant_id}/v2.0"),
+            ProviderKind::Microsoft {
+                tenancy: EntraTenancy::Multi { .. },
+            } => ENTRA_ISSUER_TEMPLATE.to_owned(),
+            ProviderKind::Oidc { issuer } => issuer.clone(),
+        }
+    }
+
+    /// The scopes of a sign-in request.
+    pub(crate) fn login_scopes(&self) -> String {
+        let mut s = String::from("openid email profile");
+        for extra in &self.extra_scopes {
+            if !matches!(extra.as_str(), "openid" | "email" | "profile") {
+                s.push(' ');
+                s.push_str(extra);
+            }
+        }
+        s
+    }
+}
+
+impl EntraTenancy {
+    fn path_segment(&self) -> &str {
+        match self {
+            Self::Single { tenant_id } => tenant_id,
+            Self::Multi {
+                audience: EntraAudience::Organizations,
+                ..
+            } => "organizations",
+            Self::Multi {
+                audience: EntraAudience::Common,
+                ..
+            } => "common",
+        }
+    }
+}
+
+fn parse_issuer(issuer: &str) -> Result<Url, Error> {
+    let url = Url::parse(issuer).map_err(|e| ConfigError::InvalidUrl {
+        what: "issuer",
+        reason: e.to_string(),
+    })?;
+    if !crate::http::is_allowed_endpoint(&url) || url.query().is_some() || url.fragment().is_some()
+    {
+        return Err(ConfigError::InvalidUrl {
+            what: "issuer",
+            reason: "must be https (http only on loopback), without query or fragment".into(),
+        }
+        .into());
+    }
+    Ok(url)
+}
+
+/// The result of [`Broker::test_connection`](crate::Broker::test_connection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCheck {
+    /// Whether discovery was fetched and its issuer is the expected one.
+    pub discovery: CheckResult,
+    /// What the token endpoint said of the client credentials.
+    pub secret: SecretCheck,
+}
+
+impl ConnectionCheck {
+    /// Whether nothing is known to be wrong.
+    pub fn is_ok(&self) -> bool {
+        self.discovery == CheckResult::Ok && self.secret != SecretCheck::Rejected
+    }
+
+    /// Human-readable problems, empty when [`is_ok`](Self::is_ok).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let CheckResult::Failed(reason) = &self.discovery {
+            out.push(format!("discovery failed: {reason}"));
+        }
+        if self.secret == SecretCheck::Rejected {
+            out.push("the provider rejected the client id or secret (invalid_client)".to_owned());
+        }
+        out
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "reason", rename_all = "snake_case")]
+pub enum CheckResult {
+    /// The check passed.
+    Ok,
+    /// The check failed, with the reason.
+    Failed(String),
+}
+
+/// What the provider's token endpoint said of the client credentials.
+///
+/// The check sends a deliberately invalid authorization code with the client's credentials:
+/// `invalid_grant` means the credentials were accepted (and the code refused, as expected),
+/// `invalid_client` means they were rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretCheck {
+    /// The provider accepted the client id and secret.
+    Accepted,
+    /// The provider rejected the client id or secret (`invalid_client`).
+    Rejected,
+    /// The provider's answer does not tell (or it could not be reached).
+    Unknown,
+}
+
+/// The SSO status of a tenant, for the admin page and the login page warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsoStatus {
+    /// The tenant has no SSO application.
+    NotConfigured,
+    /// No application is usable; every reason is listed.
+    Invalid(Vec<ProviderProblem>),
+    /// These applications are usable. `problems` lists the others, if any.
+    Ready {
+        /// Usable applications.
+        providers: Vec<ProviderId>,
+        /// Problems of the applications that are not usable.
+        problems: Vec<ProviderProblem>,
+    },
+}
+
+/// A problem with one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderProblem {
+    /// The application.
+    pub provider: ProviderId,
+    /// What is wrong, in words an admin can act on.
+    pub reason: String,
+}
+
+/// A provider application as stored: the configuration and the last connection check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredProvider {
+    #[serde(flatten)]
+    pub(crate) config: ProviderConfig,
+    pub(crate) last_check: Option<ConnectionCheck>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_has_no_secret() {
+        let c = ProviderConfig::google(
+            ProviderId::new("google").unwrap(),
+            "cid",
+            ClientSecret::new("s3cr3t-value"),
+        );
+        let s = StoredProvider {
+            config: c.clone(),
+            last_check: None,
+        };
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn problems_are_all_reported() {
+        let c = ProviderConfig::oidc(
+            ProviderId::new("x").unwrap(),
+            "http://idp.example.com",
+            "",
+            ClientSecret::new(""),
+        );
+        assert_eq!(c.problems().len(), 3, "{:?}", c.problems());
+    }
+
+    #[test]
+    fn entra_discovery_and_issuers() {
+        let multi = ProviderConfig::microsoft(
+            ProviderId::new("o365").unwrap(),
+            EntraTenancy::multi(
+                EntraAudience::Organizations,
+                ["9188040d-6c67-4c5b-b112-36a304b66dad"],
+            )
+            .unwrap(),
+            "cid",
+            ClientSecret::new("s"),
+        );
+        assert_eq!(
+            multi.discovery_url().unwrap().as_str(),
+            "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(multi.expected_discovery_issuer(), ENTRA_ISSUER_TEMPLATE);
+        assert!(EntraTenancy::single("common").is_err());
+        assert!(EntraTenancy::multi(EntraAudience::Common, Vec::<String>::new()).is_err());
+    }
+}
