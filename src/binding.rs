@@ -1,14 +1,18 @@
-//! Account bindings and link tickets.
+//! Account bindings, link tickets and the linking policy.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{BindingError, Error};
 use crate::identity::ExternalIdentity;
 use crate::ids::{ProviderId, TenantId, UserId};
-use crate::login::{binding_key, hash_key, random_token};
+use crate::login::{account_name, binding_key, hash_key, random_token};
+use crate::policy::{LinkingPolicy, SessionMethod};
+use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
+use crate::session::SessionGrant;
 use crate::store::{Inserted, NewRecord, StoreError, key};
 
 pub(crate) const NS_BINDING: &str = "binding";
@@ -34,9 +38,15 @@ pub struct AccountBinding {
     pub created_at: OffsetDateTime,
 }
 
-pub(crate) enum BindOutcome {
-    Bound(AccountBinding),
-    AlreadyBound(AccountBinding),
+/// What [`Broker::redeem_link_ticket`] returns: the new binding and the session of the
+/// sign-in that the ticket completes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LinkRedeemed {
+    /// The new (or already existing) binding.
+    pub binding: AccountBinding,
+    /// The session for the SSO sign-in that asked for the link.
+    pub session: SessionGrant,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +67,31 @@ fn user_index(tenant: &TenantId, user: &UserId) -> String {
     key(&[tenant.as_str(), user.as_str()])
 }
 
+/// Whether the provider vouches for the email under the tenant's rules. Entra's plain `email`
+/// claim never counts (the "nOAuth" takeover): only `xms_edov` or a domain the tenant lists.
+fn email_verified(
+    kind: &ProviderKind,
+    policy_entra_domains: &[String],
+    id: &ExternalIdentity,
+) -> bool {
+    match kind {
+        ProviderKind::Microsoft { .. } => {
+            id.email_domain_verified == Some(true)
+                || id.email.as_deref().and_then(email_domain).is_some_and(|d| {
+                    policy_entra_domains
+                        .iter()
+                        .any(|v| v.eq_ignore_ascii_case(d))
+                })
+        }
+        _ => id.email_verified,
+    }
+}
+
+fn email_domain(email: &str) -> Option<&str> {
+    let (local, domain) = email.rsplit_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then_some(domain)
+}
+
 impl Broker {
     pub(crate) async fn binding_for(
         &self,
@@ -73,14 +108,16 @@ impl Broker {
     }
 
     /// Binds `identity` to `user`, atomically: of two concurrent binds of one identity, one
-    /// wins and the other sees the winner's binding.
+    /// wins and the other gets [`BindingError::BoundToAnotherUser`]. Binding again to the same
+    /// user returns the existing binding.
     pub(crate) async fn bind(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
         user: &UserId,
         identity: &ExternalIdentity,
-    ) -> Result<BindOutcome, Error> {
+        rule: &'static str,
+    ) -> Result<AccountBinding, Error> {
         let now = self.now();
         let binding = AccountBinding {
             tenant: tenant.clone(),
@@ -103,15 +140,97 @@ impl Broker {
                 now,
             )
             .await?;
+        let account = account_name(identity);
         if inserted == Inserted::Yes {
-            tracing::info!(tenant = %tenant, user = %user, provider = %provider, "account bound");
-            return Ok(BindOutcome::Bound(binding));
+            self.audit(tenant, user.as_str(), &account, AuditKind::Bind, rule);
+            return Ok(binding);
         }
         match self.binding_for(tenant, identity).await? {
-            Some(existing) if existing.user == *user => Ok(BindOutcome::AlreadyBound(existing)),
-            Some(_) => Err(BindingError::BoundToAnotherUser.into()),
-            // Removed between our insert and our read: report the conflict rather than retry.
-            None => Err(BindingError::BoundToAnotherUser.into()),
+            Some(existing) if existing.user == *user => Ok(existing),
+            // Bound to someone else, or removed between our insert and our read: a conflict
+            // either way, never a silent retry.
+            _ => {
+                self.audit(
+                    tenant,
+                    user.as_str(),
+                    &account,
+                    AuditKind::BindRefused,
+                    "bound_to_another_user",
+                );
+                Err(BindingError::BoundToAnotherUser.into())
+            }
+        }
+    }
+
+    /// Applies [`LinkingPolicy::AutoLinkVerifiedEmail`]: the user to sign in, or `None` when
+    /// the account is not linked automatically (every refusal is audited with its rule).
+    pub(crate) async fn auto_link(
+        &self,
+        tenant: &TenantId,
+        config: &ProviderConfig,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<UserId>, Error> {
+        let LinkingPolicy::AutoLinkVerifiedEmail {
+            allowed_domains,
+            entra_verified_domains,
+            ..
+        } = config.linking_policy()
+        else {
+            return Ok(None);
+        };
+        let actor = format!("provider:{}", config.id());
+        let account = account_name(identity);
+        let refuse = |rule: &'static str| {
+            self.audit(tenant, &actor, &account, AuditKind::AutoLinkRefused, rule);
+            Ok(None)
+        };
+        let Some(email) = identity.email.as_deref() else {
+            return refuse("auto_link.no_email");
+        };
+        if !email_verified(config.kind(), entra_verified_domains, identity) {
+            return refuse("auto_link.email_not_verified");
+        }
+        let Some(domain) = email_domain(email) else {
+            return refuse("auto_link.malformed_email");
+        };
+        if !allowed_domains.is_empty()
+            && !allowed_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain))
+        {
+            return refuse("auto_link.domain_not_allowed");
+        }
+        let users = self
+            .inner
+            .directory
+            .active_users_with_verified_email(tenant, email)
+            .await?;
+        let user = match users.as_slice() {
+            [] => return refuse("auto_link.no_matching_user"),
+            [one] => one.clone(),
+            _ => return refuse("auto_link.ambiguous_email"),
+        };
+        match self
+            .bind(
+                tenant,
+                config.id(),
+                &user,
+                identity,
+                "auto_link.verified_email",
+            )
+            .await
+        {
+            Ok(_) => {
+                self.audit(
+                    tenant,
+                    &actor,
+                    &account,
+                    AuditKind::AutoLink,
+                    "auto_link.verified_email",
+                );
+                Ok(Some(user))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -146,36 +265,69 @@ impl Broker {
     }
 
     /// Redeems a link ticket from [`LoginOutcome::LinkRequired`](crate::LoginOutcome): binds
-    /// the provider account to `user`. Call it only after the host has checked that the person
-    /// is `user` (their password).
+    /// the provider account to `user` and grants the session of that SSO sign-in. Call it only
+    /// after the host has checked that the person is `user` (their password).
     ///
-    /// The ticket is taken once: a second redemption, an expired ticket or one issued for
-    /// another tenant is refused with [`BindingError::TicketInvalid`].
+    /// The ticket is taken once, whatever happens next: a second redemption, an expired
+    /// ticket or one issued for another tenant is refused with [`BindingError::TicketInvalid`];
+    /// a disabled user, or one the tenant does not have, with [`BindingError::UserInactive`].
     ///
     /// # Errors
     ///
-    /// [`BindingError::TicketInvalid`], [`BindingError::BoundToAnotherUser`], [`Error::Store`].
+    /// [`BindingError`], [`Error::Store`].
     pub async fn redeem_link_ticket(
         &self,
         tenant: &TenantId,
         ticket: &LinkTicket,
         user: &UserId,
-    ) -> Result<AccountBinding, Error> {
+    ) -> Result<LinkRedeemed, Error> {
         let now = self.now();
-        let record = self
+        let refused = |rule: &'static str, e: BindingError| {
+            self.audit(
+                tenant,
+                user.as_str(),
+                user.as_str(),
+                AuditKind::LinkTicketRefused,
+                rule,
+            );
+            Err(e.into())
+        };
+        let Some(record) = self
             .inner
             .store
             .take(NS_TICKET, &hash_key(ticket.secret()), now)
             .await?
-            .ok_or(BindingError::TicketInvalid)?;
+        else {
+            return refused("ticket.unknown_or_used", BindingError::TicketInvalid);
+        };
         let t: TicketRecord =
             serde_json::from_slice(&record.value).map_err(|_| corrupt("link ticket"))?;
         if t.tenant != *tenant {
-            return Err(BindingError::TicketInvalid.into());
+            return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
-        match self.bind(tenant, &t.provider, user, &t.identity).await? {
-            BindOutcome::Bound(b) | BindOutcome::AlreadyBound(b) => Ok(b),
+        if !self.inner.directory.is_active(tenant, user).await? {
+            return refused("ticket.user_inactive", BindingError::UserInactive);
         }
+        let binding = self
+            .bind(tenant, &t.provider, user, &t.identity, "link_ticket")
+            .await?;
+        self.audit(
+            tenant,
+            user.as_str(),
+            &account_name(&t.identity),
+            AuditKind::LinkTicketRedeemed,
+            "link_ticket",
+        );
+        let session = self
+            .grant_session(
+                tenant,
+                user,
+                SessionMethod::Sso {
+                    provider: t.provider,
+                },
+            )
+            .await?;
+        Ok(LinkRedeemed { binding, session })
     }
 
     /// The provider accounts bound to `user`.
@@ -200,9 +352,13 @@ impl Broker {
 
     /// Removes `user`'s binding of the account (`issuer`, `subject`).
     ///
+    /// Refused when it is the user's last binding and password sign-in is off for them (the
+    /// tenant enforces SSO and they are not privileged): they would be locked out.
+    ///
     /// # Errors
     ///
-    /// [`BindingError::NotFound`] when `user` has no such binding, [`Error::Store`].
+    /// [`BindingError::NotFound`] when `user` has no such binding,
+    /// [`BindingError::LastSignInMethod`], [`Error::Store`].
     pub async fn unbind(
         &self,
         tenant: &TenantId,
@@ -223,8 +379,29 @@ impl Broker {
         if b.user != *user {
             return Err(BindingError::NotFound.into());
         }
+        let account = format!("{issuer}#{subject}");
+        let password_ok = matches!(
+            self.check_password_login(tenant, user).await?,
+            crate::PasswordDecision::Allowed
+        );
+        if !password_ok && self.list_bindings(tenant, user).await?.len() <= 1 {
+            self.audit(
+                tenant,
+                user.as_str(),
+                &account,
+                AuditKind::BindRefused,
+                "last_sign_in_method",
+            );
+            return Err(BindingError::LastSignInMethod.into());
+        }
         self.inner.store.delete(NS_BINDING, &k, now).await?;
-        tracing::info!(tenant = %tenant, user = %user, provider = %b.provider, "account unbound");
+        self.audit(
+            tenant,
+            user.as_str(),
+            &account,
+            AuditKind::Unbind,
+            "user_request",
+        );
         Ok(())
     }
 }

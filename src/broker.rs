@@ -5,7 +5,9 @@ use std::sync::Arc;
 use time::Duration;
 use url::Url;
 
+use crate::audit::{AuditSink, TracingAuditSink};
 use crate::clock::{Clock, SystemClock};
+use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
 use crate::store::{MemoryStore, Store};
@@ -26,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) public_base_url: Url,
     pub(crate) options: Options,
     pub(crate) metadata: crate::provider::MetadataCache,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) directory: Arc<dyn UserDirectory>,
 }
 
 /// Tunables, with safe defaults.
@@ -37,6 +41,7 @@ pub(crate) struct Options {
     pub(crate) max_response_bytes: usize,
     pub(crate) metadata_ttl: Duration,
     pub(crate) jwks_refetch_cooldown: Duration,
+    pub(crate) method_switch_grace: Duration,
 }
 
 impl Default for Options {
@@ -48,6 +53,7 @@ impl Default for Options {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_ttl: Duration::hours(1),
             jwks_refetch_cooldown: Duration::seconds(60),
+            method_switch_grace: Duration::hours(1),
         }
     }
 }
@@ -62,6 +68,8 @@ pub struct BrokerBuilder {
     clock: Option<Arc<dyn Clock>>,
     public_base_url: Option<String>,
     options: Options,
+    audit: Option<Arc<dyn AuditSink>>,
+    directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl Broker {
@@ -149,6 +157,25 @@ impl BrokerBuilder {
         self
     }
 
+    /// The default grace delay of [`Broker::set_auth_method`] (default 1 hour; zero allowed).
+    pub fn method_switch_grace(mut self, grace: Duration) -> Self {
+        self.options.method_switch_grace = grace;
+        self
+    }
+
+    /// Where audit events go (default: [`TracingAuditSink`]).
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// The host's users (default: [`NoDirectory`], which finds nobody by email and takes every
+    /// user id as active).
+    pub fn user_directory(mut self, directory: Arc<dyn UserDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
     /// Builds the broker.
     ///
     /// # Errors
@@ -188,6 +215,9 @@ impl BrokerBuilder {
                 return Err(invalid(what, "must be positive and at most 1 hour"));
             }
         }
+        if o.method_switch_grace.is_negative() {
+            return Err(invalid("method_switch_grace", "must not be negative"));
+        }
         if o.max_response_bytes < 1024 {
             return Err(invalid("max_response_bytes", "must be at least 1024"));
         }
@@ -203,6 +233,8 @@ impl BrokerBuilder {
                 public_base_url,
                 options: self.options,
                 metadata: crate::provider::MetadataCache::default(),
+                audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
+                directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
             }),
         })
     }

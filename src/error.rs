@@ -52,6 +52,9 @@ pub enum Error {
     /// A binding or link-ticket operation was refused.
     #[error("{0}")]
     Binding(#[from] BindingError),
+    /// The tenant's authentication policy refused the operation.
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
     /// The transport failed.
     #[error("HTTP: {0}")]
     Http(#[from] HttpError),
@@ -96,6 +99,8 @@ impl Error {
             Self::TokenEndpoint(e) if e.is_transient() => ErrorKind::Unavailable,
             Self::TokenEndpoint(_) => ErrorKind::ProviderRejected,
             Self::Binding(_) => ErrorKind::Conflict,
+            Self::Policy(PolicyError::SsoNotReady { .. }) => ErrorKind::InvalidInput,
+            Self::Policy(_) => ErrorKind::Denied,
             Self::Http(e) if e.is_transient() => ErrorKind::Unavailable,
             Self::Http(_) => ErrorKind::ProviderRejected,
             Self::Store(_) => ErrorKind::Unavailable,
@@ -336,4 +341,35 @@ pub enum BindingError {
     /// No such binding.
     #[error("no such binding")]
     NotFound,
+    /// The user is disabled, or not a user of this tenant.
+    #[error("the user is not an active user of this tenant")]
+    UserInactive,
+    /// Removing this binding would leave the user no way to sign in (password sign-in is off
+    /// for them).
+    #[error("this is the user's last way to sign in; password sign-in is disabled for them")]
+    LastSignInMethod,
+}
+
+/// Why the tenant's authentication policy refused an operation.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The tenant cannot be switched to SSO: no (or not the named) SSO application is ready.
+    #[error("SSO cannot be enforced: {reason}")]
+    SsoNotReady {
+        /// Why, in words an admin can act on.
+        reason: String,
+    },
+    /// Password sign-in is off for this user; these applications are offered instead.
+    #[error("password sign-in is disabled for this tenant; use SSO")]
+    PasswordNotAllowed {
+        /// The applications to offer (empty: every ready one).
+        providers: Vec<crate::ids::ProviderId>,
+    },
+    /// SSO sign-in through this application is not allowed by the tenant's method.
+    #[error("SSO sign-in through this application is not allowed for this tenant")]
+    SsoNotAllowed,
+    /// The provider account is not bound, and the tenant does not link on first sign-in.
+    #[error("this provider account is not linked to a user, and linking on first sign-in is off")]
+    NotLinked,
 }

@@ -11,11 +11,13 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::binding::{AccountBinding, BindOutcome};
+use crate::audit::AuditKind;
+use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
-use crate::error::{Error, StateError, TokenEndpointError};
+use crate::error::{Error, PolicyError, StateError, TokenEndpointError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{ProviderId, TenantId, UserId};
+use crate::policy::SessionMethod;
 use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind, ProviderMetadata};
 use crate::secret::{BrowserBinding, LinkTicket, secret_type};
 use crate::store::{NewRecord, key};
@@ -93,6 +95,8 @@ pub(crate) struct PendingLogin {
     pub(crate) return_to: String,
     pub(crate) redirect_uri: String,
     pub(crate) expires_at: OffsetDateTime,
+    /// The tenant's policy epoch when the login began.
+    pub(crate) policy_epoch: u64,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -119,6 +123,8 @@ pub enum LoginOutcome {
         user: UserId,
         /// The provider account.
         identity: ExternalIdentity,
+        /// The session to keep with the host's own session.
+        session: crate::session::SessionGrant,
         /// The sanitised relative path to go to.
         return_to: String,
     },
@@ -224,6 +230,10 @@ impl Broker {
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.inner;
         let config = self.provider_config(tenant, provider).await?;
+        let policy = self.effective_policy(tenant).await?;
+        if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
+            return Err(PolicyError::SsoNotAllowed.into());
+        }
         let meta = inner.metadata.metadata(inner, &config).await?;
 
         let state = random_token(32);
@@ -268,6 +278,7 @@ impl Broker {
             return_to: sanitize_return_to(options.return_to.as_deref()),
             redirect_uri,
             expires_at,
+            policy_epoch: policy.epoch,
         };
         let value =
             serde_json::to_vec(&pending).map_err(|e| crate::store::StoreError::Corrupt {
@@ -338,6 +349,15 @@ impl Broker {
         let config = self
             .provider_config(&pending.tenant, &pending.provider)
             .await?;
+        let policy = self.effective_policy(&pending.tenant).await?;
+        if policy.epoch != pending.policy_epoch {
+            return Err(StateError::PolicyChanged.into());
+        }
+        if pending.intent == LoginIntent::SignIn
+            && !Self::sso_sign_in_allowed(&policy, &pending.provider)
+        {
+            return Err(PolicyError::SsoNotAllowed.into());
+        }
         let meta = inner.metadata.metadata(inner, &config).await?;
 
         // RFC 9207: the authorization response's issuer.
@@ -378,12 +398,13 @@ impl Broker {
             fill_from_userinfo(inner, userinfo, &tokens.access_token, &mut claims).await?;
         }
         let identity = identity_from(&config, claims);
-        self.finish_login(pending, identity).await
+        self.finish_login(pending, &config, identity).await
     }
 
     async fn finish_login(
         &self,
         pending: PendingLogin,
+        config: &ProviderConfig,
         identity: ExternalIdentity,
     ) -> Result<LoginOutcome, Error> {
         let PendingLogin {
@@ -394,39 +415,63 @@ impl Broker {
             ..
         } = pending;
         match intent {
-            LoginIntent::SignIn => match self.binding_for(&tenant, &identity).await? {
-                Some(binding) => Ok(LoginOutcome::SignedIn {
+            LoginIntent::SignIn => {
+                let user = match self.binding_for(&tenant, &identity).await? {
+                    Some(binding) => binding.user,
+                    None => match self.auto_link(&tenant, config, &identity).await? {
+                        Some(user) => user,
+                        None => {
+                            if !config.linking_policy().link_on_first_login() {
+                                self.audit(
+                                    &tenant,
+                                    &format!("provider:{provider}"),
+                                    &account_name(&identity),
+                                    AuditKind::SignInRefused,
+                                    "invite_only.linking_disabled",
+                                );
+                                return Err(PolicyError::NotLinked.into());
+                            }
+                            let ticket = self
+                                .issue_link_ticket(&tenant, &provider, &identity)
+                                .await?;
+                            return Ok(LoginOutcome::LinkRequired {
+                                tenant,
+                                ticket,
+                                identity,
+                                return_to,
+                            });
+                        }
+                    },
+                };
+                let session = self
+                    .grant_session(&tenant, &user, SessionMethod::Sso { provider })
+                    .await?;
+                Ok(LoginOutcome::SignedIn {
                     tenant,
-                    user: binding.user,
+                    user,
                     identity,
+                    session,
                     return_to,
-                }),
-                None => {
-                    let ticket = self
-                        .issue_link_ticket(&tenant, &provider, &identity)
-                        .await?;
-                    Ok(LoginOutcome::LinkRequired {
-                        tenant,
-                        ticket,
-                        identity,
-                        return_to,
-                    })
-                }
-            },
+                })
+            }
             LoginIntent::Link { user } => {
-                match self.bind(&tenant, &provider, &user, &identity).await? {
-                    BindOutcome::Bound(binding) | BindOutcome::AlreadyBound(binding) => {
-                        Ok(LoginOutcome::Linked {
-                            tenant,
-                            user,
-                            binding,
-                            return_to,
-                        })
-                    }
-                }
+                let binding = self
+                    .bind(&tenant, &provider, &user, &identity, "settings")
+                    .await?;
+                Ok(LoginOutcome::Linked {
+                    tenant,
+                    user,
+                    binding,
+                    return_to,
+                })
             }
         }
     }
+}
+
+/// How an account is named in audit events: `issuer#subject`.
+pub(crate) fn account_name(identity: &ExternalIdentity) -> String {
+    format!("{}#{}", identity.issuer, identity.subject)
 }
 
 fn issuer_parameter_matches(config: &ProviderConfig, meta: &ProviderMetadata, iss: &str) -> bool {

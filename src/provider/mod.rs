@@ -49,6 +49,8 @@ pub struct ProviderConfig {
     extra_scopes: Vec<String>,
     #[serde(default)]
     auth_method: ClientAuthMethod,
+    #[serde(default)]
+    linking: crate::policy::LinkingPolicy,
 }
 
 /// Which provider an application is registered at, with that provider's own options.
@@ -184,6 +186,7 @@ impl ProviderConfig {
             client_secret,
             extra_scopes: Vec::new(),
             auth_method: ClientAuthMethod::default(),
+            linking: crate::policy::LinkingPolicy::default(),
         }
     }
 
@@ -258,6 +261,18 @@ impl ProviderConfig {
     pub fn with_auth_method(mut self, method: ClientAuthMethod) -> Self {
         self.auth_method = method;
         self
+    }
+
+    /// How provider accounts that are not bound yet are handled on sign-in (default:
+    /// invite-only, with linking on first sign-in).
+    pub fn with_linking_policy(mut self, policy: crate::policy::LinkingPolicy) -> Self {
+        self.linking = policy;
+        self
+    }
+
+    /// The linking policy.
+    pub fn linking_policy(&self) -> &crate::policy::LinkingPolicy {
+        &self.linking
     }
 
     /// The application's id within the tenant.

@@ -1,0 +1,548 @@
+//! Tenant authentication policy: the method, privileged users, linking rules.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::broker::Broker;
+use crate::error::{Error, PolicyError};
+use crate::ids::{ProviderId, TenantId, UserId};
+use crate::provider::SsoStatus;
+use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
+
+pub(crate) const NS_POLICY: &str = "tenant_policy";
+pub(crate) const NS_PRIVILEGED: &str = "privileged_user";
+
+/// How many past switches a policy remembers to judge old sessions; a session older than all
+/// of them is treated as revoked (fail closed).
+const HISTORY: usize = 16;
+
+/// How the users of a tenant sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// Passwords only; SSO sign-in is refused (binding accounts from settings still works).
+    Password,
+    /// SSO only, through these applications (all ready ones when empty). Privileged users
+    /// keep password access.
+    Sso {
+        /// The applications users may sign in with; empty means every ready one.
+        providers: Vec<ProviderId>,
+    },
+    /// Password or SSO. The default of a tenant that never set a method.
+    Either,
+}
+
+/// How a session was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionMethod {
+    /// A password checked by the host.
+    Password,
+    /// SSO through a tenant application.
+    Sso {
+        /// The application.
+        provider: ProviderId,
+    },
+}
+
+impl AuthMethod {
+    /// Whether a session obtained by `method` is allowed under this method, for a user who
+    /// is (or is not) privileged.
+    pub fn allows(&self, method: &SessionMethod, privileged: bool) -> bool {
+        match (self, method) {
+            (Self::Either, _) => true,
+            (Self::Password, SessionMethod::Password) => true,
+            (Self::Password, SessionMethod::Sso { .. }) => false,
+            (Self::Sso { .. }, SessionMethod::Password) => privileged,
+            (Self::Sso { providers }, SessionMethod::Sso { provider }) => {
+                providers.is_empty() || providers.contains(provider)
+            }
+        }
+    }
+}
+
+/// A scheduled method change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Switch {
+    pub(crate) epoch: u64,
+    pub(crate) method: AuthMethod,
+    pub(crate) effective_at: OffsetDateTime,
+}
+
+/// The stored policy of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PolicyRecord {
+    /// The epoch of `method`; every switch that takes effect adds one.
+    pub(crate) epoch: u64,
+    pub(crate) method: AuthMethod,
+    pub(crate) pending: Option<Switch>,
+    /// Switches that took effect, oldest first, at most [`HISTORY`].
+    pub(crate) history: Vec<Switch>,
+}
+
+impl Default for PolicyRecord {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            method: AuthMethod::Either,
+            pending: None,
+            history: Vec::new(),
+        }
+    }
+}
+
+impl PolicyRecord {
+    /// The policy as of `now`: a pending switch whose time has come is applied (in memory).
+    /// Returns whether it was applied.
+    pub(crate) fn settle(&mut self, now: OffsetDateTime) -> bool {
+        match self.pending.take() {
+            Some(p) if p.effective_at <= now => {
+                self.epoch = p.epoch;
+                self.method = p.method.clone();
+                self.history.push(p);
+                if self.history.len() > HISTORY {
+                    let excess = self.history.len() - HISTORY;
+                    self.history.drain(..excess);
+                }
+                true
+            }
+            other => {
+                self.pending = other;
+                false
+            }
+        }
+    }
+}
+
+/// The authentication status of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantAuthStatus {
+    /// The method in force now.
+    pub method: AuthMethod,
+    /// The method scheduled, and when it takes effect.
+    pub pending: Option<(AuthMethod, OffsetDateTime)>,
+}
+
+/// The answer of [`Broker::check_password_login`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordDecision {
+    /// The host may check the password.
+    Allowed,
+    /// Passwords are off for this user: send them to one of these applications.
+    SsoRequired {
+        /// The applications to offer (empty: every ready one of the tenant).
+        providers: Vec<ProviderId>,
+    },
+}
+
+/// How a provider account that is not bound yet is handled on sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LinkingPolicy {
+    /// The default: a provider account never creates or finds a user by itself. An unbound
+    /// account gets [`LoginOutcome::LinkRequired`](crate::LoginOutcome::LinkRequired), or a
+    /// refusal when `link_on_first_login` is off.
+    InviteOnly {
+        /// Whether a first sign-in may link after the user proves who they are.
+        link_on_first_login: bool,
+    },
+    /// Binds automatically when the provider *verifies* the email and it matches exactly one
+    /// active user of the tenant, in an allowed domain. Otherwise behaves as `InviteOnly`.
+    AutoLinkVerifiedEmail {
+        /// Email domains that may be linked automatically; empty allows any domain.
+        allowed_domains: Vec<String>,
+        /// Microsoft Entra: domains the tenant knows to be verified in its Entra directory.
+        /// Entra's `email` claim is not verified by itself; only these domains or the
+        /// `xms_edov` claim make it count.
+        entra_verified_domains: Vec<String>,
+        /// Whether a sign-in that is not linked automatically may link after proof.
+        link_on_first_login: bool,
+    },
+}
+
+impl Default for LinkingPolicy {
+    fn default() -> Self {
+        Self::InviteOnly {
+            link_on_first_login: true,
+        }
+    }
+}
+
+impl LinkingPolicy {
+    pub(crate) fn link_on_first_login(&self) -> bool {
+        match self {
+            Self::InviteOnly {
+                link_on_first_login,
+            }
+            | Self::AutoLinkVerifiedEmail {
+                link_on_first_login,
+                ..
+            } => *link_on_first_login,
+        }
+    }
+}
+
+fn corrupt(what: &str) -> Error {
+    StoreError::Corrupt {
+        message: what.to_owned(),
+    }
+    .into()
+}
+
+impl Broker {
+    pub(crate) fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        subject: &str,
+        kind: AuditKind,
+        rule: &'static str,
+    ) {
+        self.inner.audit.record(&AuditEvent {
+            at: self.now(),
+            tenant: tenant.clone(),
+            actor: actor.to_owned(),
+            subject: subject.to_owned(),
+            kind,
+            rule,
+        });
+    }
+
+    /// The stored policy and its version (0 when none is stored).
+    pub(crate) async fn policy_record(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(PolicyRecord, u64), Error> {
+        match self
+            .inner
+            .store
+            .get(NS_POLICY, tenant.as_str(), self.now())
+            .await?
+        {
+            Some(r) => Ok((
+                serde_json::from_slice(&r.value).map_err(|_| corrupt("tenant policy"))?,
+                r.version,
+            )),
+            None => Ok((PolicyRecord::default(), 0)),
+        }
+    }
+
+    /// The policy in force now, without writing.
+    pub(crate) async fn effective_policy(&self, tenant: &TenantId) -> Result<PolicyRecord, Error> {
+        let (mut p, _) = self.policy_record(tenant).await?;
+        p.settle(self.now());
+        Ok(p)
+    }
+
+    /// Read-modify-write of the policy with compare-and-swap; a pending switch that has come
+    /// due is applied (and audited) on the way.
+    async fn update_policy<F>(
+        &self,
+        tenant: &TenantId,
+        mut change: F,
+    ) -> Result<PolicyRecord, Error>
+    where
+        F: FnMut(
+                &mut PolicyRecord,
+                OffsetDateTime,
+            ) -> Result<Vec<(AuditKind, &'static str)>, Error>
+            + Send,
+    {
+        for _ in 0..8 {
+            let (mut p, version) = self.policy_record(tenant).await?;
+            let now = self.now();
+            let mut events = Vec::new();
+            if p.settle(now) {
+                events.push((AuditKind::MethodEffective, "scheduled_switch"));
+            }
+            events.extend(change(&mut p, now)?);
+            let value = serde_json::to_vec(&p).map_err(|_| corrupt("tenant policy"))?;
+            let written = if version == 0 {
+                self.inner
+                    .store
+                    .insert(NS_POLICY, tenant.as_str(), NewRecord::new(value), now)
+                    .await?
+                    == Inserted::Yes
+            } else {
+                matches!(
+                    self.inner
+                        .store
+                        .compare_and_swap(
+                            NS_POLICY,
+                            tenant.as_str(),
+                            version,
+                            NewRecord::new(value),
+                            now
+                        )
+                        .await?,
+                    CasOutcome::Swapped { .. }
+                )
+            };
+            if written {
+                let subject = method_name(&p.method);
+                for (kind, rule) in events {
+                    self.audit(tenant, "admin", &subject, kind, rule);
+                }
+                return Ok(p);
+            }
+        }
+        Err(StoreError::unavailable("tenant policy kept changing concurrently").into())
+    }
+
+    /// Schedules a change of the tenant's authentication method.
+    ///
+    /// The change takes effect after `grace` (the broker's default, one hour, when `None`;
+    /// zero applies it at once). Until then the current method stays in force and existing
+    /// sessions stay active; when it takes effect, sessions obtained by a method the new one
+    /// does not allow are revoked. Asking for the method already in force cancels a pending
+    /// change.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::SsoNotReady`] when switching to SSO while the tenant has no ready SSO
+    /// application (or a listed one is not ready), with the reason; [`Error::Store`].
+    pub async fn set_auth_method(
+        &self,
+        tenant: &TenantId,
+        method: AuthMethod,
+        grace: Option<Duration>,
+    ) -> Result<TenantAuthStatus, Error> {
+        let grace = grace.unwrap_or(self.inner.options.method_switch_grace);
+        if grace.is_negative() {
+            return Err(crate::error::ConfigError::Invalid {
+                what: "grace",
+                reason: "must not be negative".into(),
+            }
+            .into());
+        }
+        if let AuthMethod::Sso { providers } = &method {
+            self.check_sso_ready(tenant, providers).await?;
+        }
+        let p = self
+            .update_policy(tenant, |p, now| {
+                if p.method == method {
+                    return Ok(if p.pending.take().is_some() {
+                        vec![(AuditKind::MethodScheduled, "switch_cancelled")]
+                    } else {
+                        Vec::new()
+                    });
+                }
+                p.pending = Some(Switch {
+                    epoch: p.epoch + 1,
+                    method: method.clone(),
+                    effective_at: now + grace,
+                });
+                let mut events = vec![(AuditKind::MethodScheduled, "admin_switch")];
+                if grace.is_zero() && p.settle(now) {
+                    events.push((AuditKind::MethodEffective, "zero_grace"));
+                }
+                Ok(events)
+            })
+            .await?;
+        Ok(status_of(&p))
+    }
+
+    async fn check_sso_ready(&self, tenant: &TenantId, wanted: &[ProviderId]) -> Result<(), Error> {
+        let reason = match self.sso_status(tenant).await? {
+            SsoStatus::NotConfigured => "the tenant has no SSO application".to_owned(),
+            SsoStatus::Invalid(problems) => format!(
+                "no SSO application is ready: {}",
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.provider, p.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            SsoStatus::Ready { providers, .. } => {
+                match wanted.iter().find(|w| !providers.contains(w)) {
+                    None => return Ok(()),
+                    Some(missing) => format!("SSO application `{missing}` is not ready"),
+                }
+            }
+        };
+        Err(PolicyError::SsoNotReady { reason }.into())
+    }
+
+    /// The tenant's method now, and any pending change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn tenant_auth_status(&self, tenant: &TenantId) -> Result<TenantAuthStatus, Error> {
+        let (mut p, version) = self.policy_record(tenant).await?;
+        if version > 0
+            && p.pending
+                .as_ref()
+                .is_some_and(|s| s.effective_at <= self.now())
+        {
+            // Persist (and audit) the switch that came due.
+            p = self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
+        } else {
+            p.settle(self.now());
+        }
+        Ok(status_of(&p))
+    }
+
+    /// Makes `user` privileged: they keep password access while SSO is enforced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn add_privileged_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), Error> {
+        let k = key(&[tenant.as_str(), user.as_str()]);
+        self.inner
+            .store
+            .put(
+                NS_PRIVILEGED,
+                &k,
+                NewRecord::new(user.as_str().as_bytes().to_vec()).index(tenant.as_str()),
+                self.now(),
+            )
+            .await?;
+        self.audit(
+            tenant,
+            "admin",
+            user.as_str(),
+            AuditKind::PrivilegedAdded,
+            "admin",
+        );
+        Ok(())
+    }
+
+    /// Removes `user` from the privileged users. Their existing password sessions are not cut.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn remove_privileged_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<bool, Error> {
+        let k = key(&[tenant.as_str(), user.as_str()]);
+        let removed = self
+            .inner
+            .store
+            .delete(NS_PRIVILEGED, &k, self.now())
+            .await?;
+        if removed {
+            self.audit(
+                tenant,
+                "admin",
+                user.as_str(),
+                AuditKind::PrivilegedRemoved,
+                "admin",
+            );
+        }
+        Ok(removed)
+    }
+
+    /// The tenant's privileged users.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn list_privileged_users(&self, tenant: &TenantId) -> Result<Vec<UserId>, Error> {
+        self.inner
+            .store
+            .list(NS_PRIVILEGED, tenant.as_str(), self.now())
+            .await?
+            .into_iter()
+            .map(|(_, r)| {
+                std::str::from_utf8(&r.value)
+                    .ok()
+                    .and_then(|s| UserId::new(s).ok())
+                    .ok_or_else(|| corrupt("privileged user"))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn is_privileged(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<bool, Error> {
+        let k = key(&[tenant.as_str(), user.as_str()]);
+        Ok(self
+            .inner
+            .store
+            .get(NS_PRIVILEGED, &k, self.now())
+            .await?
+            .is_some())
+    }
+
+    /// Whether `user` may sign in with a password now.
+    ///
+    /// The answer depends only on the tenant's method and the privileged list, so it is the
+    /// same for a user that does not exist as for an ordinary one: it reveals nothing about
+    /// who has an account.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn check_password_login(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<PasswordDecision, Error> {
+        let policy = self.effective_policy(tenant).await?;
+        let privileged = self.is_privileged(tenant, user).await?;
+        Ok(
+            if policy
+                .method
+                .allows(&crate::SessionMethod::Password, privileged)
+            {
+                PasswordDecision::Allowed
+            } else {
+                PasswordDecision::SsoRequired {
+                    providers: match &policy.method {
+                        AuthMethod::Sso { providers } => providers.clone(),
+                        _ => Vec::new(),
+                    },
+                }
+            },
+        )
+    }
+
+    /// Whether SSO sign-in through `provider` is allowed now: by the method in force, or by a
+    /// pending one (so users can move before the switch).
+    pub(crate) fn sso_sign_in_allowed(policy: &PolicyRecord, provider: &ProviderId) -> bool {
+        let m = SessionMethod::Sso {
+            provider: provider.clone(),
+        };
+        policy.method.allows(&m, false)
+            || policy
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.method.allows(&m, false))
+    }
+}
+
+fn status_of(p: &PolicyRecord) -> TenantAuthStatus {
+    TenantAuthStatus {
+        method: p.method.clone(),
+        pending: p
+            .pending
+            .as_ref()
+            .map(|s| (s.method.clone(), s.effective_at)),
+    }
+}
+
+pub(crate) fn method_name(m: &AuthMethod) -> String {
+    match m {
+        AuthMethod::Password => "password".to_owned(),
+        AuthMethod::Either => "either".to_owned(),
+        AuthMethod::Sso { providers } if providers.is_empty() => "sso".to_owned(),
+        AuthMethod::Sso { providers } => format!(
+            "sso:{}",
+            providers
+                .iter()
+                .map(ProviderId::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}

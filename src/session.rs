@@ -1,0 +1,159 @@
+//! Session grants and their check against the tenant's policy.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::audit::AuditKind;
+use crate::broker::Broker;
+use crate::error::{Error, PolicyError};
+use crate::ids::{TenantId, UserId};
+use crate::policy::{PasswordDecision, SessionMethod};
+
+/// What a sign-in yields: the host keeps it with its own session and checks it with
+/// [`Broker::check_session`] on each request (O(1), one store read, no write).
+///
+/// It holds no secret; it is safe to serialise into the host's server-side session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionGrant {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The user.
+    pub user: UserId,
+    /// How the user signed in.
+    pub method: SessionMethod,
+    /// Whether the user was privileged when they signed in.
+    pub privileged: bool,
+    /// The tenant's policy epoch when the grant was made.
+    pub epoch: u64,
+    /// When the grant was made.
+    pub issued_at: OffsetDateTime,
+}
+
+/// The answer of [`Broker::check_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// The session may go on.
+    Active,
+    /// The session must end.
+    Revoked {
+        /// Why.
+        reason: RevocationReason,
+    },
+}
+
+/// Why a session was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationReason {
+    /// The tenant's authentication method changed to one that does not allow how this session
+    /// was obtained.
+    MethodChanged {
+        /// When the change took effect.
+        effective_at: OffsetDateTime,
+    },
+    /// The session is older than the policy history the broker keeps.
+    TooOld,
+}
+
+impl Broker {
+    pub(crate) async fn grant_session(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        method: SessionMethod,
+    ) -> Result<SessionGrant, Error> {
+        let policy = self.effective_policy(tenant).await?;
+        let privileged = self.is_privileged(tenant, user).await?;
+        Ok(SessionGrant {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            method,
+            privileged,
+            epoch: policy.epoch,
+            issued_at: self.now(),
+        })
+    }
+
+    /// A session grant for a password sign-in, after the host has checked the password.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::PasswordNotAllowed`] when the tenant enforces SSO and the user is not
+    /// privileged; [`Error::Store`].
+    pub async fn grant_password_session(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<SessionGrant, Error> {
+        match self.check_password_login(tenant, user).await? {
+            PasswordDecision::Allowed => {
+                self.grant_session(tenant, user, SessionMethod::Password)
+                    .await
+            }
+            PasswordDecision::SsoRequired { providers } => {
+                self.audit(
+                    tenant,
+                    user.as_str(),
+                    user.as_str(),
+                    AuditKind::SignInRefused,
+                    "sso_enforced",
+                );
+                Err(PolicyError::PasswordNotAllowed { providers }.into())
+            }
+        }
+    }
+
+    /// Whether a session may go on.
+    ///
+    /// A session is revoked once a method change *has taken effect* that does not allow how
+    /// the session was obtained; during the grace period it stays active. O(1): one store read
+    /// of the tenant's policy, no write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: the caller should treat the session as not verified (fail closed).
+    pub async fn check_session(&self, grant: &SessionGrant) -> Result<SessionStatus, Error> {
+        let (policy, _) = self.policy_record(&grant.tenant).await?;
+        let now = self.now();
+        let due = policy
+            .history
+            .iter()
+            .chain(policy.pending.iter().filter(|p| p.effective_at <= now));
+        let mut oldest_known = None;
+        for switch in due {
+            oldest_known.get_or_insert(switch.epoch);
+            if switch.epoch > grant.epoch && !switch.method.allows(&grant.method, grant.privileged)
+            {
+                return Ok(self.revoked(
+                    grant,
+                    RevocationReason::MethodChanged {
+                        effective_at: switch.effective_at,
+                    },
+                ));
+            }
+        }
+        // Switches older than the history were forgotten: a grant from before them cannot be
+        // judged, so it ends.
+        if let Some(oldest) = oldest_known
+            && grant.epoch + 1 < oldest
+        {
+            return Ok(self.revoked(grant, RevocationReason::TooOld));
+        }
+        Ok(SessionStatus::Active)
+    }
+
+    fn revoked(&self, grant: &SessionGrant, reason: RevocationReason) -> SessionStatus {
+        self.audit(
+            &grant.tenant,
+            "system",
+            grant.user.as_str(),
+            AuditKind::SessionRevoked,
+            match reason {
+                RevocationReason::MethodChanged { .. } => "method_changed",
+                RevocationReason::TooOld => "too_old",
+            },
+        );
+        SessionStatus::Revoked { reason }
+    }
+}
