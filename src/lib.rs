@@ -17,6 +17,9 @@ pub mod http;
 mod ids;
 mod secret;
 pub mod store;
+/// Test support: [`testing::FakeIdp`], an in-process OpenID provider (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
