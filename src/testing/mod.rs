@@ -84,9 +84,9 @@
 //! use std::sync::Arc;
 //! use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
 //! use cx_sso::{HttpClient, ManualClock};
-//! use time::macros::datetime;
+//! use time::OffsetDateTime;
 //!
-//! let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 09:00 UTC)));
+//! let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_767_258_000)?));
 //! let idp = FakeIdp::google().with_clock(clock.clone());
 //! idp.register_client("client-1", "s3cret");
 //! idp.add_user(
@@ -110,7 +110,7 @@
 //!
 //! // Make the next login's ID token expired.
 //! idp.misbehave(Misbehavior::Expired);
-//! # Ok::<(), cx_sso::testing::FakeIdpError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod fake_idp;
