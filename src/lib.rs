@@ -25,6 +25,9 @@ mod provider;
 mod secret;
 mod session;
 pub mod store;
+/// Test support: [`testing::FakeIdp`], an in-process OpenID provider (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, MemoryAuditSink, TracingAuditSink};
 pub use binding::{AccountBinding, LinkRedeemed};
