@@ -571,41 +571,45 @@ pub(crate) async fn token_post(
     token_endpoint: &Url,
     form: &[(&str, &str)],
 ) -> Result<Vec<u8>, TokenEndpointError> {
-    let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in form {
-        ser.append_pair(k, v);
-    }
-    let mut request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(token_endpoint.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
-    match config.auth_method() {
-        ClientAuthMethod::ClientSecretBasic => {
-            // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let creds = format!(
-                "{}:{}",
-                enc(config.client_id()),
-                enc(config.client_secret().secret())
-            );
-            request = request.header(
-                http::header::AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(creds)),
-            );
+    // Built in a block: the form serializer is not `Send` and must not live across an await.
+    let request = {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            ser.append_pair(k, v);
         }
-        ClientAuthMethod::ClientSecretPost => {
-            ser.append_pair("client_id", config.client_id());
-            ser.append_pair("client_secret", config.client_secret().secret());
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(token_endpoint.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        match config.auth_method() {
+            ClientAuthMethod::ClientSecretBasic => {
+                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let creds = format!(
+                    "{}:{}",
+                    enc(config.client_id()),
+                    enc(config.client_secret().secret())
+                );
+                request = request.header(
+                    http::header::AUTHORIZATION,
+                    format!("Basic {}", STANDARD.encode(creds)),
+                );
+            }
+            ClientAuthMethod::ClientSecretPost => {
+                ser.append_pair("client_id", config.client_id());
+                ser.append_pair("client_secret", config.client_secret().secret());
+            }
         }
-    }
-    let request = request
-        .body(ser.finish().into_bytes())
-        .map_err(|_| TokenEndpointError::Invalid("request could not be built".into()))?;
+        request
+            .body(ser.finish().into_bytes())
+            .map_err(|_| TokenEndpointError::Invalid("request could not be built".into()))?
+    };
     let response = inner
         .http
         .call(request)

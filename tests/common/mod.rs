@@ -36,7 +36,11 @@ pub fn pid(s: &str) -> ProviderId {
     ProviderId::new(s).unwrap()
 }
 
-pub fn broker_over(idp: &FakeIdp, clock: &Arc<ManualClock>, audit: &Arc<MemoryAuditSink>) -> Broker {
+pub fn broker_over(
+    idp: &FakeIdp,
+    clock: &Arc<ManualClock>,
+    audit: &Arc<MemoryAuditSink>,
+) -> Broker {
     Broker::builder()
         .http_client(idp.clone())
         .clock(clock.clone())
@@ -86,7 +90,11 @@ pub async fn google_world_with(f: impl FnOnce(ProviderConfig) -> ProviderConfig)
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     ));
-    let check = w.broker.configure_provider(&w.tenant, config).await.unwrap();
+    let check = w
+        .broker
+        .configure_provider(&w.tenant, config)
+        .await
+        .unwrap();
     assert!(check.is_ok(), "{check:?}");
     w
 }
@@ -114,7 +122,11 @@ pub async fn entra_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w.broker.configure_provider(&w.tenant, config).await.unwrap();
+    let check = w
+        .broker
+        .configure_provider(&w.tenant, config)
+        .await
+        .unwrap();
     assert!(check.is_ok(), "{check:?}");
     w
 }
@@ -134,7 +146,11 @@ pub async fn oidc_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w.broker.configure_provider(&w.tenant, config).await.unwrap();
+    let check = w
+        .broker
+        .configure_provider(&w.tenant, config)
+        .await
+        .unwrap();
     assert!(check.is_ok(), "{check:?}");
     w
 }
@@ -164,7 +180,12 @@ impl World {
     /// Binds `subject` to `user` from the settings page.
     pub async fn bind(&self, user_id: &str, subject: &str) {
         let out = self
-            .login(LoginIntent::Link { user: user(user_id) }, subject)
+            .login(
+                LoginIntent::Link {
+                    user: user(user_id),
+                },
+                subject,
+            )
             .await
             .unwrap();
         assert!(matches!(out, LoginOutcome::Linked { .. }), "{out:?}");
