@@ -1,0 +1,409 @@
+//! A hostile or broken provider: every misbehaviour is refused with its own error, with nothing
+//! stored and no session.
+
+mod common;
+
+use common::*;
+use cx_sso::testing::{FakeUser, Misbehavior};
+use cx_sso::{
+    DiscoveryError, Error, IdTokenError, LoginIntent, LoginOptions, LoginOutcome, StateError,
+    TokenEndpointError,
+};
+
+/// Runs a Link login for "victim" with `m` switched on, and checks that it failed and that no
+/// binding was stored.
+async fn refused(w: &World, m: Misbehavior, subject: &str) -> Error {
+    w.idp.misbehave(m);
+    let out = w
+        .login(
+            LoginIntent::Link {
+                user: user("victim"),
+            },
+            subject,
+        )
+        .await;
+    w.idp.behave();
+    let err = match out {
+        Ok(o) => panic!("expected a refusal, got {o:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("victim"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing may be stored after {err:?}"
+    );
+    err
+}
+
+macro_rules! refusal {
+    ($name:ident, $m:expr, $pat:pat) => {
+        #[tokio::test]
+        async fn $name() {
+            let w = google_world().await;
+            let err = refused(&w, $m, "g-alice").await;
+            assert!(matches!(err, $pat), "got {err:?}");
+            // The provider behaving again, the same flow works: the refusal was about $m.
+            w.bind("victim", "g-alice").await;
+        }
+    };
+}
+
+refusal!(
+    bad_signature_is_refused,
+    Misbehavior::BadSignature,
+    Error::IdToken(IdTokenError::BadSignature)
+);
+refusal!(
+    alg_none_is_refused,
+    Misbehavior::AlgNone,
+    Error::IdToken(IdTokenError::AlgorithmNotAllowed(_))
+);
+refusal!(
+    hs256_keyed_with_the_public_key_is_refused,
+    Misbehavior::Hs256WithPublicKey,
+    Error::IdToken(IdTokenError::AlgorithmNotAllowed(_))
+);
+refusal!(
+    wrong_issuer_is_refused,
+    Misbehavior::WrongIssuer,
+    Error::IdToken(IdTokenError::WrongIssuer)
+);
+refusal!(
+    wrong_audience_is_refused,
+    Misbehavior::WrongAudience,
+    Error::IdToken(IdTokenError::WrongAudience)
+);
+refusal!(
+    extra_audience_without_azp_is_refused,
+    Misbehavior::ExtraAudienceWithoutAzp,
+    Error::IdToken(IdTokenError::UntrustedAudience)
+);
+refusal!(
+    azp_mismatch_is_refused,
+    Misbehavior::AzpMismatch,
+    Error::IdToken(IdTokenError::AzpMismatch)
+);
+refusal!(
+    expired_token_is_refused,
+    Misbehavior::Expired,
+    Error::IdToken(IdTokenError::Expired)
+);
+refusal!(
+    token_issued_in_the_future_is_refused,
+    Misbehavior::IssuedInFuture,
+    Error::IdToken(IdTokenError::IssuedInFuture)
+);
+refusal!(
+    missing_sub_is_refused,
+    Misbehavior::MissingSub,
+    Error::IdToken(IdTokenError::MissingClaim("sub"))
+);
+refusal!(
+    missing_nonce_is_refused,
+    Misbehavior::MissingNonce,
+    Error::IdToken(IdTokenError::NonceMissing)
+);
+refusal!(
+    wrong_nonce_is_refused,
+    Misbehavior::WrongNonce,
+    Error::IdToken(IdTokenError::NonceMismatch)
+);
+#[tokio::test]
+async fn exp_as_a_string_is_refused() {
+    let w = google_world().await;
+    let err = refused(&w, Misbehavior::ExpAsString, "g-alice").await;
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::MalformedClaim(ref c)) if c == "exp"),
+        "{err:?}"
+    );
+}
+refusal!(
+    missing_kid_with_several_keys_is_refused,
+    Misbehavior::NoKidWithSeveralKeys,
+    Error::IdToken(IdTokenError::AmbiguousKey)
+);
+refusal!(
+    token_endpoint_500_is_a_transient_refusal,
+    Misbehavior::TokenEndpointStatus(500),
+    Error::TokenEndpoint(TokenEndpointError::ServerError(500))
+);
+refusal!(
+    invalid_grant_is_refused,
+    Misbehavior::InvalidGrant,
+    Error::TokenEndpoint(TokenEndpointError::InvalidGrant)
+);
+refusal!(
+    token_response_without_id_token_is_refused,
+    Misbehavior::NoIdToken,
+    Error::TokenEndpoint(TokenEndpointError::MissingIdToken)
+);
+refusal!(
+    oversized_token_response_is_refused,
+    Misbehavior::OversizedTokenResponse,
+    Error::TokenEndpoint(TokenEndpointError::TooLarge(_))
+);
+refusal!(
+    token_type_other_than_bearer_is_refused,
+    Misbehavior::TokenTypeNotBearer,
+    Error::TokenEndpoint(TokenEndpointError::NotBearer)
+);
+refusal!(
+    iss_parameter_mismatch_is_refused,
+    Misbehavior::WrongIssParameter,
+    Error::State(StateError::IssuerMismatch)
+);
+
+#[tokio::test]
+async fn token_endpoint_500_maps_to_unavailable() {
+    let w = google_world().await;
+    let err = refused(&w, Misbehavior::TokenEndpointStatus(503), "g-alice").await;
+    assert_eq!(err.kind(), cx_sso::ErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn replayed_state_is_refused() {
+    let w = google_world().await;
+    let (callback, binding) = w
+        .consent(
+            LoginIntent::Link {
+                user: user("alice"),
+            },
+            "g-alice",
+        )
+        .await;
+    assert!(w.broker.complete_login(&callback, &binding).await.is_ok());
+    let err = w
+        .broker
+        .complete_login(&callback, &binding)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
+}
+
+#[tokio::test]
+async fn state_from_another_browser_is_refused() {
+    let w = google_world().await;
+    let (callback, _) = w
+        .consent(
+            LoginIntent::Link {
+                user: user("victim"),
+            },
+            "g-alice",
+        )
+        .await;
+    let (_, attacker_cookie) = w.consent(LoginIntent::SignIn, "g-bob").await;
+    let err = w
+        .broker
+        .complete_login(&callback, &attacker_cookie)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::BrowserMismatch)),
+        "{err:?}"
+    );
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("victim"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn missing_iss_parameter_is_refused_when_the_provider_advertises_it() {
+    let w = google_world().await;
+    w.idp.set_iss_parameter(true);
+    // A fresh broker sees the new discovery document.
+    let b = broker_over(&w.idp, &w.clock, &w.audit);
+    let config = cx_sso::ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    b.configure_provider(&w.tenant, config).await.unwrap();
+    let r = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let cb = w
+        .idp
+        .authorize(r.authorize_url.as_str(), "g-alice")
+        .unwrap();
+    assert!(cb.contains("iss="));
+    let stripped: String = cb
+        .split('&')
+        .filter(|p| !p.starts_with("iss="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let err = b
+        .complete_login(&stripped, r.browser_binding.secret())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::IssuerMismatch)),
+        "{err:?}"
+    );
+    // With the parameter, it works.
+    let r = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let cb = w
+        .idp
+        .authorize(r.authorize_url.as_str(), "g-alice")
+        .unwrap();
+    assert!(
+        b.complete_login(&cb, r.browser_binding.secret())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn access_denied_is_a_typed_outcome() {
+    let w = google_world().await;
+    let r = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let cb = w
+        .idp
+        .deny(r.authorize_url.as_str(), "access_denied")
+        .unwrap();
+    let err = w
+        .broker
+        .complete_login(&cb, r.browser_binding.secret())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ProviderDenied { ref error, .. } if error == "access_denied"),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), cx_sso::ErrorKind::Denied);
+}
+
+#[tokio::test]
+async fn discovery_redirect_is_not_followed() {
+    let w = google_world().await;
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let b = broker_over(&w.idp, &w.clock, &w.audit);
+    // Configuring through a redirecting discovery stores the application, reported invalid.
+    let config = cx_sso::ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    let check = b.configure_provider(&w.tenant, config).await.unwrap();
+    assert!(!check.is_ok());
+    assert!(check.problems()[0].contains("redirect"), "{check:?}");
+    assert!(matches!(
+        b.sso_status(&w.tenant).await.unwrap(),
+        cx_sso::SsoStatus::Invalid(_)
+    ));
+    let err = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Discovery(DiscoveryError::Redirect(302))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn entra_token_from_a_tenant_not_on_the_allow_list_is_refused() {
+    let w = entra_world().await;
+    let err = w
+        .login(
+            LoginIntent::Link {
+                user: user("victim"),
+            },
+            "pairwise-sub-mallory",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::TenantNotAllowed)),
+        "{err:?}"
+    );
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("victim"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn google_token_with_the_wrong_hosted_domain_is_refused() {
+    let w = google_world_with(|c| c.with_allowed_hosted_domains(["acme.example"])).await;
+    // bob has no hd at all; eve has another domain.
+    w.idp.add_user(
+        FakeUser::new("g-eve")
+            .email("eve@evil.example")
+            .email_verified(true)
+            .hosted_domain("evil.example"),
+    );
+    for subject in ["g-bob", "g-eve"] {
+        let err = w
+            .login(
+                LoginIntent::Link {
+                    user: user("victim"),
+                },
+                subject,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::IdToken(IdTokenError::HostedDomainNotAllowed)),
+            "{subject}: {err:?}"
+        );
+    }
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("victim"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The allowed domain signs in.
+    w.bind("alice", "g-alice").await;
+}
+
+#[tokio::test]
+async fn unknown_kid_after_rotation_is_accepted_after_exactly_one_refetch() {
+    let w = google_world().await;
+    w.bind("alice", "g-alice").await;
+    let before = w.idp.jwks_fetches();
+    w.idp.rotate_key();
+    w.idp.retire_old_keys();
+    let out = w.login(LoginIntent::SignIn, "g-alice").await.unwrap();
+    assert!(matches!(out, LoginOutcome::SignedIn { .. }));
+    assert_eq!(w.idp.jwks_fetches() - before, 1);
+}
