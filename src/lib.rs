@@ -17,6 +17,8 @@ pub mod http;
 mod ids;
 mod secret;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
