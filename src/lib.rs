@@ -25,7 +25,8 @@ mod provider;
 mod secret;
 mod session;
 pub mod store;
-/// Test support: [`testing::FakeIdp`], an in-process OpenID provider (feature `test-util`).
+/// Test support (feature `test-util`): [`testing::FakeIdp`], an in-process OpenID provider,
+/// and the [`testing::conformance`] suite for [`Store`] implementations.
 #[cfg(feature = "test-util")]
 pub mod testing;
 

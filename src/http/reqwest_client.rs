@@ -97,7 +97,9 @@ impl ReqwestHttpClient {
     }
 }
 
-/// The error's description without the URL it carries.
+/// The error's description without the URL it carries: reqwest's own message names the URL, so
+/// it is replaced by the kind, followed by every cause below it (hyper, io, rustls), which is
+/// what a host needs to tell "connection refused" from "certificate not valid for name".
 fn strip(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
@@ -110,16 +112,36 @@ fn strip(e: &reqwest::Error) -> String {
     };
     let mut msg = format!("reqwest {kind} error");
     let mut source = std::error::Error::source(e);
-    // The first source below reqwest's own error is the cause (hyper, io, rustls); none of them
-    // carry the URL.
-    if let Some(s) = source.take() {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
+    while let Some(s) = source {
+        // A nested reqwest error would print its URL: skip its text, keep its causes.
+        if !s.is::<reqwest::Error>() {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+        }
+        source = s.source();
     }
     msg
 }
 
-fn classify(e: &reqwest::Error) -> HttpError {
+/// Removes the request's URL, path and query from `msg`, should any cause ever print them: the
+/// query of a provider call can carry an authorization code.
+fn redact(mut msg: String, url: &url::Url) -> String {
+    let mut parts = vec![url.as_str().to_owned()];
+    if let Some(q) = url.query().filter(|q| !q.is_empty()) {
+        parts.push(q.to_owned());
+    }
+    if url.path().len() > 1 {
+        parts.push(url.path().to_owned());
+    }
+    for part in parts {
+        if msg.contains(&part) {
+            msg = msg.replace(&part, "[redacted]");
+        }
+    }
+    msg
+}
+
+fn classify(e: &reqwest::Error, url: &url::Url) -> HttpError {
     let kind = if e.is_timeout() {
         HttpErrorKind::Timeout
     } else if e.is_connect() {
@@ -129,7 +151,7 @@ fn classify(e: &reqwest::Error) -> HttpError {
     } else {
         HttpErrorKind::Request
     };
-    HttpError::new(kind, strip(e))
+    HttpError::new(kind, redact(strip(e), url))
 }
 
 #[async_trait]
@@ -147,11 +169,11 @@ impl HttpClient for ReqwestHttpClient {
             ));
         }
         let (parts, body) = request.into_parts();
-        let mut builder = self.client.request(parts.method, url).body(body);
+        let mut builder = self.client.request(parts.method, url.clone()).body(body);
         for (name, value) in &parts.headers {
             builder = builder.header(name, value);
         }
-        let mut response = builder.send().await.map_err(|e| classify(&e))?;
+        let mut response = builder.send().await.map_err(|e| classify(&e, &url))?;
         if let Some(len) = response.content_length()
             && len > self.max_response_bytes as u64
         {
@@ -160,7 +182,7 @@ impl HttpClient for ReqwestHttpClient {
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, &url))? {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(too_large(self.max_response_bytes));
             }
@@ -178,4 +200,24 @@ fn too_large(cap: usize) -> HttpError {
         HttpErrorKind::BodyTooLarge,
         format!("response body exceeds the {cap}-byte cap"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_removes_url_path_and_query() {
+        let url = url::Url::parse("http://127.0.0.1:1/cb?code=SECRET&state=S").unwrap();
+        let msg = redact(
+            format!("oops {url} then /cb then code=SECRET&state=S"),
+            &url,
+        );
+        assert!(!msg.contains("SECRET"), "{msg}");
+        assert!(!msg.contains("/cb"), "{msg}");
+        assert_eq!(
+            redact("connection refused".into(), &url),
+            "connection refused"
+        );
+    }
 }

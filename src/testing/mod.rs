@@ -1,4 +1,5 @@
-//! Test support (feature `test-util`): [`FakeIdp`], an in-process OpenID provider.
+//! Test support (feature `test-util`): [`FakeIdp`], an in-process OpenID provider, and the
+//! [`conformance`] suite that every [`Store`](crate::store::Store) implementation should pass.
 //!
 //! [`FakeIdp`] implements [`HttpClient`](crate::HttpClient): build the
 //! [`Broker`](crate::Broker) with a clone of it as its transport, and every discovery, JWKS,
@@ -113,6 +114,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conformance;
 mod fake_idp;
 
 pub use fake_idp::{FakeIdp, FakeIdpError, FakeUser, Misbehavior};

@@ -1,0 +1,173 @@
+//! `MemoryStore` against the public conformance suite, directly and through the trait objects
+//! the broker holds, plus the behaviour that is MemoryStore's own (threads racing, the sweep).
+#![cfg(feature = "test-util")]
+
+use std::sync::Arc;
+
+use cx_sso::MemoryStore;
+use cx_sso::store::{CasOutcome, Inserted, NewRecord, Store};
+use cx_sso::testing::conformance;
+use time::{Duration, OffsetDateTime};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms() {
+    conformance::run_all(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms_through_arc_dyn_store() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    conformance::run_all(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms_through_box_dyn_store() {
+    let store: Box<dyn Store> = Box::new(MemoryStore::new());
+    conformance::run_all(&*store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_can_run_twice_against_one_store() {
+    // Hosts run it against a shared database: checks must not collide with earlier runs.
+    let store = MemoryStore::new();
+    conformance::run_all(&store).await;
+    conformance::run_all(&store).await;
+}
+
+#[test]
+fn suite_futures_are_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let store = MemoryStore::new();
+    assert_send(conformance::run_all(&store));
+}
+
+/// The suite polls its racers in one task, where MemoryStore (which never yields) runs them back
+/// to back; here they race on real threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn atomic_operations_have_one_winner_across_threads() {
+    const N: usize = 32;
+    for round in 0..20 {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let t = now();
+        let key = format!("k{round}");
+
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert("ns", &key, NewRecord::new(vec![i as u8]), t)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            wins += usize::from(task.await.unwrap() == Inserted::Yes);
+        }
+        assert_eq!(wins, 1, "inserts");
+
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .compare_and_swap("ns", &key, 1, NewRecord::new(vec![i as u8]), t)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                CasOutcome::Swapped { version } => {
+                    assert_eq!(version, 2);
+                    wins += 1;
+                }
+                other => assert_eq!(other, CasOutcome::Conflict { current: 2 }),
+            }
+        }
+        assert_eq!(wins, 1, "compare_and_swap");
+
+        let mut tasks = Vec::new();
+        for _ in 0..N {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                store.take("ns", &key, t).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            wins += usize::from(task.await.unwrap().is_some());
+        }
+        assert_eq!(wins, 1, "takes");
+    }
+}
+
+/// Expired records are purged by the sweep, not only hidden: asked again with a `now` from
+/// before their expiry (a clock stepping back), a purged record is gone for good, while one that
+/// was never swept is still there. Only the public API is used.
+#[tokio::test]
+async fn sweep_purges_expired_records() {
+    let store = MemoryStore::new();
+    let t = now();
+    let expiry = t + Duration::minutes(1);
+    let after = t + Duration::minutes(2);
+    for i in 0..100 {
+        let rec = NewRecord::new(vec![1])
+            .expires_at(expiry)
+            .index("abandoned");
+        store
+            .insert("login", &format!("abandoned{i}"), rec, t)
+            .await
+            .unwrap();
+    }
+    let rec = NewRecord::new(vec![2]).index("kept");
+    store.insert("login", "kept", rec, t).await.unwrap();
+
+    // Few writes: nothing is swept yet, so the records are only hidden.
+    assert_eq!(store.get("login", "abandoned0", after).await.unwrap(), None);
+    assert!(store.get("login", "abandoned0", t).await.unwrap().is_some());
+
+    // A stream of writes after the expiry triggers the sweep.
+    for i in 0..10_000 {
+        store
+            .put("other", &format!("w{i}"), NewRecord::new(vec![]), after)
+            .await
+            .unwrap();
+    }
+    for i in 0..100 {
+        assert_eq!(
+            store
+                .get("login", &format!("abandoned{i}"), t)
+                .await
+                .unwrap(),
+            None,
+            "abandoned{i} must have been purged"
+        );
+    }
+    assert!(
+        store
+            .list("login", "abandoned", t)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.list("login", "kept", t).await.unwrap().len(),
+        1,
+        "live records stay"
+    );
+    assert_eq!(
+        store
+            .get("other", "w0", after)
+            .await
+            .unwrap()
+            .map(|r| r.version),
+        Some(1)
+    );
+}
