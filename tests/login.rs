@@ -67,16 +67,6 @@ async fn begin_login_sends_pkce_s256_state_nonce_and_derived_redirect_uri() {
     assert_ne!(r2.browser_binding.secret(), r.browser_binding.secret());
 }
 
-trait Now {
-    fn clock_now(&self) -> time::OffsetDateTime;
-}
-impl Now for World {
-    fn clock_now(&self) -> time::OffsetDateTime {
-        use cx_sso::Clock;
-        self.clock.now()
-    }
-}
-
 #[tokio::test]
 async fn bound_account_signs_in_with_a_session_grant() {
     let w = google_world().await;

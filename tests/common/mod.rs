@@ -156,6 +156,24 @@ pub async fn oidc_world() -> World {
 }
 
 impl World {
+    /// The same world (shared FakeIdp, clock and audit), for rebuilding the broker.
+    pub fn clone_world(&self) -> World {
+        World {
+            broker: self.broker.clone(),
+            idp: self.idp.clone(),
+            clock: self.clock.clone(),
+            audit: self.audit.clone(),
+            tenant: self.tenant.clone(),
+            provider: self.provider.clone(),
+        }
+    }
+
+    /// The clock's reading.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use cx_sso::Clock;
+        self.clock.now()
+    }
+
     /// Begins a login, plays the user's consent at the FakeIdp, and returns the callback query
     /// and the browser binding.
     pub async fn consent(&self, intent: LoginIntent, subject: &str) -> (String, String) {

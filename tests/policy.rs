@@ -1,0 +1,886 @@
+//! Tenant authentication policy: method switches with grace, privileged users, sessions,
+//! linking policy and account-takeover defences, audit events.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::*;
+use cx_sso::testing::FakeUser;
+use cx_sso::{
+    AuditKind, AuthMethod, BindingError, ClientSecret, Error, LinkingPolicy, LoginIntent,
+    LoginOptions, LoginOutcome, PasswordDecision, PolicyError, ProviderConfig, RevocationReason,
+    SessionStatus, StateError, TenantId, UserDirectory, UserId,
+};
+use time::Duration;
+
+/// The host's users: (tenant, user, email, email verified by the host, active).
+#[derive(Debug, Default)]
+struct Directory {
+    users: Vec<(&'static str, &'static str, &'static str, bool, bool)>,
+}
+
+#[async_trait]
+impl UserDirectory for Directory {
+    async fn active_users_with_verified_email(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+    ) -> Result<Vec<UserId>, Error> {
+        Ok(self
+            .users
+            .iter()
+            .filter(|(t, _, e, verified, active)| {
+                *t == tenant.as_str() && e.eq_ignore_ascii_case(email) && *verified && *active
+            })
+            .map(|(_, u, ..)| user(u))
+            .collect())
+    }
+
+    async fn is_active(&self, tenant: &TenantId, u: &UserId) -> Result<bool, Error> {
+        Ok(self
+            .users
+            .iter()
+            .any(|(t, id, .., active)| *t == tenant.as_str() && *id == u.as_str() && *active))
+    }
+}
+
+fn directory() -> Arc<Directory> {
+    Arc::new(Directory {
+        users: vec![
+            ("acme", "alice", "alice@acme.example", true, true),
+            ("acme", "bob", "bob@gmail.example", true, true),
+            ("acme", "carol", "carol@contoso.example", true, true),
+            ("acme", "dan", "dan@acme.example", true, false),
+            // Two accounts share this email.
+            ("acme", "twin-1", "twin@acme.example", true, true),
+            ("acme", "twin-2", "twin@acme.example", true, true),
+            // An attacker registered the victim's email locally, never verified it.
+            ("acme", "attacker", "victim@acme.example", false, true),
+            ("globex", "gus", "gus@globex.example", true, true),
+        ],
+    })
+}
+
+/// Rebuilds the world's broker with the test directory (same store is not needed: the
+/// worlds configure their provider again).
+async fn with_directory(mut w: World, config: ProviderConfig) -> World {
+    w.broker = cx_sso::Broker::builder()
+        .http_client(w.idp.clone())
+        .clock(w.clock.clone())
+        .audit_sink(w.audit.clone())
+        .user_directory(directory())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    assert!(
+        w.broker
+            .configure_provider(&w.tenant, config)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    w
+}
+
+fn google(w: &World) -> ProviderConfig {
+    ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+}
+
+fn auto_link(link_on_first_login: bool) -> LinkingPolicy {
+    LinkingPolicy::AutoLinkVerifiedEmail {
+        allowed_domains: vec![],
+        entra_verified_domains: vec![],
+        link_on_first_login,
+    }
+}
+
+fn kinds(w: &World) -> Vec<(AuditKind, &'static str)> {
+    w.audit.events().iter().map(|e| (e.kind, e.rule)).collect()
+}
+
+#[tokio::test]
+async fn aircall_timeline_switch_to_google_with_one_hour_grace() {
+    let w = google_world().await;
+    let sso = AuthMethod::Sso {
+        providers: vec![w.provider.clone()],
+    };
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.bind("bob", "g-bob").await;
+
+    // t0: password users sign in.
+    let bob_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    let alice_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.broker.check_session(&bob_pw).await.unwrap(),
+        SessionStatus::Active
+    );
+
+    // The admin switches to Google with the default grace of one hour.
+    let t0 = w.clock_now();
+    let status = w
+        .broker
+        .set_auth_method(&w.tenant, sso.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(status.method, AuthMethod::Either);
+    assert_eq!(status.pending, Some((sso.clone(), t0 + Duration::hours(1))));
+
+    // During the grace: nothing is cut, passwords still work, SSO already works.
+    w.clock.advance(Duration::minutes(59));
+    assert_eq!(
+        w.broker.check_session(&bob_pw).await.unwrap(),
+        SessionStatus::Active
+    );
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("bob"))
+            .await
+            .unwrap(),
+        PasswordDecision::Allowed
+    );
+    let bob_sso = match w.login(LoginIntent::SignIn, "g-bob").await.unwrap() {
+        LoginOutcome::SignedIn { session, .. } => session,
+        other => panic!("{other:?}"),
+    };
+
+    // t0 + 1h: the switch takes effect.
+    w.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        w.broker.check_session(&bob_pw).await.unwrap(),
+        SessionStatus::Revoked {
+            reason: RevocationReason::MethodChanged {
+                effective_at: t0 + Duration::hours(1)
+            }
+        }
+    );
+    assert_eq!(
+        w.broker.check_session(&bob_sso).await.unwrap(),
+        SessionStatus::Active
+    );
+    assert_eq!(
+        w.broker.check_session(&alice_pw).await.unwrap(),
+        SessionStatus::Active,
+        "privileged users keep password access"
+    );
+    let status = w.broker.tenant_auth_status(&w.tenant).await.unwrap();
+    assert_eq!(status.method, sso);
+    assert_eq!(status.pending, None);
+
+    // Non-privileged password login is over; a user that does not exist gets the same answer.
+    let required = PasswordDecision::SsoRequired {
+        providers: vec![w.provider.clone()],
+    };
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("bob"))
+            .await
+            .unwrap(),
+        required
+    );
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("nobody"))
+            .await
+            .unwrap(),
+        required
+    );
+    assert!(matches!(
+        w.broker
+            .grant_password_session(&w.tenant, &user("bob"))
+            .await,
+        Err(Error::Policy(PolicyError::PasswordNotAllowed { .. }))
+    ));
+    // Privileged users keep both.
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("alice"))
+            .await
+            .unwrap(),
+        PasswordDecision::Allowed
+    );
+    let alice_pw2 = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.broker.check_session(&alice_pw2).await.unwrap(),
+        SessionStatus::Active
+    );
+    w.bind("alice", "g-alice").await;
+    assert!(matches!(
+        w.login(LoginIntent::SignIn, "g-alice").await.unwrap(),
+        LoginOutcome::SignedIn { .. }
+    ));
+    let k = kinds(&w);
+    assert!(k.contains(&(AuditKind::MethodScheduled, "admin_switch")));
+    assert!(k.contains(&(AuditKind::MethodEffective, "scheduled_switch")));
+    assert!(k.contains(&(AuditKind::SessionRevoked, "method_changed")));
+}
+
+#[tokio::test]
+async fn switching_back_before_the_switch_takes_effect_cancels_it() {
+    let w = google_world().await;
+    let pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    let sso = AuthMethod::Sso { providers: vec![] };
+    w.broker
+        .set_auth_method(&w.tenant, sso, None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(30));
+    let status = w
+        .broker
+        .set_auth_method(&w.tenant, AuthMethod::Either, None)
+        .await
+        .unwrap();
+    assert_eq!(status.method, AuthMethod::Either);
+    assert_eq!(status.pending, None);
+    w.clock.advance(Duration::hours(2));
+    assert_eq!(
+        w.broker.check_session(&pw).await.unwrap(),
+        SessionStatus::Active
+    );
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("bob"))
+            .await
+            .unwrap(),
+        PasswordDecision::Allowed
+    );
+    assert!(kinds(&w).contains(&(AuditKind::MethodScheduled, "switch_cancelled")));
+}
+
+#[tokio::test]
+async fn zero_grace_switch_takes_effect_at_once() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    let LoginOutcome::SignedIn { session, .. } =
+        w.login(LoginIntent::SignIn, "g-bob").await.unwrap()
+    else {
+        panic!("expected SignedIn");
+    };
+    let status = w
+        .broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(status.method, AuthMethod::Password);
+    assert_eq!(status.pending, None);
+    assert!(matches!(
+        w.broker.check_session(&session).await.unwrap(),
+        SessionStatus::Revoked { .. }
+    ));
+    let err = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::SsoNotAllowed)),
+        "{err:?}"
+    );
+    // Binding from settings still works under Password, so users can prepare.
+    w.bind("bob", "g-bob").await;
+    assert!(kinds(&w).contains(&(AuditKind::MethodEffective, "zero_grace")));
+}
+
+#[tokio::test]
+async fn a_login_begun_before_a_switch_that_completes_after_it_is_refused() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    let (callback, binding) = w.consent(LoginIntent::SignIn, "g-bob").await;
+    w.broker
+        .set_auth_method(
+            &w.tenant,
+            AuthMethod::Sso { providers: vec![] },
+            Some(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    let err = w
+        .broker
+        .complete_login(&callback, &binding)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::PolicyChanged)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_without_ready_sso_cannot_be_switched_to_sso() {
+    let w = google_world().await;
+    let bare = tenant("bare");
+    let err = w
+        .broker
+        .set_auth_method(&bare, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap_err();
+    match err {
+        Error::Policy(PolicyError::SsoNotReady { reason }) => {
+            assert!(reason.contains("no SSO application"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A named application that does not exist is refused too.
+    let err = w
+        .broker
+        .set_auth_method(
+            &w.tenant,
+            AuthMethod::Sso {
+                providers: vec![pid("okta")],
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::SsoNotReady { ref reason }) if reason.contains("okta"))
+    );
+    // An application whose secret the provider rejects is not ready.
+    let broken = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new("wrong"));
+    let t = tenant("broken");
+    let check = w.broker.configure_provider(&t, broken).await.unwrap();
+    assert!(!check.is_ok());
+    assert!(matches!(
+        w.broker
+            .set_auth_method(&t, AuthMethod::Sso { providers: vec![] }, None)
+            .await,
+        Err(Error::Policy(PolicyError::SsoNotReady { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn privileged_users_are_added_listed_and_removed() {
+    let w = google_world().await;
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.broker
+        .add_privileged_user(&w.tenant, &user("root"))
+        .await
+        .unwrap();
+    let mut list = w.broker.list_privileged_users(&w.tenant).await.unwrap();
+    list.sort();
+    assert_eq!(list, vec![user("alice"), user("root")]);
+    assert!(
+        w.broker
+            .remove_privileged_user(&w.tenant, &user("root"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !w.broker
+            .remove_privileged_user(&w.tenant, &user("root"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        w.broker.list_privileged_users(&w.tenant).await.unwrap(),
+        vec![user("alice")]
+    );
+    assert!(
+        w.broker
+            .list_privileged_users(&tenant("globex"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let k = kinds(&w);
+    assert!(k.iter().any(|(k, _)| *k == AuditKind::PrivilegedAdded));
+    assert!(k.iter().any(|(k, _)| *k == AuditKind::PrivilegedRemoved));
+}
+
+// ---- Linking policy and account takeover ----
+
+#[tokio::test]
+async fn invite_only_never_finds_a_user_by_email() {
+    let w = google_world().await;
+    let w = with_directory(
+        w,
+        ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET)),
+    )
+    .await;
+    // alice@acme.example is a verified, active local user, but invite-only does not look.
+    let out = w.login(LoginIntent::SignIn, "g-alice").await.unwrap();
+    assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn invite_only_without_linking_on_first_login_refuses() {
+    let w = google_world_with(|c| {
+        c.with_linking_policy(LinkingPolicy::InviteOnly {
+            link_on_first_login: false,
+        })
+    })
+    .await;
+    let err = w.login(LoginIntent::SignIn, "g-bob").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::NotLinked)),
+        "{err:?}"
+    );
+    assert!(kinds(&w).contains(&(AuditKind::SignInRefused, "invite_only.linking_disabled")));
+}
+
+#[tokio::test]
+async fn auto_link_binds_a_verified_email_matching_one_active_user() {
+    let w = google_world().await;
+    let config = google(&w).with_linking_policy(auto_link(true));
+    let w = with_directory(w, config).await;
+    match w.login(LoginIntent::SignIn, "g-alice").await.unwrap() {
+        LoginOutcome::SignedIn { user: u, .. } => assert_eq!(u.as_str(), "alice"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.broker
+            .list_bindings(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(kinds(&w).contains(&(AuditKind::AutoLink, "auto_link.verified_email")));
+}
+
+#[tokio::test]
+async fn google_identity_with_unverified_email_is_not_auto_linked() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-fake-alice")
+            .email("alice@acme.example")
+            .email_verified(false),
+    );
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_linking_policy(auto_link(false)),
+    )
+    .await;
+    let err = w
+        .login(LoginIntent::SignIn, "g-fake-alice")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::NotLinked)),
+        "{err:?}"
+    );
+    assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.email_not_verified")));
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn entra_identity_with_unverified_email_domain_is_not_auto_linked() {
+    let w = entra_world().await;
+    let policy = LinkingPolicy::AutoLinkVerifiedEmail {
+        allowed_domains: vec![],
+        entra_verified_domains: vec!["fabrikam.example".into()],
+        link_on_first_login: true,
+    };
+    let config = ProviderConfig::microsoft(
+        w.provider.clone(),
+        cx_sso::EntraTenancy::multi(cx_sso::EntraAudience::Organizations, [ENTRA_TENANT]).unwrap(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_linking_policy(policy);
+    let w = with_directory(w, config).await;
+    // carol@contoso.example: Entra's plain email claim, domain not verified (the nOAuth case).
+    let out = w
+        .login(LoginIntent::SignIn, "pairwise-sub-carol")
+        .await
+        .unwrap();
+    assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
+    assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.email_not_verified")));
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("carol"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // With xms_edov, the same email is linked.
+    w.idp.add_user(
+        FakeUser::new("pairwise-sub-carol2")
+            .tenant_id(ENTRA_TENANT)
+            .object_id("00000000-0000-0000-0000-00000000ca02")
+            .email("carol@contoso.example")
+            .email_domain_verified(true),
+    );
+    let out = w
+        .login(LoginIntent::SignIn, "pairwise-sub-carol2")
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, LoginOutcome::SignedIn { ref user, .. } if user.as_str() == "carol"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_email_matching_two_users_is_not_auto_linked() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-twin")
+            .email("twin@acme.example")
+            .email_verified(true),
+    );
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_linking_policy(auto_link(true)),
+    )
+    .await;
+    let out = w.login(LoginIntent::SignIn, "g-twin").await.unwrap();
+    assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
+    assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.ambiguous_email")));
+}
+
+#[tokio::test]
+async fn auto_link_respects_allowed_domains_and_inactive_users() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-dan")
+            .email("dan@acme.example")
+            .email_verified(true),
+    );
+    let policy = LinkingPolicy::AutoLinkVerifiedEmail {
+        allowed_domains: vec!["acme.example".into()],
+        entra_verified_domains: vec![],
+        link_on_first_login: true,
+    };
+    let w = with_directory(w.clone_world(), google(&w).with_linking_policy(policy)).await;
+    // bob@gmail.example: domain not allowed.
+    assert!(matches!(
+        w.login(LoginIntent::SignIn, "g-bob").await.unwrap(),
+        LoginOutcome::LinkRequired { .. }
+    ));
+    assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.domain_not_allowed")));
+    // dan is disabled: no active user matches.
+    assert!(matches!(
+        w.login(LoginIntent::SignIn, "g-dan").await.unwrap(),
+        LoginOutcome::LinkRequired { .. }
+    ));
+    assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.no_matching_user")));
+}
+
+#[tokio::test]
+async fn pre_hijacked_local_account_is_never_merged_without_proof() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-victim")
+            .email("victim@acme.example")
+            .email_verified(true),
+    );
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_linking_policy(auto_link(true)),
+    )
+    .await;
+    // The attacker's local account has the victim's email, unverified: not a match.
+    let out = w.login(LoginIntent::SignIn, "g-victim").await.unwrap();
+    let LoginOutcome::LinkRequired { ticket, .. } = out else {
+        panic!("expected LinkRequired, got {out:?}");
+    };
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("attacker"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only the attacker's password could redeem it into the attacker's account; the victim
+    // would not: the ticket went to the victim's browser, not the attacker's.
+    let _ = ticket;
+}
+
+#[tokio::test]
+async fn an_identity_bound_to_another_user_cannot_be_linked() {
+    let w = google_world().await;
+    w.bind("alice", "g-alice").await;
+    let err = w
+        .login(
+            LoginIntent::Link {
+                user: user("mallory"),
+            },
+            "g-alice",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Binding(BindingError::BoundToAnotherUser)
+    ));
+    assert!(kinds(&w).contains(&(AuditKind::BindRefused, "bound_to_another_user")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_links_of_one_identity_one_wins() {
+    let w = google_world().await;
+    let (cb1, b1) = w
+        .consent(
+            LoginIntent::Link {
+                user: user("alice"),
+            },
+            "g-bob",
+        )
+        .await;
+    let (cb2, b2) = w
+        .consent(
+            LoginIntent::Link {
+                user: user("mallory"),
+            },
+            "g-bob",
+        )
+        .await;
+    let (x, y) = (w.broker.clone(), w.broker.clone());
+    let t1 = tokio::spawn(async move { x.complete_login(&cb1, &b1).await });
+    let t2 = tokio::spawn(async move { y.complete_login(&cb2, &b2).await });
+    let results = [t1.await.unwrap(), t2.await.unwrap()];
+    let wins = results
+        .iter()
+        .filter(|r| matches!(r, Ok(LoginOutcome::Linked { .. })))
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Binding(BindingError::BoundToAnotherUser))))
+        .count();
+    assert_eq!((wins, conflicts), (1, 1), "{results:?}");
+}
+
+#[tokio::test]
+async fn link_ticket_is_refused_for_disabled_other_tenant_and_used() {
+    let w = google_world().await;
+    let w = with_directory(w.clone_world(), google(&w)).await;
+    let ticket = || async {
+        match w.login(LoginIntent::SignIn, "g-bob").await.unwrap() {
+            LoginOutcome::LinkRequired { ticket, .. } => ticket,
+            other => panic!("{other:?}"),
+        }
+    };
+    let t = ticket().await;
+    let err = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &t, &user("dan"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::UserInactive)),
+        "disabled: {err:?}"
+    );
+    let t = ticket().await;
+    let err = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &t, &user("gus"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::UserInactive)),
+        "other tenant's user: {err:?}"
+    );
+    let t = ticket().await;
+    w.broker
+        .redeem_link_ticket(&w.tenant, &t, &user("bob"))
+        .await
+        .unwrap();
+    let err = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &t, &user("bob"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::TicketInvalid)),
+        "used: {err:?}"
+    );
+    let k = kinds(&w);
+    assert!(k.contains(&(AuditKind::LinkTicketRefused, "ticket.user_inactive")));
+    assert!(k.contains(&(AuditKind::LinkTicketRedeemed, "link_ticket")));
+}
+
+#[tokio::test]
+async fn unbinding_the_last_way_to_sign_in_is_refused_when_passwords_are_off() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    w.broker
+        .set_auth_method(
+            &w.tenant,
+            AuthMethod::Sso { providers: vec![] },
+            Some(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    let b = &w
+        .broker
+        .list_bindings(&w.tenant, &user("bob"))
+        .await
+        .unwrap()[0];
+    let err = w
+        .broker
+        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::LastSignInMethod)),
+        "{err:?}"
+    );
+    // A privileged user keeps passwords, so they may unbind.
+    w.broker
+        .add_privileged_user(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    w.broker
+        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .await
+        .unwrap();
+    let k = kinds(&w);
+    assert!(k.contains(&(AuditKind::BindRefused, "last_sign_in_method")));
+    assert!(k.contains(&(AuditKind::Unbind, "user_request")));
+}
+
+#[tokio::test]
+async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-twin")
+            .email("twin@acme.example")
+            .email_verified(true),
+    );
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_linking_policy(auto_link(true)),
+    )
+    .await;
+    let mut secrets: Vec<String> = vec![CLIENT_SECRET.into()];
+
+    // Bind, BindRefused, Unbind.
+    let (cb, b) = w
+        .consent(LoginIntent::Link { user: user("bob") }, "g-bob")
+        .await;
+    secrets.push(b.clone());
+    secrets.extend(
+        cb.split('&')
+            .map(|kv| kv.split_once('=').unwrap().1.to_owned()),
+    );
+    w.broker.complete_login(&cb, &b).await.unwrap();
+    let _ = w
+        .login(
+            LoginIntent::Link {
+                user: user("mallory"),
+            },
+            "g-bob",
+        )
+        .await;
+    let bob = &w
+        .broker
+        .list_bindings(&w.tenant, &user("bob"))
+        .await
+        .unwrap()[0];
+    w.broker
+        .unbind(&w.tenant, &user("bob"), &bob.issuer, &bob.subject)
+        .await
+        .unwrap();
+    // AutoLink, AutoLinkRefused.
+    w.login(LoginIntent::SignIn, "g-alice").await.unwrap();
+    // LinkTicketRedeemed, LinkTicketRefused.
+    let LoginOutcome::LinkRequired { ticket, .. } =
+        w.login(LoginIntent::SignIn, "g-twin").await.unwrap()
+    else {
+        panic!()
+    };
+    secrets.push(ticket.secret().to_owned());
+    w.broker
+        .redeem_link_ticket(&w.tenant, &ticket, &user("twin-1"))
+        .await
+        .unwrap();
+    let _ = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &ticket, &user("twin-1"))
+        .await;
+    // Privileged, methods, sessions, refusals.
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.broker
+        .remove_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    let pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::hours(1));
+    w.broker.tenant_auth_status(&w.tenant).await.unwrap();
+    w.broker.check_session(&pw).await.unwrap();
+    let _ = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await;
+
+    let events = w.audit.events();
+    let seen: HashSet<AuditKind> = events.iter().map(|e| e.kind).collect();
+    for kind in [
+        AuditKind::Bind,
+        AuditKind::Unbind,
+        AuditKind::BindRefused,
+        AuditKind::AutoLink,
+        AuditKind::AutoLinkRefused,
+        AuditKind::LinkTicketRedeemed,
+        AuditKind::LinkTicketRefused,
+        AuditKind::MethodScheduled,
+        AuditKind::MethodEffective,
+        AuditKind::PrivilegedAdded,
+        AuditKind::PrivilegedRemoved,
+        AuditKind::SessionRevoked,
+        AuditKind::SignInRefused,
+    ] {
+        assert!(seen.contains(&kind), "no {kind:?} event in {events:#?}");
+    }
+    for e in &events {
+        assert_eq!(e.tenant, w.tenant);
+        let text = format!("{e:?} {}", serde_json::to_string(e).unwrap());
+        for s in &secrets {
+            assert!(
+                s.len() < 8 || !text.contains(s.as_str()),
+                "secret in event: {text}"
+            );
+        }
+    }
+}
