@@ -1,0 +1,195 @@
+//! Tenant SSO applications: configuration, validation, connection checks and status.
+
+mod common;
+
+use common::*;
+use cx_sso::testing::{FakeIdp, Misbehavior};
+use cx_sso::{
+    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ProviderConfig,
+    SecretCheck, SsoStatus,
+};
+
+#[tokio::test]
+async fn status_goes_from_not_configured_to_ready() {
+    let w = google_world().await;
+    let fresh = tenant("fresh");
+    assert_eq!(
+        w.broker.sso_status(&fresh).await.unwrap(),
+        SsoStatus::NotConfigured
+    );
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
+    let check = w.broker.configure_provider(&fresh, config).await.unwrap();
+    assert_eq!(check.discovery, CheckResult::Ok);
+    assert_eq!(check.secret, SecretCheck::Accepted);
+    assert_eq!(
+        w.broker.sso_status(&fresh).await.unwrap(),
+        SsoStatus::Ready {
+            providers: vec![pid("google")],
+            problems: vec![]
+        }
+    );
+    assert_eq!(w.broker.list_providers(&fresh).await.unwrap().len(), 1);
+    w.broker
+        .remove_provider(&fresh, &pid("google"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.broker.sso_status(&fresh).await.unwrap(),
+        SsoStatus::NotConfigured
+    );
+    assert!(matches!(
+        w.broker.remove_provider(&fresh, &pid("google")).await,
+        Err(Error::NotConfigured { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_rejected_secret_is_told_apart_and_makes_the_tenant_invalid() {
+    let w = google_world().await;
+    let t = tenant("typo");
+    let config = ProviderConfig::google(
+        pid("google"),
+        CLIENT_ID,
+        ClientSecret::new("not-the-secret"),
+    );
+    let check = w.broker.configure_provider(&t, config).await.unwrap();
+    assert_eq!(check.discovery, CheckResult::Ok);
+    assert_eq!(check.secret, SecretCheck::Rejected);
+    match w.broker.sso_status(&t).await.unwrap() {
+        SsoStatus::Invalid(problems) => {
+            assert_eq!(problems.len(), 1);
+            assert!(
+                problems[0].reason.contains("invalid_client"),
+                "{problems:?}"
+            );
+            assert!(!problems[0].reason.contains("not-the-secret"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // One good application makes the tenant ready, and the broken one is still reported.
+    let good = ProviderConfig::google(pid("google2"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
+    w.broker.configure_provider(&t, good).await.unwrap();
+    match w.broker.sso_status(&t).await.unwrap() {
+        SsoStatus::Ready {
+            providers,
+            problems,
+        } => {
+            assert_eq!(providers, vec![pid("google2")]);
+            assert_eq!(problems.len(), 1);
+            assert_eq!(problems[0].provider, pid("google"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn static_problems_are_refused_before_anything_is_stored() {
+    let w = google_world().await;
+    let t = tenant("static");
+    let bad = ProviderConfig::oidc(
+        pid("okta"),
+        "http://idp.example.com",
+        " ",
+        ClientSecret::new(""),
+    );
+    let err = w.broker.configure_provider(&t, bad).await.unwrap_err();
+    match &err {
+        Error::Config(ConfigError::Invalid { reason, .. }) => {
+            assert!(reason.contains("client id"), "{reason}");
+            assert!(reason.contains("client secret"), "{reason}");
+            assert!(reason.contains("https"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.kind(), cx_sso::ErrorKind::InvalidInput);
+    assert_eq!(
+        w.broker.sso_status(&t).await.unwrap(),
+        SsoStatus::NotConfigured
+    );
+    assert!(EntraTenancy::single("contoso.onmicrosoft.com").is_err());
+    assert!(EntraTenancy::multi(EntraAudience::Common, ["not-a-guid"]).is_err());
+}
+
+#[tokio::test]
+async fn an_issuer_mismatch_in_discovery_is_reported() {
+    let w = google_world().await;
+    // The configured issuer differs from the one the document states (a trailing slash).
+    let idp = FakeIdp::oidc("https://idp.example.test");
+    let broker = cx_sso::Broker::builder()
+        .http_client(idp)
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    let config = ProviderConfig::oidc(
+        pid("okta"),
+        "https://idp.example.test/",
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    );
+    let check = broker.configure_provider(&w.tenant, config).await.unwrap();
+    match check.discovery {
+        CheckResult::Failed(reason) => assert!(reason.contains("issuer mismatch"), "{reason}"),
+        CheckResult::Ok => panic!("a trailing slash is another issuer"),
+    }
+    assert!(matches!(
+        broker.sso_status(&w.tenant).await.unwrap(),
+        SsoStatus::Invalid(_)
+    ));
+}
+
+#[tokio::test]
+async fn test_connection_rechecks_and_records() {
+    let w = google_world().await;
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let check = w
+        .broker
+        .test_connection(&w.tenant, &w.provider)
+        .await
+        .unwrap();
+    assert!(!check.is_ok());
+    assert!(matches!(
+        w.broker.sso_status(&w.tenant).await.unwrap(),
+        SsoStatus::Invalid(_)
+    ));
+    w.idp.behave();
+    let check = w
+        .broker
+        .test_connection(&w.tenant, &w.provider)
+        .await
+        .unwrap();
+    assert!(check.is_ok());
+    assert!(matches!(
+        w.broker.sso_status(&w.tenant).await.unwrap(),
+        SsoStatus::Ready { .. }
+    ));
+}
+
+#[test]
+fn broker_configuration_is_validated() {
+    let build = |url: &str| {
+        cx_sso::Broker::builder()
+            .http_client(FakeIdp::google())
+            .public_base_url(url)
+            .build()
+    };
+    assert!(build("https://cx.example.com").is_ok());
+    assert!(build("http://localhost:3000").is_ok());
+    assert!(build("http://cx.example.com").is_err());
+    assert!(build("https://cx.example.com/?x=1").is_err());
+    assert!(build("not a url").is_err());
+    assert!(matches!(
+        cx_sso::Broker::builder()
+            .http_client(FakeIdp::google())
+            .build(),
+        Err(Error::Config(ConfigError::Missing("public_base_url")))
+    ));
+    let b = cx_sso::Broker::builder()
+        .http_client(FakeIdp::google())
+        .public_base_url("https://cx.example.com/tenant-portal")
+        .build()
+        .unwrap();
+    assert_eq!(
+        b.redirect_uri(&pid("google")),
+        "https://cx.example.com/tenant-portal/sso/callback/google"
+    );
+}
