@@ -1,6 +1,143 @@
 //! # cx-sso
 //!
-//! Single sign-on and delegated OAuth for multi-tenant customer-experience platforms.
+//! Single sign-on and delegated OAuth for multi-tenant customer-experience platforms (contact
+//! centers, help desks, web chat): per-tenant Google, Microsoft Entra and OpenID Connect
+//! applications, login and account binding, tenant authentication policy with privileged
+//! users, session revocation with a grace delay, and audit events.
+//!
+//! The host owns its users, passwords, web framework and sessions. The library owns the
+//! protocol, the bindings, the policy decisions and the state they need, through two traits the
+//! host can implement itself: [`Store`] (persistence) and [`HttpClient`] (transport).
+//!
+//! # Tutorial
+//!
+//! Build one [`Broker`] per process. A tenant admin configures an application with the client
+//! id and secret they registered at the provider, using the redirect URI the broker derives.
+//! A login is two calls: [`Broker::begin_login`] returns the provider URL and a cookie value;
+//! [`Broker::complete_login`] takes the callback and says what happened.
+//!
+//! ```
+//! use cx_sso::testing::{FakeIdp, FakeUser};
+//! use cx_sso::{
+//!     Broker, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
+//!     ProviderId, SsoStatus, TenantId, UserId,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In production: Broker::builder().store(my_store).public_base_url(...).build()?, and the
+//! // default reqwest transport. Here an in-process Google answers.
+//! let google = FakeIdp::google();
+//! google.register_client("my-client-id", "my-client-secret");
+//! google.add_user(FakeUser::new("1089").email("ana@acme.example").email_verified(true));
+//!
+//! let broker = Broker::builder()
+//!     .http_client(google.clone())
+//!     .public_base_url("https://cx.example.com")
+//!     .build()?;
+//! let tenant = TenantId::new("acme")?;
+//! let provider = ProviderId::new("google")?;
+//!
+//! // 1. The admin page shows the redirect URI to register, then saves the application.
+//! assert_eq!(broker.redirect_uri(&provider), "https://cx.example.com/sso/callback/google");
+//! let config = ProviderConfig::google(provider.clone(), "my-client-id",
+//!     ClientSecret::new("my-client-secret"));
+//! broker.configure_provider(&tenant, config).await?;
+//! assert!(matches!(broker.sso_status(&tenant).await?, SsoStatus::Ready { .. }));
+//!
+//! // 2. The login page: redirect to the provider, set the cookie.
+//! let redirect = broker
+//!     .begin_login(&tenant, &provider, LoginIntent::SignIn, LoginOptions::new())
+//!     .await?;
+//! let cookie = redirect.browser_binding.secret().to_owned();
+//!
+//! // (the user consents at the provider, which redirects back with a query string)
+//! let callback_query = google.authorize(redirect.authorize_url.as_str(), "1089")?;
+//!
+//! // 3. The callback handler.
+//! match broker.complete_login(&callback_query, &cookie).await? {
+//!     LoginOutcome::SignedIn { user, session, .. } => { /* start the host session */ }
+//!     LoginOutcome::LinkRequired { ticket, .. } => {
+//!         // First login with this account: ask for the password, then
+//!         let me = UserId::new("ana")?;
+//!         broker.redeem_link_ticket(&tenant, &ticket, &me).await?;
+//!     }
+//!     other => println!("{other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/quickstart.rs` runs the whole story (`cargo run --example quickstart`).
+//!
+//! # Security
+//!
+//! - **Bindings are keyed by (tenant, issuer, subject)**, never by email. For Entra the issuer
+//!   is the tenant-specific one (the `tid` substituted into the template) and the subject is the
+//!   immutable `oid`.
+//! - **State** is 256 random bits, stored only as its SHA-256, single-use (taken atomically),
+//!   expires after 10 minutes, and is bound to the browser that started the login through a
+//!   cookie value ([`LoginRedirect::browser_binding`]). A callback from another browser, a
+//!   replay or an expired state is refused ([`StateError`]).
+//! - **PKCE S256 and a nonce** on every request. The ID token's signature (RS256, PS256, ES256
+//!   or EdDSA, as the provider advertises; never `none` or HMAC), `iss`, `aud`, `azp`, `exp`,
+//!   `iat` and `nonce` are checked ([`IdTokenError`]). RFC 9207's `iss` parameter is checked
+//!   when present or advertised. Google's `hd` and Entra's `tid` are checked against the
+//!   application's allow-lists.
+//! - **Keys**: discovery and JWKS are cached per provider; an unknown `kid` triggers at most one
+//!   coalesced, rate-limited refetch, and cached keys keep working when the JWKS endpoint fails.
+//! - **Transport**: [`ReqwestHttpClient`] has timeouts, follows no redirects and caps response
+//!   bodies; the broker refuses 3xx answers and oversize bodies whatever the transport. Issuers
+//!   and endpoints must be `https` (loopback `http` is allowed for development).
+//! - **Secrets** (client secrets, tokens, tickets, cookie values, PKCE verifiers) have redacted
+//!   `Debug`, no `Display`, are zeroized on drop, and never appear in errors, logs or audit
+//!   events.
+//! - **Fail closed**: a store or network failure is an error, never a session or a binding.
+//! - `return_to` accepts only relative paths; anything else becomes `/`.
+//!
+//! # Policies
+//!
+//! Each rule, and why it exists:
+//!
+//! - **Authentication method** ([`AuthMethod`]: `Password`, `Sso`, `Either`; `Either` until a
+//!   tenant sets one). A tenant cannot be switched to `Sso` unless an SSO application is ready
+//!   ([`PolicyError::SsoNotReady`] says why): otherwise everyone would be locked out.
+//! - **Grace delay** ([`Broker::set_auth_method`], one hour by default, zero allowed): the switch
+//!   is scheduled, not immediate, so calls and chats in progress are not cut and users can bind
+//!   their accounts first. When it takes effect, sessions obtained by a method the new one
+//!   does not allow are revoked ([`Broker::check_session`]); logins begun before and completed
+//!   after are refused ([`StateError::PolicyChanged`]). Asking for the current method again
+//!   cancels a pending switch.
+//! - **Privileged users** keep password access while SSO is enforced, so an admin can still get
+//!   in when the identity provider is down or misconfigured. [`Broker::check_password_login`]
+//!   answers the same for a user who does not exist as for an ordinary one, so the login page
+//!   reveals nothing about who has an account.
+//! - **Invite-only linking** ([`LinkingPolicy::InviteOnly`], the default): a provider account
+//!   never creates or finds a user by itself; the first login yields a single-use, 10-minute
+//!   link ticket that the host redeems after the user proves who they are. Anyone can create
+//!   a Google account or an Entra tenant asserting any email, so email alone proves nothing.
+//! - **Automatic linking by verified email** ([`LinkingPolicy::AutoLinkVerifiedEmail`]), the
+//!   rule "the login email must equal the provider's email": only when the provider verifies
+//!   the email (Google `email_verified`; for Entra the `xms_edov` claim or a domain the tenant
+//!   lists, never the plain `email` claim, the "nOAuth" takeover), it matches exactly one
+//!   active user whose email the *host* verified (the pre-account-hijacking defence, see
+//!   [`UserDirectory`]), and the domain is allowed. Otherwise: link required or a refusal,
+//!   never a guess.
+//! - **Link tickets** are refused for a disabled user, another tenant's user, or a second use.
+//! - **Unbinding** a user's last way to sign in is refused while password sign-in is off for
+//!   them ([`BindingError::LastSignInMethod`]).
+//! - **Audit**: every decision emits an [`AuditEvent`] (tenant, actor, subject, rule) to the
+//!   [`AuditSink`] (default: `tracing`).
+//!
+//! # Features
+//!
+//! | feature | default | brings |
+//! |---|---|---|
+//! | `reqwest` | yes | [`ReqwestHttpClient`], the default transport (rustls) |
+//! | `test-util` | no | [`testing::FakeIdp`] and the [`testing::conformance`] suite for stores |
+//!
+//! # Implementing your own store or transport
+//!
+//! See [`store`] (the contract, and an example that compiles) and [`http`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(
@@ -25,8 +162,6 @@ mod provider;
 mod secret;
 mod session;
 pub mod store;
-/// Test support (feature `test-util`): [`testing::FakeIdp`], an in-process OpenID provider,
-/// and the [`testing::conformance`] suite for [`Store`] implementations.
 #[cfg(feature = "test-util")]
 pub mod testing;
 

@@ -192,7 +192,7 @@ fn check_claims(
             if iss != ENTRA_ISSUER_TEMPLATE.replace("{tenantid}", &tid) {
                 return Err(IdTokenError::WrongIssuer.into());
             }
-            if !allowed_tenant_ids.iter().any(|t| *t == tid) {
+            if !allowed_tenant_ids.contains(&tid) {
                 return Err(IdTokenError::TenantNotAllowed.into());
             }
         }

@@ -361,16 +361,12 @@ impl Broker {
         let meta = inner.metadata.metadata(inner, &config).await?;
 
         // RFC 9207: the authorization response's issuer.
-        match &callback.iss {
-            Some(iss) => {
-                if !issuer_parameter_matches(&config, &meta, iss) {
-                    return Err(StateError::IssuerMismatch.into());
-                }
-            }
-            None if meta.iss_parameter_supported => {
-                return Err(StateError::IssuerMismatch.into());
-            }
-            None => {}
+        let iss_ok = match &callback.iss {
+            Some(iss) => issuer_parameter_matches(&config, &meta, iss),
+            None => !meta.iss_parameter_supported,
+        };
+        if !iss_ok {
+            return Err(StateError::IssuerMismatch.into());
         }
 
         let code = match callback.result {
