@@ -1118,10 +1118,13 @@ async fn hs256_with_public_key_is_an_hmac_keyed_with_the_spki_der() {
         .expect("HMAC keyed with the DER SubjectPublicKeyInfo");
 }
 
+/// A check of an ID token's claims.
+type ClaimCheck = Box<dyn Fn(&Value)>;
+
 #[tokio::test]
 async fn claim_shaping_misbehaviors_do_what_they_say() {
     let now = |claims: &Value| claims["iat"].as_i64().expect("iat");
-    let cases: Vec<(Misbehavior, Box<dyn Fn(&Value)>)> = vec![
+    let cases: Vec<(Misbehavior, ClaimCheck)> = vec![
         (
             Misbehavior::WrongIssuer,
             Box::new(|c| assert_ne!(c["iss"], "https://accounts.google.com")),
