@@ -127,7 +127,7 @@ pub enum Misbehavior {
     /// [`FakeIdp::rotate_key`].)
     UnknownKid,
     /// The token endpoint answers this status with `{"error":"server_error"}` (the code is not
-    /// consumed).
+    /// consumed; a number that is not an HTTP status becomes 500).
     TokenEndpointStatus(u16),
     /// The token endpoint answers 400 `{"error":"invalid_grant"}` (the code is not consumed).
     InvalidGrant,
@@ -354,6 +354,9 @@ impl FakeIdp {
 
     /// Whether the callback carries the RFC 9207 `iss` parameter and the discovery document says
     /// `authorization_response_iss_parameter_supported: true`. Off by default.
+    ///
+    /// The parameter is the issuer the discovery document of the authorization endpoint states:
+    /// for Entra's `organizations` and `common`, the `{tenantid}` template itself.
     pub fn set_iss_parameter(&self, on: bool) {
         self.state().iss_parameter = on;
     }

@@ -1,7 +1,6 @@
-//! Test support (feature `test-util`): [`FakeIdp`](crate::testing::FakeIdp), an in-process
-//! OpenID provider.
+//! Test support (feature `test-util`): [`FakeIdp`], an in-process OpenID provider.
 //!
-//! [`FakeIdp`](crate::testing::FakeIdp) implements [`HttpClient`](crate::HttpClient): build the
+//! [`FakeIdp`] implements [`HttpClient`](crate::HttpClient): build the
 //! [`Broker`](crate::Broker) with a clone of it as its transport, and every discovery, JWKS,
 //! token, userinfo and revocation request is answered in-process, with no network and no
 //! sleeping. The test keeps its own handle to add users, play the user's consent, rotate keys,
@@ -11,9 +10,9 @@
 //!
 //! | constructor | discovery | issuer in the ID token |
 //! |---|---|---|
-//! | [`FakeIdp::google()`](crate::testing::FakeIdp::google) | `https://accounts.google.com/.well-known/openid-configuration` | `https://accounts.google.com` |
-//! | [`FakeIdp::entra()`](crate::testing::FakeIdp::entra) | `https://login.microsoftonline.com/{x}/v2.0/.well-known/openid-configuration` | `https://login.microsoftonline.com/<user's tid>/v2.0` |
-//! | [`FakeIdp::oidc(issuer)`](crate::testing::FakeIdp::oidc) | `{issuer}/.well-known/openid-configuration` | `issuer` |
+//! | [`FakeIdp::google()`] | `https://accounts.google.com/.well-known/openid-configuration` | `https://accounts.google.com` |
+//! | [`FakeIdp::entra()`] | `https://login.microsoftonline.com/{x}/v2.0/.well-known/openid-configuration` | `https://login.microsoftonline.com/<user's tid>/v2.0` |
+//! | [`FakeIdp::oidc(issuer)`] | `{issuer}/.well-known/openid-configuration` | `issuer` |
 //!
 //! - **Google**: authorization `https://accounts.google.com/o/oauth2/v2/auth`, token
 //!   `https://oauth2.googleapis.com/token`, userinfo
@@ -28,27 +27,27 @@
 //!   `.../{x}/oauth2/v2.0/authorize`, `.../{x}/oauth2/v2.0/token`, JWKS
 //!   `.../{x}/discovery/v2.0/keys`, userinfo `https://graph.microsoft.com/oidc/userinfo`; no
 //!   revocation endpoint. ID tokens carry `ver`, `tid`, `oid`, a pairwise `sub` (the subject
-//!   given to [`FakeUser::new`](crate::testing::FakeUser::new), distinct from `oid`), `email` **without** `email_verified`
+//!   given to [`FakeUser::new`], distinct from `oid`), `email` **without** `email_verified`
 //!   (Entra's email claim is unverified), `preferred_username`, and `xms_edov: true` only for
-//!   users built with [`FakeUser::email_domain_verified`](crate::testing::FakeUser::email_domain_verified). The user's `tid` is used whatever
+//!   users built with [`FakeUser::email_domain_verified`]. The user's `tid` is used whatever
 //!   `{x}` the authorization URL names.
-//! - **Generic** ([`FakeIdp::oidc`](crate::testing::FakeIdp::oidc)): endpoints `{issuer}/authorize`, `/token`, `/userinfo`,
+//! - **Generic** ([`FakeIdp::oidc`]): endpoints `{issuer}/authorize`, `/token`, `/userinfo`,
 //!   `/jwks`, `/revoke`.
 //!
 //! Requests are routed on scheme, host, port and path (the query is ignored); an unknown URL is
 //! a 404. Discovery documents parse as `openidconnect`'s `CoreProviderMetadata`: `code` flow,
 //! `RS256`, `client_secret_basic` and `client_secret_post`, PKCE `S256`. They say
 //! `authorization_response_iss_parameter_supported: true` only after
-//! [`FakeIdp::set_iss_parameter(true)`](crate::testing::FakeIdp::set_iss_parameter).
+//! [`FakeIdp::set_iss_parameter(true)`].
 //!
 //! # The flow
 //!
-//! 1. [`FakeIdp::register_client`](crate::testing::FakeIdp::register_client) and [`FakeIdp::add_user`](crate::testing::FakeIdp::add_user).
-//! 2. The relying party builds an authorization URL; [`FakeIdp::authorize`](crate::testing::FakeIdp::authorize) plays the user
+//! 1. [`FakeIdp::register_client`] and [`FakeIdp::add_user`].
+//! 2. The relying party builds an authorization URL; [`FakeIdp::authorize`] plays the user
 //!    consenting (checking `response_type=code`, the client, `redirect_uri`, `openid` in
 //!    `scope`, `state`, `nonce`, PKCE `S256`) and returns the callback query
 //!    `code=...&state=...` (`&iss=...` when on). The ID token is signed *here*, so the token
-//!    exchange is cheap to benchmark. [`FakeIdp::deny`](crate::testing::FakeIdp::deny) returns `error=...&state=...` instead.
+//!    exchange is cheap to benchmark. [`FakeIdp::deny`] returns `error=...&state=...` instead.
 //! 3. The token endpoint authenticates the client (`client_secret_basic`, with the id and secret
 //!    form-urlencoded before base64 as RFC 6749 §2.3.1 says, or `client_secret_post`; otherwise
 //!    401 `invalid_client`), takes the code (single use, 10 minutes, same client, same
@@ -63,9 +62,9 @@
 //!
 //! ID tokens: header `{"alg":"RS256","typ":"JWT","kid":...}`, claims `iss`, `sub`, `aud` and
 //! `azp` (the client id), `iat`, `exp` (`iat` + 1 hour), `nonce`, `email`, `email_verified`,
-//! `name` (unless [`FakeUser::omit_profile_from_id_token`](crate::testing::FakeUser::omit_profile_from_id_token)), and the personality's claims.
+//! `name` (unless [`FakeUser::omit_profile_from_id_token`]), and the personality's claims.
 //! Keys are RSA-2048, generated with aws-lc-rs when the `FakeIdp` is built (about 100 ms) and
-//! at each [`FakeIdp::rotate_key`](crate::testing::FakeIdp::rotate_key). Time is the system clock unless [`FakeIdp::with_clock`](crate::testing::FakeIdp::with_clock)
+//! at each [`FakeIdp::rotate_key`]. Time is the system clock unless [`FakeIdp::with_clock`]
 //! gives another, such as a [`ManualClock`](crate::ManualClock) shared with the broker.
 //!
 //! Malformed requests get OAuth error responses (`400 {"error":"invalid_request"}`, ...), never a
@@ -74,10 +73,10 @@
 //!
 //! # Misbehaving
 //!
-//! [`FakeIdp::misbehave`](crate::testing::FakeIdp::misbehave) switches on a [`Misbehavior`](crate::testing::Misbehavior) (forged or malformed ID tokens, token
+//! [`FakeIdp::misbehave`] switches on a [`Misbehavior`] (forged or malformed ID tokens, token
 //! endpoint errors, oversized responses, discovery redirects, a wrong `iss` parameter, a wrong
-//! userinfo `sub`, ...) until [`FakeIdp::behave`](crate::testing::FakeIdp::behave); several may be on at once. Token-shaping
-//! ones act when [`FakeIdp::authorize`](crate::testing::FakeIdp::authorize) signs.
+//! userinfo `sub`, ...) until [`FakeIdp::behave`]; several may be on at once. Token-shaping
+//! ones act when [`FakeIdp::authorize`] signs.
 //!
 //! # Example
 //!
@@ -113,6 +112,25 @@
 //! idp.misbehave(Misbehavior::Expired);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`FakeIdp`]: crate::testing::FakeIdp
+//! [`FakeIdp::google()`]: crate::testing::FakeIdp::google
+//! [`FakeIdp::entra()`]: crate::testing::FakeIdp::entra
+//! [`FakeIdp::oidc(issuer)`]: crate::testing::FakeIdp::oidc
+//! [`FakeUser::new`]: crate::testing::FakeUser::new
+//! [`FakeUser::email_domain_verified`]: crate::testing::FakeUser::email_domain_verified
+//! [`FakeIdp::oidc`]: crate::testing::FakeIdp::oidc
+//! [`FakeIdp::set_iss_parameter(true)`]: crate::testing::FakeIdp::set_iss_parameter
+//! [`FakeIdp::register_client`]: crate::testing::FakeIdp::register_client
+//! [`FakeIdp::add_user`]: crate::testing::FakeIdp::add_user
+//! [`FakeIdp::authorize`]: crate::testing::FakeIdp::authorize
+//! [`FakeIdp::deny`]: crate::testing::FakeIdp::deny
+//! [`FakeUser::omit_profile_from_id_token`]: crate::testing::FakeUser::omit_profile_from_id_token
+//! [`FakeIdp::rotate_key`]: crate::testing::FakeIdp::rotate_key
+//! [`FakeIdp::with_clock`]: crate::testing::FakeIdp::with_clock
+//! [`FakeIdp::misbehave`]: crate::testing::FakeIdp::misbehave
+//! [`Misbehavior`]: crate::testing::Misbehavior
+//! [`FakeIdp::behave`]: crate::testing::FakeIdp::behave
 
 mod fake_idp;
 
