@@ -1118,10 +1118,13 @@ async fn hs256_with_public_key_is_an_hmac_keyed_with_the_spki_der() {
         .expect("HMAC keyed with the DER SubjectPublicKeyInfo");
 }
 
+/// A check of an ID token's claims.
+type ClaimCheck = Box<dyn Fn(&Value)>;
+
 #[tokio::test]
 async fn claim_shaping_misbehaviors_do_what_they_say() {
     let now = |claims: &Value| claims["iat"].as_i64().expect("iat");
-    let cases: Vec<(Misbehavior, Box<dyn Fn(&Value)>)> = vec![
+    let cases: Vec<(Misbehavior, ClaimCheck)> = vec![
         (
             Misbehavior::WrongIssuer,
             Box::new(|c| assert_ne!(c["iss"], "https://accounts.google.com")),
@@ -1353,4 +1356,52 @@ async fn behave_switches_everything_off() {
     let token = body["id_token"].as_str().expect("id_token");
     let claims = verify(&idp, GOOGLE_JWKS, token, "https://accounts.google.com").await;
     assert_eq!(claims["nonce"], "the-nonce");
+}
+
+#[tokio::test]
+async fn entra_tenant_endpoints_and_iss_parameter() {
+    let idp = FakeIdp::entra();
+    idp.register_client(CLIENT, SECRET);
+    let tid = "0b5f6c4e-1a2b-4c3d-8e9f-0123456789ab";
+    idp.add_user(FakeUser::new("sub-1").tenant_id(tid));
+    idp.set_iss_parameter(true);
+    let base = format!("https://login.microsoftonline.com/{tid}");
+    let url = authorize_url(&format!("{base}/oauth2/v2.0/authorize"), "openid", &[], &[]);
+    let callback = idp.authorize(&url, "sub-1").expect("authorize");
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(FakeIdp::entra_issuer(tid).as_str())
+    );
+    let response = redeem(&idp, &format!("{base}/oauth2/v2.0/token"), &callback).await;
+    assert_eq!(response.status(), 200);
+    let body = json(&response);
+    assert!(body.get("refresh_token").is_none());
+    let token = body["id_token"].as_str().expect("id_token");
+    verify(
+        &idp,
+        &format!("{base}/discovery/v2.0/keys"),
+        token,
+        &FakeIdp::entra_issuer(tid),
+    )
+    .await;
+
+    let url = authorize_url(
+        "https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize",
+        "openid",
+        &[],
+        &[],
+    );
+    let callback = idp.authorize(&url, "sub-1").expect("authorize");
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some("https://login.microsoftonline.com/{tenantid}/v2.0")
+    );
+    assert_eq!(
+        idp.issuer(),
+        "https://login.microsoftonline.com/{tenantid}/v2.0"
+    );
+    assert!(matches!(
+        idp.authorize(&url.replace("organizations", "consumers"), "sub-1"),
+        Err(FakeIdpError::NotAuthorizationEndpoint(_))
+    ));
 }

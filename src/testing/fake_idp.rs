@@ -127,7 +127,7 @@ pub enum Misbehavior {
     /// [`FakeIdp::rotate_key`].)
     UnknownKid,
     /// The token endpoint answers this status with `{"error":"server_error"}` (the code is not
-    /// consumed).
+    /// consumed; a number that is not an HTTP status becomes 500).
     TokenEndpointStatus(u16),
     /// The token endpoint answers 400 `{"error":"invalid_grant"}` (the code is not consumed).
     InvalidGrant,
@@ -354,6 +354,9 @@ impl FakeIdp {
 
     /// Whether the callback carries the RFC 9207 `iss` parameter and the discovery document says
     /// `authorization_response_iss_parameter_supported: true`. Off by default.
+    ///
+    /// The parameter is the issuer the discovery document of the authorization endpoint states:
+    /// for Entra's `organizations` and `common`, the `{tenantid}` template itself.
     pub fn set_iss_parameter(&self, on: bool) {
         self.state().iss_parameter = on;
     }
@@ -1245,7 +1248,7 @@ impl FakeIdp {
     fn token(&self, request: &http::Request<Vec<u8>>) -> Response {
         let form = match parse_form_request(request) {
             Ok(form) => form,
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         };
         let mut state = self.state();
         for m in &state.misbehaviors {
@@ -1263,7 +1266,7 @@ impl FakeIdp {
         }
         let client_id = match authenticate_client(&state.clients, request, &form) {
             Ok(id) => id,
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         };
         match form.get("grant_type").map(String::as_str) {
             Some("authorization_code") => {}
@@ -1384,7 +1387,7 @@ impl FakeIdp {
     fn revoke(&self, request: &http::Request<Vec<u8>>) -> Response {
         let form = match parse_form_request(request) {
             Ok(form) => form,
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         };
         let Some(token) = form.get("token") else {
             return error_response(StatusCode::BAD_REQUEST, "invalid_request");
@@ -1400,11 +1403,29 @@ impl FakeIdp {
     }
 }
 
+/// Why a form request was refused before its grant was looked at (a small `Err` type; the
+/// response is built at the end).
+enum Refusal {
+    /// 400 `invalid_request`.
+    InvalidRequest,
+    /// 401 `invalid_client`, with `WWW-Authenticate: Basic` when the client tried basic auth.
+    InvalidClient { basic: bool },
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::InvalidRequest => error_response(StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::InvalidClient { basic } => invalid_client(basic),
+        }
+    }
+}
+
 /// Parses an `application/x-www-form-urlencoded` body; duplicates and other content types are
 /// an `invalid_request`.
 fn parse_form_request(
     request: &http::Request<Vec<u8>>,
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<HashMap<String, String>, Refusal> {
     let content_type_ok = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -1415,12 +1436,12 @@ fn parse_form_request(
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !content_type_ok {
-        return Err(error_response(StatusCode::BAD_REQUEST, "invalid_request"));
+        return Err(Refusal::InvalidRequest);
     }
     let mut form = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(request.body()) {
         if form.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(error_response(StatusCode::BAD_REQUEST, "invalid_request"));
+            return Err(Refusal::InvalidRequest);
         }
     }
     Ok(form)
@@ -1432,7 +1453,7 @@ fn authenticate_client(
     clients: &HashMap<String, String>,
     request: &http::Request<Vec<u8>>,
     form: &HashMap<String, String>,
-) -> Result<String, Response> {
+) -> Result<String, Refusal> {
     let basic = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -1441,22 +1462,22 @@ fn authenticate_client(
     let (client_id, secret, used_basic) = match (basic, form.get("client_secret")) {
         (Some(_), Some(_)) => {
             // RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
-            return Err(error_response(StatusCode::BAD_REQUEST, "invalid_request"));
+            return Err(Refusal::InvalidRequest);
         }
         (Some(credentials), None) => match decode_basic(credentials) {
             Some((id, secret)) => {
                 if form.get("client_id").is_some_and(|body_id| *body_id != id) {
-                    return Err(invalid_client(true));
+                    return Err(Refusal::InvalidClient { basic: true });
                 }
                 (id, secret, true)
             }
-            None => return Err(invalid_client(true)),
+            None => return Err(Refusal::InvalidClient { basic: true }),
         },
         (None, Some(secret)) => match form.get("client_id") {
             Some(id) => (id.clone(), secret.clone(), false),
-            None => return Err(invalid_client(false)),
+            None => return Err(Refusal::InvalidClient { basic: false }),
         },
-        (None, None) => return Err(invalid_client(false)),
+        (None, None) => return Err(Refusal::InvalidClient { basic: false }),
     };
     let accepted = clients
         .get(&client_id)
@@ -1464,7 +1485,7 @@ fn authenticate_client(
     if accepted {
         Ok(client_id)
     } else {
-        Err(invalid_client(used_basic))
+        Err(Refusal::InvalidClient { basic: used_basic })
     }
 }
 

@@ -13,14 +13,14 @@
 //! |---|---|---|
 //! | [`FakeIdp::google()`] | `https://accounts.google.com/.well-known/openid-configuration` | `https://accounts.google.com` |
 //! | [`FakeIdp::entra()`] | `https://login.microsoftonline.com/{x}/v2.0/.well-known/openid-configuration` | `https://login.microsoftonline.com/<user's tid>/v2.0` |
-//! | [`FakeIdp::oidc(issuer)`](FakeIdp::oidc) | `{issuer}/.well-known/openid-configuration` | `issuer` |
+//! | [`FakeIdp::oidc(issuer)`] | `{issuer}/.well-known/openid-configuration` | `issuer` |
 //!
 //! - **Google**: authorization `https://accounts.google.com/o/oauth2/v2/auth`, token
 //!   `https://oauth2.googleapis.com/token`, userinfo
 //!   `https://openidconnect.googleapis.com/v1/userinfo`, JWKS
 //!   `https://www.googleapis.com/oauth2/v3/certs`, revocation
 //!   `https://oauth2.googleapis.com/revoke`. ID tokens carry `hd` when the user has a
-//!   [hosted domain](FakeUser::hosted_domain).
+//!   [hosted domain](crate::testing::FakeUser::hosted_domain).
 //! - **Entra**: `{x}` is `organizations`, `common` or a tenant GUID (anything else is a 404).
 //!   The discovery document of `organizations` and `common` states the issuer template
 //!   `https://login.microsoftonline.com/{tenantid}/v2.0` literally, as Microsoft's does; the one
@@ -39,7 +39,7 @@
 //! a 404. Discovery documents parse as `openidconnect`'s `CoreProviderMetadata`: `code` flow,
 //! `RS256`, `client_secret_basic` and `client_secret_post`, PKCE `S256`. They say
 //! `authorization_response_iss_parameter_supported: true` only after
-//! [`FakeIdp::set_iss_parameter(true)`](FakeIdp::set_iss_parameter).
+//! [`FakeIdp::set_iss_parameter(true)`].
 //!
 //! # The flow
 //!
@@ -113,6 +113,25 @@
 //! idp.misbehave(Misbehavior::Expired);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`FakeIdp`]: crate::testing::FakeIdp
+//! [`FakeIdp::google()`]: crate::testing::FakeIdp::google
+//! [`FakeIdp::entra()`]: crate::testing::FakeIdp::entra
+//! [`FakeIdp::oidc(issuer)`]: crate::testing::FakeIdp::oidc
+//! [`FakeUser::new`]: crate::testing::FakeUser::new
+//! [`FakeUser::email_domain_verified`]: crate::testing::FakeUser::email_domain_verified
+//! [`FakeIdp::oidc`]: crate::testing::FakeIdp::oidc
+//! [`FakeIdp::set_iss_parameter(true)`]: crate::testing::FakeIdp::set_iss_parameter
+//! [`FakeIdp::register_client`]: crate::testing::FakeIdp::register_client
+//! [`FakeIdp::add_user`]: crate::testing::FakeIdp::add_user
+//! [`FakeIdp::authorize`]: crate::testing::FakeIdp::authorize
+//! [`FakeIdp::deny`]: crate::testing::FakeIdp::deny
+//! [`FakeUser::omit_profile_from_id_token`]: crate::testing::FakeUser::omit_profile_from_id_token
+//! [`FakeIdp::rotate_key`]: crate::testing::FakeIdp::rotate_key
+//! [`FakeIdp::with_clock`]: crate::testing::FakeIdp::with_clock
+//! [`FakeIdp::misbehave`]: crate::testing::FakeIdp::misbehave
+//! [`Misbehavior`]: crate::testing::Misbehavior
+//! [`FakeIdp::behave`]: crate::testing::FakeIdp::behave
 
 pub mod conformance;
 mod fake_idp;
