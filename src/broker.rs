@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) public_base_url: Url,
     pub(crate) options: Options,
+    /// Decoded visitor key rings, checked against the store's record version on every use.
+    pub(crate) visitor_rings: crate::visitor::RingCache,
 }
 
 /// Tunables, with safe defaults.
@@ -201,6 +203,7 @@ impl BrokerBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 public_base_url,
                 options: self.options,
+                visitor_rings: crate::visitor::RingCache::default(),
             }),
         })
     }

@@ -17,12 +17,13 @@ pub mod http;
 mod ids;
 mod secret;
 pub mod store;
+mod visitor;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     BindingError, CallbackError, ConfigError, DiscoveryError, Error, ErrorKind, IdTokenError,
-    StateError, TokenEndpointError,
+    StateError, TokenEndpointError, VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
@@ -30,3 +31,7 @@ pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use ids::{ProviderId, TenantId, UserId};
 pub use secret::{AccessToken, BrowserBinding, ClientSecret, LinkTicket, RefreshToken};
 pub use store::{MemoryStore, Store, StoreError};
+pub use visitor::{
+    ExportedVisitorKey, VisitorAudience, VisitorClaims, VisitorConfigOptions, VisitorIdentity,
+    VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
+};
