@@ -17,7 +17,7 @@ pub mod http;
 mod ids;
 mod secret;
 pub mod store;
-mod visitor;
+pub mod visitor;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -111,8 +111,9 @@
 //! print(token)
 //! ```
 //!
-//! Run `cargo run --example visitor_token`: it prints a token, the key and the kid, ready for the
-//! snippets above.
+//! Both snippets were run against this crate in both directions (npm `jsonwebtoken` 9,
+//! PyJWT 2). Run `cargo run --example visitor_token`: it prints a token, the key and the kid,
+//! ready for the snippets above.
 //!
 //! # Security
 //!
@@ -1108,7 +1109,7 @@ impl Broker {
     /// # Errors
     ///
     /// A [`VisitorError`] naming the check that failed (see the
-    /// [module docs](crate::Broker::verify_visitor_token)); [`VisitorError::NotConfigured`];
+    /// [module docs](crate::visitor#verification)); [`VisitorError::NotConfigured`];
     /// [`Error::Store`] when the store fails (never an identity).
     pub async fn verify_visitor_token(
         &self,
