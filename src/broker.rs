@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) metadata: crate::provider::MetadataCache,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) directory: Arc<dyn UserDirectory>,
+    /// Decoded visitor key rings, checked against the store's record version on every use.
+    pub(crate) visitor_rings: crate::visitor::RingCache,
 }
 
 /// Tunables, with safe defaults.
@@ -235,6 +237,7 @@ impl BrokerBuilder {
                 metadata: crate::provider::MetadataCache::default(),
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
                 directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
+                visitor_rings: crate::visitor::RingCache::default(),
             }),
         })
     }

@@ -61,6 +61,9 @@ pub enum Error {
     /// The store failed; nothing was granted.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A visitor-token operation was refused (see [`VisitorError`]).
+    #[error("visitor token: {0}")]
+    Visitor(#[from] VisitorError),
 }
 
 /// Coarse classes of [`Error`], for mapping to a page or a status code.
@@ -81,6 +84,9 @@ pub enum ErrorKind {
     Conflict,
     /// A service (provider or store) is unreachable; trying again later may work.
     Unavailable,
+    /// A credential presented by a caller (such as a visitor token) was refused: treat the
+    /// caller as anonymous.
+    Unauthenticated,
 }
 
 impl Error {
@@ -104,6 +110,7 @@ impl Error {
             Self::Http(e) if e.is_transient() => ErrorKind::Unavailable,
             Self::Http(_) => ErrorKind::ProviderRejected,
             Self::Store(_) => ErrorKind::Unavailable,
+            Self::Visitor(e) => e.kind(),
         }
     }
 }
@@ -372,4 +379,146 @@ pub enum PolicyError {
     /// The provider account is not bound, and the tenant does not link on first sign-in.
     #[error("this provider account is not linked to a user, and linking on first sign-in is off")]
     NotLinked,
+}
+
+/// Why a visitor-token operation was refused.
+///
+/// The verification refusals (everything [`VisitorError::kind`] maps to
+/// [`ErrorKind::Unauthenticated`]) each name one check; none carries the token, a key or a claim
+/// value, only the name of what failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VisitorError {
+    // --- administration and minting ---
+    /// No visitor configuration exists for this tenant and audience.
+    #[error("no visitor configuration for this tenant and audience")]
+    NotConfigured,
+    /// A visitor configuration already exists for this tenant and audience.
+    #[error("a visitor configuration already exists for this tenant and audience")]
+    ConfigExists,
+    /// An imported key is shorter than 32 bytes (256 bits).
+    #[error("key is shorter than 32 bytes")]
+    KeyTooShort,
+    /// An imported key is longer than the limit.
+    #[error("key is longer than {0} bytes")]
+    KeyTooLong(usize),
+    /// An imported key equals the client secret of one of the tenant's SSO applications.
+    #[error("key reuses a client secret of the tenant's SSO applications")]
+    KeyReusesClientSecret,
+    /// No key with this `kid` is in the configuration's key ring.
+    #[error("no such key in the key ring")]
+    NoSuchKey,
+    /// A key with this `kid` is already in the key ring.
+    #[error("a key with this kid is already in the key ring")]
+    DuplicateKid,
+    /// The key is not in a state that allows the operation (such as retiring the signing key,
+    /// or promoting a retired one).
+    #[error("key state does not allow this: {0}")]
+    KeyState(&'static str),
+    /// The key ring holds as many usable keys as allowed; retire one first.
+    #[error("the key ring already holds {0} usable keys")]
+    TooManyKeys(usize),
+    /// The claims to mint are not acceptable.
+    #[error("invalid visitor claims: {0}")]
+    InvalidClaims(&'static str),
+    /// The requested lifetime is not positive or exceeds the configuration's maximum.
+    #[error("token lifetime is not positive or exceeds the configuration's maximum")]
+    LifetimeTooLong,
+    /// The key ring has no signing key (it should always have one).
+    #[error("the key ring has no signing key")]
+    NoSigningKey,
+    /// Another administrator kept changing the key ring; try again.
+    #[error("the key ring changed concurrently too many times; try again")]
+    Contended,
+
+    // --- verification ---
+    /// The token is larger than the limit.
+    #[error("token larger than {0} bytes")]
+    TooLarge(usize),
+    /// Not three dot-separated parts, or a part is not the expected JSON.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A part is not unpadded base64url (`=`, `+`, `/` or another character outside the
+    /// URL-safe alphabet, or non-canonical trailing bits).
+    #[error("a part of the token is not unpadded base64url")]
+    BadBase64,
+    /// The header has no `alg`.
+    #[error("the header has no alg")]
+    MissingAlg,
+    /// The header's `alg` is not `HS256`.
+    #[error("algorithm `{0}` is not accepted")]
+    AlgorithmNotAllowed(String),
+    /// The header's `typ` is present and not `JWT`.
+    #[error("the header's typ is not JWT")]
+    WrongType,
+    /// The header has a `crit` member; no extension is understood.
+    #[error("unsupported critical header")]
+    UnsupportedCritical,
+    /// A header member appears more than once.
+    #[error("header member appears more than once")]
+    DuplicateHeaderMember,
+    /// The header has no `kid`.
+    #[error("the header has no kid")]
+    MissingKid,
+    /// The `kid` is not a string of 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+    #[error("invalid kid")]
+    InvalidKid,
+    /// No key of this configuration has this `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The key with this `kid` was retired.
+    #[error("the signing key was retired")]
+    KeyRetired,
+    /// The MAC does not verify (tampered or truncated).
+    #[error("bad signature")]
+    BadSignature,
+    /// A claim has the wrong type or an unacceptable value (such as a string `exp`).
+    #[error("claim `{0}` is malformed")]
+    MalformedClaim(&'static str),
+    /// A required claim is missing.
+    #[error("claim `{0}` is missing")]
+    MissingClaim(&'static str),
+    /// A claim appears more than once.
+    #[error("claim appears more than once")]
+    DuplicateClaim,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("token expired")]
+    Expired,
+    /// `exp` is further away than the configuration's maximum lifetime (plus leeway).
+    #[error("token expires later than the maximum lifetime allows")]
+    ExpiresTooLate,
+    /// `iat` is in the future (beyond the leeway).
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `scope` is not `"user"`.
+    #[error("scope is not `user`")]
+    WrongScope,
+    /// Single-use mode: this `jti` was already accepted.
+    #[error("token already used")]
+    Replayed,
+}
+
+impl VisitorError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotConfigured => ErrorKind::NotConfigured,
+            Self::ConfigExists
+            | Self::NoSuchKey
+            | Self::DuplicateKid
+            | Self::KeyState(_)
+            | Self::TooManyKeys(_) => ErrorKind::Conflict,
+            Self::Contended => ErrorKind::Unavailable,
+            Self::KeyTooShort
+            | Self::KeyTooLong(_)
+            | Self::KeyReusesClientSecret
+            | Self::InvalidClaims(_)
+            | Self::LifetimeTooLong
+            | Self::NoSigningKey => ErrorKind::InvalidInput,
+            _ => ErrorKind::Unauthenticated,
+        }
+    }
 }

@@ -164,6 +164,7 @@ mod session;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod visitor;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, MemoryAuditSink, TracingAuditSink};
 pub use binding::{AccountBinding, LinkRedeemed};
@@ -172,7 +173,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, DiscoveryError, Error, ErrorKind, IdTokenError,
-    PolicyError, StateError, TokenEndpointError,
+    PolicyError, StateError, TokenEndpointError, VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
@@ -188,3 +189,7 @@ pub use provider::{
 pub use secret::{AccessToken, BrowserBinding, ClientSecret, LinkTicket, RefreshToken};
 pub use session::{RevocationReason, SessionGrant, SessionStatus};
 pub use store::{MemoryStore, Store, StoreError};
+pub use visitor::{
+    ExportedVisitorKey, VisitorAudience, VisitorClaims, VisitorConfigOptions, VisitorIdentity,
+    VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
+};
