@@ -1,15 +1,9 @@
 //! Validated identifiers: tenants, users and provider applications.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use crate::error::{ConfigError, Error};
-
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -20,11 +14,13 @@ macro_rules! id_type {
             ///
             /// [`ConfigError::InvalidIdentifier`] when the value is empty, too long or holds a
             /// character that is not allowed.
-            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+            pub fn new(value: impl Into<String>) -> Result<Self, $crate::Error> {
                 let value = value.into();
                 let allowed: fn(char) -> bool = $allowed;
                 if value.is_empty() || value.len() > $max || !value.chars().all(allowed) {
-                    return Err(Error::Config(ConfigError::InvalidIdentifier { what: $what }));
+                    return Err($crate::Error::Config(
+                        $crate::error::ConfigError::InvalidIdentifier { what: $what },
+                    ));
                 }
                 Ok(Self(value))
             }
@@ -35,14 +31,14 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{}({:?})", stringify!($name), self.0)
             }
         }
@@ -54,22 +50,25 @@ macro_rules! id_type {
         }
 
         impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> Result<Self, $crate::Error> {
                 Self::new(s)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
+        impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
+                let s = <String as serde::Deserialize>::deserialize(d)?;
                 Self::new(s).map_err(serde::de::Error::custom)
             }
         }
     };
 }
 
-fn slug_char(c: char) -> bool {
+pub(crate) use id_type;
+
+/// ASCII letters, digits, `-`, `_` and `.`.
+pub(crate) fn slug_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 

@@ -138,7 +138,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error, VisitorError};
-use crate::ids::TenantId;
+use crate::ids::{TenantId, id_type, slug_char};
 use crate::secret::ClientSecret;
 use crate::store::{self, CasOutcome, Inserted, NewRecord, Record, StoreError};
 
@@ -168,73 +168,21 @@ fn is_slug(s: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-macro_rules! slug_type {
-    ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr) => {
-        $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Validates and wraps the value.
-            ///
-            /// # Errors
-            ///
-            /// [`ConfigError::InvalidIdentifier`] when it is empty, too long or holds a character
-            /// that is not allowed.
-            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-                let value = value.into();
-                if !is_slug(&value, $max) {
-                    return Err(ConfigError::InvalidIdentifier { what: $what }.into());
-                }
-                Ok(Self(value))
-            }
-
-            /// The value as a string.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
-                Self::new(s)
-            }
-        }
-    };
-}
-
-slug_type!(
+id_type!(
     /// Names one visitor configuration of a tenant: a brand (`"brand-acme"`) or a user collection
     /// (`"end-users"`, `"team-members"`). 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
     VisitorAudience,
     "visitor audience",
-    64
+    64,
+    slug_char
 );
-slug_type!(
+id_type!(
     /// A key id (`kid`): 1 to 64 ASCII letters, digits, `-`, `_` or `.`. Generated keys get
     /// `vk_` and 16 random base64url characters.
     VisitorKeyId,
     "visitor key id",
-    64
+    64,
+    slug_char
 );
 
 impl VisitorKeyId {
