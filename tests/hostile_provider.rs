@@ -407,3 +407,62 @@ async fn unknown_kid_after_rotation_is_accepted_after_exactly_one_refetch() {
     assert!(matches!(out, LoginOutcome::SignedIn { .. }));
     assert_eq!(w.idp.jwks_fetches() - before, 1);
 }
+
+#[tokio::test]
+async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
+    let w = entra_world().await;
+    w.idp.set_iss_parameter(true);
+    let b = broker_over(&w.idp, &w.clock, &w.audit);
+    let config = cx_sso::ProviderConfig::microsoft(
+        w.provider.clone(),
+        cx_sso::EntraTenancy::multi(cx_sso::EntraAudience::Organizations, [ENTRA_TENANT]).unwrap(),
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    b.configure_provider(&w.tenant, config).await.unwrap();
+    let r = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::Link {
+                user: user("carol"),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let cb = w
+        .idp
+        .authorize(r.authorize_url.as_str(), "pairwise-sub-carol")
+        .unwrap();
+    assert!(cb.contains("iss="));
+    assert!(
+        b.complete_login(&cb, r.browser_binding.secret())
+            .await
+            .is_ok()
+    );
+    w.idp.misbehave(Misbehavior::WrongIssParameter);
+    let r = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::Link {
+                user: user("carol"),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let cb = w
+        .idp
+        .authorize(r.authorize_url.as_str(), "pairwise-sub-carol")
+        .unwrap();
+    let err = b
+        .complete_login(&cb, r.browser_binding.secret())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::IssuerMismatch)),
+        "{err:?}"
+    );
+}

@@ -362,7 +362,9 @@ impl Broker {
 
         // RFC 9207: the authorization response's issuer.
         let iss_ok = match &callback.iss {
-            Some(iss) => issuer_parameter_matches(&config, &meta, iss),
+            // RFC 9207: the authorization server's issuer identifier, as in its metadata (the
+            // `{tenantid}` template for a multi-tenant Entra application).
+            Some(iss) => *iss == meta.issuer,
             None => !meta.iss_parameter_supported,
         };
         if !iss_ok {
@@ -382,12 +384,6 @@ impl Broker {
             .as_deref()
             .ok_or(TokenEndpointError::MissingIdToken)?;
         let mut claims = id_token::verify(inner, &config, &meta, id_token, &pending.nonce).await?;
-        if let Some(iss) = &callback.iss
-            && *iss != claims.iss
-        {
-            // The authorization response and the ID token come from different issuers.
-            return Err(StateError::IssuerMismatch.into());
-        }
         if (claims.email.is_none() || claims.name.is_none())
             && let Some(userinfo) = &meta.userinfo_endpoint
         {
@@ -468,22 +464,6 @@ impl Broker {
 /// How an account is named in audit events: `issuer#subject`.
 pub(crate) fn account_name(identity: &ExternalIdentity) -> String {
     format!("{}#{}", identity.issuer, identity.subject)
-}
-
-fn issuer_parameter_matches(config: &ProviderConfig, meta: &ProviderMetadata, iss: &str) -> bool {
-    match config.kind() {
-        ProviderKind::Microsoft {
-            tenancy: crate::provider::EntraTenancy::Multi { .. },
-        } => {
-            // The issuer of a multi-tenant response carries the user's tenant; it is compared
-            // with the ID token's `iss` once that is verified.
-            let prefix = "https://login.microsoftonline.com/";
-            iss.strip_prefix(prefix)
-                .and_then(|rest| rest.strip_suffix("/v2.0"))
-                .is_some_and(|tid| !tid.is_empty() && !tid.contains('/'))
-        }
-        _ => iss == meta.issuer,
-    }
 }
 
 fn identity_from(config: &ProviderConfig, c: id_token::IdClaims) -> ExternalIdentity {
