@@ -129,9 +129,10 @@ impl Broker {
             .get(NS_PROVIDER, &k, self.now())
             .await?
             .ok_or_else(|| not_configured(tenant, provider))?;
-        let stored: StoredProvider =
-            serde_json::from_slice(&record.value).map_err(|_| corrupt())?;
-        Ok(stored.config)
+        // The record is a `StoredProvider`: the config's fields flattened beside `last_check`.
+        // Only the config is needed here, and parsing it directly (serde skips `last_check`)
+        // avoids the buffering of `#[serde(flatten)]`, which cost a fifth of `begin_login`.
+        serde_json::from_slice(&record.value).map_err(|_| corrupt())
     }
 
     /// Checks a stored application against its provider now ("test connection"), records the

@@ -552,6 +552,34 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_provider_record_parses_as_its_config() {
+        // `Broker::provider_config` reads only the config out of a `StoredProvider` record.
+        let config = ProviderConfig::google(
+            ProviderId::new("google").unwrap(),
+            "cid",
+            ClientSecret::new("s3cr3t-value"),
+        )
+        .with_allowed_hosted_domains(["acme.example"])
+        .with_extra_scopes(["offline_access"])
+        .with_auth_method(ClientAuthMethod::ClientSecretPost);
+        let stored = StoredProvider {
+            config: config.clone(),
+            last_check: Some(ConnectionCheck {
+                discovery: CheckResult::Failed("timeout".into()),
+                secret: SecretCheck::Unknown,
+            }),
+        };
+        let bytes = serde_json::to_vec(&stored).unwrap();
+        let direct: ProviderConfig = serde_json::from_slice(&bytes).unwrap();
+        let flattened: StoredProvider = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            serde_json::to_value(&direct).unwrap(),
+            serde_json::to_value(&flattened.config).unwrap()
+        );
+        assert_eq!(direct.client_secret().secret(), "s3cr3t-value");
+    }
+
+    #[test]
     fn problems_are_all_reported() {
         let c = ProviderConfig::oidc(
             ProviderId::new("x").unwrap(),
