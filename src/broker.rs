@@ -32,6 +32,10 @@ pub(crate) struct Inner {
     pub(crate) directory: Arc<dyn UserDirectory>,
     /// Decoded visitor key rings, checked against the store's record version on every use.
     pub(crate) visitor_rings: crate::visitor::RingCache,
+    /// Decoded provider configurations, checked against the stored bytes on every use.
+    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::ProviderConfig>,
+    /// Decoded tenant policies, checked against the stored bytes on every use.
+    pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
 }
 
 /// Tunables, with safe defaults.
@@ -238,6 +242,8 @@ impl BrokerBuilder {
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
                 directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
                 visitor_rings: crate::visitor::RingCache::default(),
+                provider_configs: crate::store::DecodedCache::default(),
+                policies: crate::store::DecodedCache::default(),
             }),
         })
     }

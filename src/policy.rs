@@ -1,5 +1,7 @@
 //! Tenant authentication policy: the method, privileged users, linking rules.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -215,25 +217,39 @@ impl Broker {
     pub(crate) async fn policy_record(
         &self,
         tenant: &TenantId,
-    ) -> Result<(PolicyRecord, u64), Error> {
+    ) -> Result<(Arc<PolicyRecord>, u64), Error> {
         match self
             .inner
             .store
             .get(NS_POLICY, tenant.as_str(), self.now())
             .await?
         {
+            // Every session check reads it: the decoded policy is reused while the stored
+            // bytes are unchanged.
             Some(r) => Ok((
-                serde_json::from_slice(&r.value).map_err(|_| corrupt("tenant policy"))?,
+                self.inner
+                    .policies
+                    .get_or_decode(tenant.as_str(), &r.value, || {
+                        serde_json::from_slice(&r.value).map_err(|_| corrupt("tenant policy"))
+                    })?,
                 r.version,
             )),
-            None => Ok((PolicyRecord::default(), 0)),
+            None => Ok((Arc::new(PolicyRecord::default()), 0)),
         }
     }
 
     /// The policy in force now, without writing.
-    pub(crate) async fn effective_policy(&self, tenant: &TenantId) -> Result<PolicyRecord, Error> {
-        let (mut p, _) = self.policy_record(tenant).await?;
-        p.settle(self.now());
+    pub(crate) async fn effective_policy(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Arc<PolicyRecord>, Error> {
+        let (p, _) = self.policy_record(tenant).await?;
+        let now = self.now();
+        if p.pending.as_ref().is_some_and(|s| s.effective_at <= now) {
+            let mut settled = (*p).clone();
+            settled.settle(now);
+            return Ok(Arc::new(settled));
+        }
         Ok(p)
     }
 
@@ -252,7 +268,8 @@ impl Broker {
             + Send,
     {
         for _ in 0..8 {
-            let (mut p, version) = self.policy_record(tenant).await?;
+            let (p, version) = self.policy_record(tenant).await?;
+            let mut p = (*p).clone();
             let now = self.now();
             let mut events = Vec::new();
             if p.settle(now) {
@@ -372,16 +389,15 @@ impl Broker {
     ///
     /// [`Error::Store`].
     pub async fn tenant_auth_status(&self, tenant: &TenantId) -> Result<TenantAuthStatus, Error> {
-        let (mut p, version) = self.policy_record(tenant).await?;
+        let (p, version) = self.policy_record(tenant).await?;
         if version > 0
             && p.pending
                 .as_ref()
                 .is_some_and(|s| s.effective_at <= self.now())
         {
             // Persist (and audit) the switch that came due.
-            p = self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
-        } else {
-            p.settle(self.now());
+            let settled = self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
+            return Ok(status_of(&settled));
         }
         Ok(status_of(&p))
     }

@@ -1,5 +1,7 @@
 //! Broker methods for tenant admins: configure, check and list SSO applications.
 
+use std::sync::Arc;
+
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
@@ -121,7 +123,7 @@ impl Broker {
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
-    ) -> Result<ProviderConfig, Error> {
+    ) -> Result<Arc<ProviderConfig>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
         let record = self
             .inner
@@ -131,8 +133,13 @@ impl Broker {
             .ok_or_else(|| not_configured(tenant, provider))?;
         // The record is a `StoredProvider`: the config's fields flattened beside `last_check`.
         // Only the config is needed here, and parsing it directly (serde skips `last_check`)
-        // avoids the buffering of `#[serde(flatten)]`, which cost a fifth of `begin_login`.
-        serde_json::from_slice(&record.value).map_err(|_| corrupt())
+        // avoids the buffering of `#[serde(flatten)]`. Every login reads it, so the decoded
+        // config is reused while the stored bytes are unchanged.
+        self.inner
+            .provider_configs
+            .get_or_decode(&k, &record.value, || {
+                serde_json::from_slice(&record.value).map_err(|_| corrupt())
+            })
     }
 
     /// Checks a stored application against its provider now ("test connection"), records the
@@ -148,7 +155,7 @@ impl Broker {
     ) -> Result<ConnectionCheck, Error> {
         let config = self.provider_config(tenant, provider).await?;
         let check = self.check_connection(&config).await;
-        self.save_provider(tenant, config, Some(check.clone()))
+        self.save_provider(tenant, (*config).clone(), Some(check.clone()))
             .await?;
         Ok(check)
     }

@@ -104,16 +104,14 @@ pub(crate) struct MetadataCache {
 }
 
 impl MetadataCache {
-    fn entry(&self, discovery_url: &Url) -> Arc<Entry> {
+    fn entry(&self, discovery_url: &str) -> Arc<Entry> {
         if let Ok(map) = self.entries.read()
-            && let Some(e) = map.get(discovery_url.as_str())
+            && let Some(e) = map.get(discovery_url)
         {
             return e.clone();
         }
         let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(discovery_url.as_str().to_owned())
-            .or_default()
-            .clone()
+        map.entry(discovery_url.to_owned()).or_default().clone()
     }
 
     /// The provider's metadata, fetched when absent or older than the TTL. A stale document is
@@ -289,10 +287,15 @@ pub(crate) async fn get(inner: &Inner, url: &Url) -> Result<Vec<u8>, DiscoveryEr
 
 async fn fetch_metadata(
     inner: &Inner,
-    url: &Url,
+    url: &str,
     expected_issuer: &str,
 ) -> Result<ProviderMetadata, DiscoveryError> {
-    let body = get(inner, url).await?;
+    let url =
+        Url::parse(url).map_err(|e| DiscoveryError::Invalid(format!("discovery URL: {e}")))?;
+    if !crate::http::is_allowed_endpoint(&url) {
+        return Err(DiscoveryError::InsecureEndpoint("discovery"));
+    }
+    let body = get(inner, &url).await?;
     let doc: DiscoveryDocument = serde_json::from_slice(&body)
         .map_err(|e| DiscoveryError::Invalid(format!("not OpenID provider metadata: {e}")))?;
     let issuer = doc.issuer().as_str().to_owned();

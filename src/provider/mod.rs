@@ -363,26 +363,23 @@ impl ProviderConfig {
         out
     }
 
-    /// The URL of the discovery document.
-    pub(crate) fn discovery_url(&self) -> Result<Url, Error> {
+    /// The URL of the discovery document, as text (parsed only when it is fetched: this is
+    /// on every login's path).
+    pub(crate) fn discovery_url(&self) -> Result<String, Error> {
         let base = match &self.kind {
-            ProviderKind::Google { .. } => GOOGLE_ISSUER.to_owned(),
+            ProviderKind::Google { .. } => GOOGLE_ISSUER,
             ProviderKind::Microsoft { tenancy } => {
-                format!("{ENTRA_AUTHORITY}/{}/v2.0", tenancy.path_segment())
+                return Ok(format!(
+                    "{ENTRA_AUTHORITY}/{}/v2.0/.well-known/openid-configuration",
+                    tenancy.path_segment()
+                ));
             }
-            ProviderKind::Oidc { issuer } => parse_issuer(issuer)?.as_str().to_owned(),
+            ProviderKind::Oidc { issuer } => issuer.as_str(),
         };
-        let url = format!(
+        Ok(format!(
             "{}/.well-known/openid-configuration",
             base.trim_end_matches('/')
-        );
-        Url::parse(&url).map_err(|e| {
-            ConfigError::InvalidUrl {
-                what: "issuer",
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        ))
     }
 
     /// What the discovery document's `issuer` must be exactly (the Entra template for
@@ -603,7 +600,7 @@ mod tests {
             ClientSecret::new("s"),
         );
         assert_eq!(
-            multi.discovery_url().unwrap().as_str(),
+            multi.discovery_url().unwrap(),
             "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
         );
         assert_eq!(multi.expected_discovery_issuer(), ENTRA_ISSUER_TEMPLATE);

@@ -1,6 +1,6 @@
 //! The in-process default store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -11,18 +11,23 @@ use super::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
 /// An in-memory [`Store`]: the default, for one process, tests and examples.
 ///
 /// Operations are O(1) in the number of records except `list`, which is O(records with that
-/// index). Expired records are dropped when touched and by an occasional sweep, so the map does
-/// not grow without bound under a stream of abandoned logins.
+/// index). Lookups do not allocate. Expired records are dropped when touched and by an
+/// occasional sweep, so the map does not grow without bound under a stream of abandoned logins.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
+struct Namespace {
+    rows: HashMap<String, Record>,
+    /// index -> keys; kept in step with `rows`.
+    by_index: HashMap<String, BTreeSet<String>>,
+}
+
+#[derive(Debug, Default)]
 struct Inner {
-    rows: HashMap<(String, String), Record>,
-    // (namespace, index) -> keys; kept in step with `rows`.
-    by_index: HashMap<(String, String), BTreeMap<String, ()>>,
+    namespaces: HashMap<String, Namespace>,
     writes_since_sweep: usize,
 }
 
@@ -45,50 +50,75 @@ impl MemoryStore {
     }
 }
 
-impl Inner {
-    fn remove(&mut self, ns: &str, key: &str) -> Option<Record> {
-        let old = self.rows.remove(&(ns.to_owned(), key.to_owned()))?;
-        if let Some(ix) = &old.index {
-            let ik = (ns.to_owned(), ix.clone());
-            if let Some(keys) = self.by_index.get_mut(&ik) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.by_index.remove(&ik);
-                }
+impl Namespace {
+    fn remove(&mut self, key: &str) -> Option<Record> {
+        let old = self.rows.remove(key)?;
+        if let Some(ix) = &old.index
+            && let Some(keys) = self.by_index.get_mut(ix)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_index.remove(ix);
             }
         }
         Some(old)
     }
 
-    fn write(&mut self, ns: &str, key: &str, record: Record, now: OffsetDateTime) {
-        self.remove(ns, key);
-        if let Some(ix) = &record.index {
-            self.by_index
-                .entry((ns.to_owned(), ix.clone()))
-                .or_default()
-                .insert(key.to_owned(), ());
+    fn live(&self, key: &str, now: OffsetDateTime) -> Option<&Record> {
+        self.rows.get(key).filter(|r| live(r, now))
+    }
+
+    fn sweep(&mut self, now: OffsetDateTime) {
+        let dead: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| !live(r, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dead {
+            self.remove(&key);
         }
-        self.rows.insert((ns.to_owned(), key.to_owned()), record);
+    }
+}
+
+impl Inner {
+    fn ns(&self, namespace: &str) -> Option<&Namespace> {
+        self.namespaces.get(namespace)
+    }
+
+    fn live_version(&self, namespace: &str, key: &str, now: OffsetDateTime) -> Option<u64> {
+        self.ns(namespace)?.live(key, now).map(|r| r.version)
+    }
+
+    fn remove(&mut self, namespace: &str, key: &str) -> Option<Record> {
+        self.namespaces.get_mut(namespace)?.remove(key)
+    }
+
+    fn write(&mut self, namespace: &str, key: &str, record: Record, now: OffsetDateTime) {
+        let ns = match self.namespaces.get_mut(namespace) {
+            Some(ns) => ns,
+            None => self.namespaces.entry(namespace.to_owned()).or_default(),
+        };
+        ns.remove(key);
+        if let Some(ix) = &record.index {
+            match ns.by_index.get_mut(ix) {
+                Some(keys) => {
+                    keys.insert(key.to_owned());
+                }
+                None => {
+                    ns.by_index
+                        .insert(ix.clone(), BTreeSet::from([key.to_owned()]));
+                }
+            }
+        }
+        ns.rows.insert(key.to_owned(), record);
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_EVERY {
             self.writes_since_sweep = 0;
-            let dead: Vec<(String, String)> = self
-                .rows
-                .iter()
-                .filter(|(_, r)| !live(r, now))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for (ns, key) in dead {
-                self.remove(&ns, &key);
+            for ns in self.namespaces.values_mut() {
+                ns.sweep(now);
             }
         }
-    }
-
-    fn live_version(&self, ns: &str, key: &str, now: OffsetDateTime) -> Option<u64> {
-        self.rows
-            .get(&(ns.to_owned(), key.to_owned()))
-            .filter(|r| live(r, now))
-            .map(|r| r.version)
     }
 }
 
@@ -102,9 +132,8 @@ impl Store for MemoryStore {
     ) -> Result<Option<Record>, StoreError> {
         let inner = self.lock()?;
         Ok(inner
-            .rows
-            .get(&(namespace.to_owned(), key.to_owned()))
-            .filter(|r| live(r, now))
+            .ns(namespace)
+            .and_then(|ns| ns.live(key, now))
             .cloned())
     }
 
@@ -183,21 +212,15 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Vec<(String, Record)>, StoreError> {
         let inner = self.lock()?;
-        let Some(keys) = inner
-            .by_index
-            .get(&(namespace.to_owned(), index.to_owned()))
-        else {
+        let Some(ns) = inner.ns(namespace) else {
+            return Ok(Vec::new());
+        };
+        let Some(keys) = ns.by_index.get(index) else {
             return Ok(Vec::new());
         };
         Ok(keys
-            .keys()
-            .filter_map(|k| {
-                inner
-                    .rows
-                    .get(&(namespace.to_owned(), k.clone()))
-                    .filter(|r| live(r, now))
-                    .map(|r| (k.clone(), r.clone()))
-            })
+            .iter()
+            .filter_map(|k| ns.live(k, now).map(|r| (k.clone(), r.clone())))
             .collect())
     }
 }

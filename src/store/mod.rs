@@ -122,7 +122,9 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+mod decoded;
 mod memory;
+pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
 
 /// A stored record.

@@ -122,9 +122,8 @@
 
 mod jwt;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -158,7 +157,6 @@ const MAX_USABLE_KEYS: usize = 8;
 const MAX_RETIRED_KEPT: usize = 16;
 const MAX_CLAIM_CHARS: usize = 255;
 const CAS_ATTEMPTS: usize = 8;
-const RING_CACHE_CAP: usize = 4096;
 const RECORD_FORMAT: u32 = 1;
 
 fn is_slug(s: &str, max: usize) -> bool {
@@ -604,7 +602,6 @@ struct RingKey {
 
 /// A decoded key ring, valid for exactly the record bytes it was decoded from.
 pub(crate) struct Ring {
-    raw: Zeroizing<Vec<u8>>,
     max_lifetime: i64,
     default_lifetime: i64,
     single_use: bool,
@@ -656,7 +653,6 @@ impl Ring {
             });
         }
         Ok(Self {
-            raw: Zeroizing::new(rec.value.clone()),
             max_lifetime: stored.max_lifetime_secs,
             default_lifetime: stored.default_lifetime_secs,
             single_use: stored.single_use,
@@ -667,42 +663,7 @@ impl Ring {
 
 /// Decoded key rings by store key. An entry is used only when the stored record is byte-for-byte
 /// the one it was decoded from, so it never outlives a rotation, on this node or another.
-#[derive(Default)]
-pub(crate) struct RingCache {
-    map: Mutex<HashMap<String, Arc<Ring>>>,
-}
-
-impl fmt::Debug for RingCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.map.lock().map(|m| m.len()).unwrap_or(0);
-        f.debug_struct("RingCache").field("entries", &n).finish()
-    }
-}
-
-impl RingCache {
-    fn get(&self, key: &str, rec: &Record) -> Result<Arc<Ring>, Error> {
-        if let Ok(map) = self.map.lock()
-            && let Some(ring) = map.get(key)
-            && ring.raw.as_slice() == rec.value.as_slice()
-        {
-            return Ok(Arc::clone(ring));
-        }
-        let ring = Arc::new(Ring::decode(rec)?);
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= RING_CACHE_CAP && !map.contains_key(key) {
-                map.clear();
-            }
-            map.insert(key.to_owned(), Arc::clone(&ring));
-        }
-        Ok(ring)
-    }
-
-    fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(key);
-        }
-    }
-}
+pub(crate) type RingCache = crate::store::DecodedCache<Ring>;
 
 // ---------------------------------------------------------------------------------------------
 // Client-secret reuse
@@ -1122,7 +1083,9 @@ impl Broker {
             .get(NS_CONFIG, &skey, now)
             .await?
             .ok_or(VisitorError::NotConfigured)?;
-        self.inner.visitor_rings.get(&skey, &rec)
+        self.inner
+            .visitor_rings
+            .get_or_decode(&skey, &rec.value, || Ring::decode(&rec))
     }
 
     /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
