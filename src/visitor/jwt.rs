@@ -87,14 +87,27 @@ pub(super) struct Parsed<'a> {
     sig_b64: &'a str,
 }
 
+/// The bytes allowed in a compact JWS: the base64url alphabet and `.`. A table, because this
+/// runs over every byte of every token.
+const TOKEN_ALPHABET: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+        i += 1;
+    }
+    t
+};
+
+/// What [`mint`] writes before the `kid` (the key order of `HeaderOut`).
+const CANONICAL_HEADER_START: &[u8] = br#"{"alg":"HS256","typ":"JWT","kid":""#;
+
 pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(VisitorError::TooLarge(MAX_TOKEN_BYTES));
     }
-    if !token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if !token.bytes().all(|b| TOKEN_ALPHABET[usize::from(b)]) {
         return Err(VisitorError::BadBase64);
     }
     let mut parts = token.split('.');
@@ -109,6 +122,24 @@ pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
     let header_bytes = URL_SAFE_NO_PAD
         .decode(h.as_bytes())
         .map_err(|_| VisitorError::BadBase64)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(VisitorError::Malformed("not three dot-separated parts"))?;
+    // The header every token we mint carries, byte for byte: no JSON parsing needed. Anything
+    // else takes the full, strict path below.
+    if let Some(kid) = header_bytes
+        .strip_prefix(CANONICAL_HEADER_START)
+        .and_then(|rest| rest.strip_suffix(b"\"}"))
+        .and_then(|kid| std::str::from_utf8(kid).ok())
+        .filter(|kid| is_slug(kid, 64))
+    {
+        return Ok(Parsed {
+            kid: kid.to_owned(),
+            signing_input,
+            payload_b64: p,
+            sig_b64: s,
+        });
+    }
     let header: RawHeader<'_> = serde_json::from_slice(&header_bytes)
         .map_err(|_| VisitorError::Malformed("header is not a JSON object"))?;
     if header.too_many {
@@ -143,9 +174,6 @@ pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
         Some(Val::Str(k)) if is_slug(&k, 64) => k.into_owned(),
         Some(_) => return Err(VisitorError::InvalidKid),
     };
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or(VisitorError::Malformed("not three dot-separated parts"))?;
     Ok(Parsed {
         kid,
         signing_input,
@@ -262,16 +290,24 @@ fn numeric(v: Val<'_>, what: &'static str) -> Result<i64, VisitorError> {
     }
 }
 
+/// At most `max` characters, none of them a control character (one pass).
+fn plain_text_within(s: &str, max: usize) -> bool {
+    let mut n = 0;
+    for c in s.chars() {
+        n += 1;
+        if n > max || c.is_control() {
+            return false;
+        }
+    }
+    true
+}
+
 /// An optional text claim: `null` is absent; otherwise 1 to 255 characters, no control
 /// characters.
 fn text(v: Val<'_>, what: &'static str) -> Result<Option<String>, VisitorError> {
     match v {
         Val::Null => Ok(None),
-        Val::Str(s)
-            if !s.is_empty()
-                && s.chars().count() <= MAX_CLAIM_CHARS
-                && !s.chars().any(char::is_control) =>
-        {
+        Val::Str(s) if !s.is_empty() && plain_text_within(&s, MAX_CLAIM_CHARS) => {
             Ok(Some(s.into_owned()))
         }
         _ => Err(VisitorError::MalformedClaim(what)),
@@ -563,5 +599,46 @@ mod tests {
             parse_header(r#"["alg"]"#),
             Err(VisitorError::Malformed("header is not a JSON object"))
         );
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    #[test]
+    fn the_minted_header_takes_the_fast_path_and_others_the_strict_one() {
+        let header =
+            serde_json::to_vec(&serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1"}))
+                .unwrap();
+        // serde_json sorts map keys; the broker's HeaderOut keeps alg, typ, kid order, which is
+        // what the fast path expects.
+        let minted = br#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#;
+        assert!(minted.starts_with(CANONICAL_HEADER_START));
+        let _ = header;
+        for h in [
+            &minted[..],
+            br#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#,
+            br#"{"alg":"HS256","typ":"JWT","kid":"k1","kid":"k2"}"#,
+            br#"{"alg":"HS256","typ":"JWT","kid":"../x"}"#,
+        ] {
+            let token = format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(h),
+                URL_SAFE_NO_PAD.encode(b"{}"),
+                "a".repeat(43)
+            );
+            let parsed = parse(&token);
+            match h {
+                x if x == &minted[..] => assert_eq!(parsed.ok().map(|p| p.kid), Some("k1".into())),
+                x if x.ends_with(br#""kid":"k2"}"#) => {
+                    assert!(matches!(parsed, Err(VisitorError::DuplicateHeaderMember)))
+                }
+                x if x.ends_with(br#""../x"}"#) => {
+                    assert!(matches!(parsed, Err(VisitorError::InvalidKid)))
+                }
+                _ => assert_eq!(parsed.ok().map(|p| p.kid), Some("k1".into())),
+            }
+        }
     }
 }
