@@ -151,6 +151,7 @@ mod audit;
 mod binding;
 mod broker;
 mod clock;
+mod connection;
 mod directory;
 mod error;
 pub mod http;
@@ -169,16 +170,20 @@ pub use audit::{AuditEvent, AuditKind, AuditSink, MemoryAuditSink, TracingAuditS
 pub use binding::{AccountBinding, LinkRedeemed};
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connection::{
+    ConnectionInfo, ConnectionStatus, EncryptionKey, ProviderRevocation, Xoauth2, Xoauth2Failure,
+    parse_xoauth2_challenge, xoauth2_initial_response,
+};
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
-    BindingError, CallbackError, ConfigError, DiscoveryError, Error, ErrorKind, IdTokenError,
-    PolicyError, StateError, TokenEndpointError,
+    BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, Error, ErrorKind,
+    IdTokenError, PolicyError, StateError, TokenEndpointError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
 pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
-pub use ids::{ProviderId, TenantId, UserId};
+pub use ids::{ConnectionId, ProviderId, TenantId, UserId};
 pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{AuthMethod, LinkingPolicy, PasswordDecision, SessionMethod, TenantAuthStatus};
 pub use provider::{

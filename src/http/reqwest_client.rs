@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpError, HttpErrorKind, is_allowed_endpoint};
+use super::{
+    DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpError, HttpErrorKind, is_allowed_endpoint,
+};
 
 /// The default [`HttpClient`]: reqwest with rustls, no redirects, timeouts and a body cap.
 ///

@@ -320,8 +320,12 @@ pub trait Store: Debug + Send + Sync + 'static {
     ) -> Result<CasOutcome, StoreError>;
 
     /// Removes the record; returns whether a live one was there.
-    async fn delete(&self, namespace: &str, key: &str, now: OffsetDateTime)
-    -> Result<bool, StoreError>;
+    async fn delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// The live records of `namespace` whose index is `index`, in key order.
     async fn list(
