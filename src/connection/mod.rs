@@ -327,7 +327,7 @@ impl Broker {
     ///
     /// The cached path is one store read (and one decryption). The refresh is single-flight
     /// per connection, in the process and across nodes sharing the store (see the
-    /// [`connection` docs](crate::ConnectionStatus) and the crate's Security section); it
+    /// [crate docs](crate#mailbox-connections) and the crate's Security section); it
     /// needs a tokio runtime, for its bounded wait on another node's refresh.
     ///
     /// # Errors
