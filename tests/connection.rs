@@ -1164,3 +1164,68 @@ async fn refresh_margin_is_configurable_and_bounded() {
     );
     assert_eq!(s.store.lease_inserts.load(Ordering::SeqCst), leases + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_lease_expires_and_the_refresh_goes_on() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    // Another node took the lease, then died before refreshing.
+    let inserted = s
+        .store
+        .insert(
+            "connection_lease",
+            "acme|asset-1",
+            NewRecord::new(b"dead-node".to_vec()).expires_at(s.now() + Duration::seconds(30)),
+            s.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, Inserted::Yes);
+    let broker = s.broker.clone();
+    let tenant = s.tenant.clone();
+    let task = tokio::spawn(async move { broker.access_token(&tenant, &cid("asset-1")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!task.is_finished(), "waits for the lease holder");
+    assert_eq!(s.idp.refresh_requests(), 0);
+    s.clock.advance(Duration::seconds(31));
+    task.await.unwrap().unwrap();
+    assert_eq!(s.idp.refresh_requests(), 1);
+}
+
+#[tokio::test]
+async fn connect_needs_reconsent_and_revoke_are_audited_without_tokens() {
+    let s = setup(Kind::Google).await;
+    let audit = Arc::new(cx_sso::MemoryAuditSink::new());
+    let broker = Broker::builder()
+        .http_client(s.idp.clone())
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .audit_sink(audit.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    s.connect_on(&broker, "asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::RefreshInvalidGrant);
+    assert!(
+        broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    broker
+        .revoke_connection(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let kinds: Vec<cx_sso::AuditKind> = audit.events().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            cx_sso::AuditKind::ConnectionConnected,
+            cx_sso::AuditKind::ConnectionNeedsReconsent,
+            cx_sso::AuditKind::ConnectionRevoked,
+        ]
+    );
+    assert!(audit.events().iter().all(|e| e.subject == "asset-1"));
+}

@@ -46,6 +46,7 @@ pub use crypto::EncryptionKey;
 pub(crate) use xoauth2::check_mailbox;
 pub use xoauth2::{Xoauth2, Xoauth2Failure, parse_xoauth2_challenge, xoauth2_initial_response};
 
+use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{ConnectionError, Error, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
@@ -545,7 +546,6 @@ impl Broker {
         let reason = "the provider refused the refresh token (invalid_grant): consent was \
                       withdrawn, the token expired or was reused; connect the mailbox again"
             .to_owned();
-        tracing::warn!(tenant = %tenant, connection = %connection, "connection needs consent again");
         let updated = ConnectionRecord {
             status: StoredStatus::NeedsReconsent {
                 reason: reason.clone(),
@@ -568,7 +568,16 @@ impl Broker {
             )
             .await
         {
-            Ok(CasOutcome::Swapped { .. }) => ConnectionError::NeedsReconsent { reason }.into(),
+            Ok(CasOutcome::Swapped { .. }) => {
+                self.audit(
+                    tenant,
+                    &format!("provider:{}", updated.provider),
+                    connection.as_str(),
+                    AuditKind::ConnectionNeedsReconsent,
+                    "refresh.invalid_grant",
+                );
+                ConnectionError::NeedsReconsent { reason }.into()
+            }
             Ok(CasOutcome::Missing) => ConnectionError::NotFound.into(),
             // Rewritten meanwhile (a reconnect?): the refusal may concern superseded tokens.
             Ok(CasOutcome::Conflict { .. }) => ConnectionError::Transient {
@@ -660,7 +669,17 @@ impl Broker {
                 .await?
             {
                 CasOutcome::Swapped { .. } => {
-                    tracing::info!(tenant = %tenant, connection = %connection, "connection revoked");
+                    self.audit(
+                        tenant,
+                        "host",
+                        connection.as_str(),
+                        AuditKind::ConnectionRevoked,
+                        match revocation {
+                            ProviderRevocation::Revoked => "revoke.rfc7009",
+                            ProviderRevocation::NotSupported => "revoke.local_only",
+                            _ => "revoke.provider_failed",
+                        },
+                    );
                     return Ok(revocation);
                 }
                 CasOutcome::Missing => return Err(ConnectionError::NotFound.into()),

@@ -592,7 +592,13 @@ impl Broker {
                 requested_scopes: &requested,
             })
             .await?;
-        tracing::info!(tenant = %pending.tenant, connection = %connection, "mailbox connected");
+        self.audit(
+            &pending.tenant,
+            &format!("provider:{}", pending.provider),
+            connection.as_str(),
+            AuditKind::ConnectionConnected,
+            "connect.offline_consent",
+        );
         Ok(LoginOutcome::Connected {
             tenant: pending.tenant.clone(),
             connection: connection.clone(),
