@@ -100,7 +100,10 @@
 //! refresh token: a non-rotating provider accepts it again, a rotating one with reuse
 //! detection answers `invalid_grant`. `invalid_grant` marks the connection
 //! [`ConnectionStatus::NeedsReconsent`] (data kept for the admin, no retry loop); 5xx and
-//! timeouts give [`ConnectionError::Transient`] with a retry hint, tokens untouched.
+//! timeouts give [`ConnectionError::Transient`] with a retry hint, tokens untouched; the
+//! callers of the same process that ask within the next 5 seconds get that answer too, so an
+//! outage costs the provider one request per connection and process every 5 seconds, not one
+//! per caller.
 //!
 //! `examples/mailbox.rs` connects a mailbox and prints the SASL string, token redacted.
 //!

@@ -821,6 +821,8 @@ async fn server_errors_are_transient_with_a_retry_hint_and_keep_the_tokens() {
         ConnectionStatus::Connected { .. }
     ));
     s.idp.behave();
+    // The failure is shared for 5 seconds (no provider storm), then a caller tries again.
+    s.clock.advance(Duration::seconds(6));
     s.broker
         .access_token(&s.tenant, &cid("asset-1"))
         .await
@@ -1228,4 +1230,60 @@ async fn connect_needs_reconsent_and_revoke_are_audited_without_tokens() {
         ]
     );
     assert!(audit.events().iter().all(|e| e.subject == "asset-1"));
+}
+
+/// Every public future of the connection API is `Send` (usable inside axum handlers and
+/// `tokio::spawn`). Compiles or fails; never run.
+#[allow(dead_code, unused_must_use, clippy::let_underscore_future)]
+fn public_futures_are_send(b: &Broker, t: &TenantId, c: &ConnectionId) {
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(b.access_token(t, c));
+    assert_send(b.xoauth2(t, c));
+    assert_send(b.list_connections(t));
+    assert_send(b.connection_info(t, c));
+    assert_send(b.revoke_connection(t, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_a_transient_failure_instead_of_storming_the_provider() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::TokenEndpointStatus(503));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let broker = s.broker.clone();
+        let tenant = s.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            broker.access_token(&tenant, &cid("asset-1")).await
+        }));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(matches!(
+            connection_error(err),
+            ConnectionError::Transient { .. }
+        ));
+    }
+    assert_eq!(
+        s.idp.refresh_requests(),
+        1,
+        "one provider call for the whole burst"
+    );
+    // Within 5 seconds, later callers share the failure too.
+    s.idp.behave();
+    assert!(
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    assert_eq!(s.idp.refresh_requests(), 1);
+    // After that, a caller tries again.
+    s.clock.advance(Duration::seconds(6));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(s.idp.refresh_requests(), 2);
 }

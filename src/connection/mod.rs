@@ -165,23 +165,40 @@ pub(crate) struct NewConnection<'a> {
     pub(crate) requested_scopes: &'a str,
 }
 
+/// What the callers queued on one connection's refresh share.
+#[derive(Debug, Default)]
+struct RefreshSlot {
+    /// When the last refresh through this slot failed transiently: the callers queued behind
+    /// it get the same answer instead of asking the provider (or waiting on a lease) one by
+    /// one.
+    transient_failure: Option<OffsetDateTime>,
+}
+
 /// One async mutex per connection being refreshed in this process.
 #[derive(Debug, Default)]
 pub(crate) struct RefreshLocks {
-    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RefreshSlot>>>>,
 }
 
+/// How long the callers queued behind a transient refresh failure share it.
+const SHARED_FAILURE: Duration = Duration::seconds(5);
+
 impl RefreshLocks {
-    fn get(&self, k: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, k: &str) -> Arc<tokio::sync::Mutex<RefreshSlot>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(k.to_owned()).or_default().clone()
     }
 
-    /// Forgets the mutex when nobody else holds or waits for it, so the map stays as small
-    /// as the number of refreshes in flight.
-    fn release(&self, k: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+    /// Forgets the slot when nobody else holds or waits for it and it remembers no recent
+    /// failure, so the map stays as small as the number of refreshes in flight (plus the
+    /// connections that failed in the last few seconds).
+    fn release(&self, k: &str, lock: Arc<tokio::sync::Mutex<RefreshSlot>>, now: OffsetDateTime) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if Arc::strong_count(&lock) == 2 {
+        let recent_failure = lock.try_lock().map_or(true, |slot| {
+            slot.transient_failure
+                .is_some_and(|at| now - at < SHARED_FAILURE)
+        });
+        if Arc::strong_count(&lock) == 2 && !recent_failure {
             map.remove(k);
         }
     }
@@ -378,10 +395,22 @@ impl Broker {
         }
         let lock = self.inner.refresh_locks.get(&k);
         let result = {
-            let _guard = lock.lock().await;
-            self.refresh_single_flight(tenant, connection, &k).await
+            let mut slot = lock.lock().await;
+            match slot.transient_failure {
+                Some(at) if self.now() - at < SHARED_FAILURE => Err(ConnectionError::Transient {
+                    retry_after: PROVIDER_RETRY,
+                }
+                .into()),
+                _ => {
+                    let r = self.refresh_single_flight(tenant, connection, &k).await;
+                    if let Err(Error::Connection(ConnectionError::Transient { .. })) = &r {
+                        slot.transient_failure = Some(self.now());
+                    }
+                    r
+                }
+            }
         };
-        self.inner.refresh_locks.release(&k, lock);
+        self.inner.refresh_locks.release(&k, lock, self.now());
         result
     }
 
