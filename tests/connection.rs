@@ -1287,3 +1287,108 @@ async fn concurrent_callers_share_a_transient_failure_instead_of_storming_the_pr
         .unwrap();
     assert_eq!(s.idp.refresh_requests(), 2);
 }
+
+/// A transport that times out on token requests while `down` is set.
+#[derive(Debug, Clone)]
+struct FlakyTransport {
+    idp: FakeIdp,
+    down: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl cx_sso::HttpClient for FlakyTransport {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, cx_sso::HttpError> {
+        if self.down.load(Ordering::SeqCst) && request.uri().path().ends_with("/token") {
+            return Err(cx_sso::HttpError::new(
+                cx_sso::HttpErrorKind::Timeout,
+                "token endpoint timed out",
+            ));
+        }
+        self.idp.call(request).await
+    }
+}
+
+#[tokio::test]
+async fn timeouts_are_transient_and_keep_the_tokens() {
+    let s = setup(Kind::Google).await;
+    let down = Arc::new(AtomicBool::new(false));
+    let broker = Broker::builder()
+        .http_client(FlakyTransport {
+            idp: s.idp.clone(),
+            down: down.clone(),
+        })
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    s.connect_on(&broker, "asset-1").await;
+    let before = s.raw_record("asset-1").await;
+    s.expire();
+    down.store(true, Ordering::SeqCst);
+    let err = broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(matches!(
+        connection_error(err),
+        ConnectionError::Transient { .. }
+    ));
+    assert_eq!(s.raw_record("asset-1").await, before);
+    down.store(false, Ordering::SeqCst);
+    s.clock.advance(Duration::seconds(6));
+    broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn generic_oidc_connect_asks_offline_access_and_reads_the_id_token_email() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let idp = FakeIdp::oidc("https://idp.example.test").with_clock(clock.clone());
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    idp.add_user(FakeUser::new("o-ops").email("ops@acme.example"));
+    let store = Arc::new(TestStore::default());
+    let broker = broker(&idp, &clock, &store, None);
+    let tenant = tenant("acme");
+    let config = ProviderConfig::oidc(
+        pid("okta"),
+        "https://idp.example.test",
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_extra_scopes(["mail.send"]);
+    broker.configure_provider(&tenant, config).await.unwrap();
+    let redirect = broker
+        .begin_login(
+            &tenant,
+            &pid("okta"),
+            LoginIntent::Connect {
+                connection: cid("asset-1"),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = redirect.authorize_url.query_pairs().into_owned().collect();
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert!(scopes.contains(&"offline_access") && scopes.contains(&"mail.send"));
+    assert_eq!(q["prompt"], "consent");
+    let callback = idp
+        .authorize(redirect.authorize_url.as_str(), "o-ops")
+        .unwrap();
+    let userinfo = idp.userinfo_requests();
+    let outcome = broker
+        .complete_login(&callback, redirect.browser_binding.secret())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == "ops@acme.example")
+    );
+    assert_eq!(idp.userinfo_requests(), userinfo, "email from the ID token");
+}
