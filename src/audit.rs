@@ -61,6 +61,12 @@ pub enum AuditKind {
     SessionRevoked,
     /// A sign-in was refused by the tenant's policy.
     SignInRefused,
+    /// A mailbox was connected (or reconnected); `subject` is the connection id.
+    ConnectionConnected,
+    /// The provider refused a connection's refresh token; it needs consent again.
+    ConnectionNeedsReconsent,
+    /// A connection was revoked; its tokens were deleted.
+    ConnectionRevoked,
 }
 
 /// Where audit events go. Called synchronously on the decision path: hand the event to a

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::audit::{AuditSink, TracingAuditSink};
 use crate::clock::{Clock, SystemClock};
+use crate::connection::EncryptionKey;
 use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
@@ -36,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::ProviderConfig>,
     /// Decoded tenant policies, checked against the stored bytes on every use.
     pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
+    pub(crate) refresh_locks: crate::connection::RefreshLocks,
 }
 
 /// Tunables, with safe defaults.
@@ -48,6 +50,8 @@ pub(crate) struct Options {
     pub(crate) metadata_ttl: Duration,
     pub(crate) jwks_refetch_cooldown: Duration,
     pub(crate) method_switch_grace: Duration,
+    pub(crate) connection_refresh_margin: Duration,
+    pub(crate) encryption_key: Option<EncryptionKey>,
 }
 
 impl Default for Options {
@@ -60,6 +64,8 @@ impl Default for Options {
             metadata_ttl: Duration::hours(1),
             jwks_refetch_cooldown: Duration::seconds(60),
             method_switch_grace: Duration::hours(1),
+            connection_refresh_margin: Duration::minutes(5),
+            encryption_key: None,
         }
     }
 }
@@ -169,6 +175,22 @@ impl BrokerBuilder {
         self
     }
 
+    /// How long before its expiry a connection's access token is refreshed (default 5
+    /// minutes, at most 1 hour; capped at half the token's lifetime).
+    pub fn connection_refresh_margin(mut self, margin: Duration) -> Self {
+        self.options.connection_refresh_margin = margin;
+        self
+    }
+
+    /// Encrypts connection tokens at rest (XChaCha20-Poly1305, bound to the tenant and
+    /// connection). Without a key they are stored in the clear; with one, rows written
+    /// without it (or under another key) do not decrypt
+    /// ([`ConnectionError::Undecryptable`](crate::ConnectionError::Undecryptable)).
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.options.encryption_key = Some(key);
+        self
+    }
+
     /// Where audit events go (default: [`TracingAuditSink`]).
     pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = Some(sink);
@@ -221,6 +243,14 @@ impl BrokerBuilder {
                 return Err(invalid(what, "must be positive and at most 1 hour"));
             }
         }
+        if o.connection_refresh_margin.is_negative()
+            || o.connection_refresh_margin > Duration::hours(1)
+        {
+            return Err(invalid(
+                "connection_refresh_margin",
+                "must be between 0 and 1 hour",
+            ));
+        }
         if o.method_switch_grace.is_negative() {
             return Err(invalid("method_switch_grace", "must not be negative"));
         }
@@ -244,6 +274,7 @@ impl BrokerBuilder {
                 visitor_rings: crate::visitor::RingCache::default(),
                 provider_configs: crate::store::DecodedCache::default(),
                 policies: crate::store::DecodedCache::default(),
+                refresh_locks: crate::connection::RefreshLocks::default(),
             }),
         })
     }

@@ -64,6 +64,9 @@ pub enum Error {
     /// A visitor-token operation was refused (see [`VisitorError`]).
     #[error("visitor token: {0}")]
     Visitor(#[from] VisitorError),
+    /// A mailbox connection operation was refused or failed.
+    #[error("mailbox connection: {0}")]
+    Connection(#[from] ConnectionError),
 }
 
 /// Coarse classes of [`Error`], for mapping to a page or a status code.
@@ -87,6 +90,9 @@ pub enum ErrorKind {
     /// A credential presented by a caller (such as a visitor token) was refused: treat the
     /// caller as anonymous.
     Unauthenticated,
+    /// A mailbox connection lost its grant (revoked, expired, reused refresh token) or was
+    /// disconnected: an admin must connect it again.
+    ReconsentRequired,
 }
 
 impl Error {
@@ -111,6 +117,19 @@ impl Error {
             Self::Http(_) => ErrorKind::ProviderRejected,
             Self::Store(_) => ErrorKind::Unavailable,
             Self::Visitor(e) => e.kind(),
+            Self::Connection(e) => match e {
+                ConnectionError::NotFound => ErrorKind::NotConfigured,
+                ConnectionError::NeedsReconsent { .. } | ConnectionError::Revoked => {
+                    ErrorKind::ReconsentRequired
+                }
+                ConnectionError::Transient { .. } => ErrorKind::Unavailable,
+                ConnectionError::Undecryptable | ConnectionError::InvalidMailbox => {
+                    ErrorKind::InvalidInput
+                }
+                ConnectionError::NoRefreshToken
+                | ConnectionError::NoMailbox
+                | ConnectionError::MalformedChallenge(_) => ErrorKind::ProviderRejected,
+            },
         }
     }
 }
@@ -521,4 +540,48 @@ impl VisitorError {
             _ => ErrorKind::Unauthenticated,
         }
     }
+}
+
+/// Why a mailbox connection operation was refused or failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The tenant has no connection with this id.
+    #[error("no such connection")]
+    NotFound,
+    /// The provider refused the refresh token (`invalid_grant`: consent withdrawn, password
+    /// changed, token expired or reused). The stored data is kept for the admin to see; an
+    /// admin must connect the mailbox again.
+    #[error("the connection needs consent again: {reason}")]
+    NeedsReconsent {
+        /// Why, in words an admin can act on.
+        reason: String,
+    },
+    /// The connection was revoked by an admin; connect it again to use it.
+    #[error("the connection was revoked")]
+    Revoked,
+    /// The provider failed (5xx, timeout) or another node's refresh did not finish in time.
+    /// The tokens are kept; try again after `retry_after`.
+    #[error("temporarily unavailable; retry in {retry_after}")]
+    Transient {
+        /// How long to wait before trying again.
+        retry_after: time::Duration,
+    },
+    /// A stored token does not decrypt under this broker's key for this tenant and connection
+    /// (another key, a row copied from elsewhere, or tampering). The record is left as it is.
+    #[error("stored tokens do not decrypt for this connection")]
+    Undecryptable,
+    /// The provider issued no refresh token: offline access was not granted.
+    #[error("the provider issued no refresh token (offline access not granted)")]
+    NoRefreshToken,
+    /// No mailbox address: neither the ID token, userinfo nor the configuration gave one.
+    #[error("the provider gave no mailbox address")]
+    NoMailbox,
+    /// The mailbox address is empty, too long, or holds `\x01`, CR, LF or another control
+    /// character (it would break the SASL XOAUTH2 framing).
+    #[error("the mailbox address is empty, too long or holds control characters")]
+    InvalidMailbox,
+    /// A server's XOAUTH2 error challenge is not base64 JSON with a `status`.
+    #[error("malformed XOAUTH2 challenge: {0}")]
+    MalformedChallenge(&'static str),
 }

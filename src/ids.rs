@@ -1,4 +1,4 @@
-//! Validated identifiers: tenants, users and provider applications.
+//! Validated identifiers: tenants, users, provider applications and mailbox connections.
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr) => {
@@ -100,6 +100,15 @@ id_type!(
     opaque_char
 );
 
+id_type!(
+    /// A tenant's mailbox connection, chosen by the host (such as an email asset id):
+    /// 1 to 128 ASCII letters, digits, `-`, `_` or `.`.
+    ConnectionId,
+    "connection id",
+    128,
+    slug_char
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +122,7 @@ mod tests {
         assert!(ProviderId::new("office 365").is_err());
         assert!(UserId::new("user@example.com").is_ok());
         assert!(UserId::new("bad\nuser").is_err());
+        assert!(ConnectionId::new("asset-42").is_ok());
+        assert!(ConnectionId::new("a|b").is_err());
     }
 }

@@ -69,6 +69,44 @@
 //!
 //! `examples/quickstart.rs` runs the whole story (`cargo run --example quickstart`).
 //!
+//! # Mailbox connections
+//!
+//! A platform mailbox (a Gmail or Outlook address the platform sends and reads mail as) is
+//! connected once by an admin with offline consent, then used over SMTP or IMAP with XOAUTH2:
+//!
+//! 1. [`Broker::begin_login`] with [`LoginIntent::Connect`] and a [`ConnectionId`] (such as an
+//!    email asset id) asks for offline access and the mail scopes: Google
+//!    `https://mail.google.com/` with `access_type=offline&prompt=consent`; Microsoft
+//!    `offline_access` with the Outlook `SMTP.Send` and `IMAP.AccessAsUser.All` scopes; a
+//!    generic OpenID provider `offline_access` with `prompt=consent`; a plain OAuth 2.0
+//!    application ([`ProviderConfig::oauth2`], the explicit URLs of a mailbox form) its own
+//!    scopes. Connect never creates a session or a binding, and the tenant's sign-in policy
+//!    does not apply to it.
+//! 2. [`Broker::complete_login`] returns [`LoginOutcome::Connected`] and stores the access
+//!    token, refresh token, expiry, granted scopes and mailbox address (from the verified ID
+//!    token, userinfo, or the configuration), replacing any previous token set at once.
+//! 3. [`Broker::access_token`] returns a valid token, refreshing it within a margin of its
+//!    expiry (5 minutes); [`Broker::xoauth2`] wraps it in the SASL string.
+//! 4. [`Broker::list_connections`] and [`Broker::revoke_connection`] for the admin page.
+//!
+//! The cached path is one store read. The refresh is **single-flight**: one async mutex per
+//! connection in the process, and across nodes sharing a store a 30-second lease taken with
+//! insert-if-absent; a node that does not hold it polls the record every 25 ms for at most
+//! 10 s (this wait uses `tokio::time`, so the refresh path needs a tokio runtime). The lease
+//! holder writes with compare-and-swap on the version it read *before* handing out the new
+//! access token, so a rotated refresh token (Microsoft) is persisted before it can be needed;
+//! a provider that returns no new refresh token (Google) keeps the old one. If the process
+//! dies between the provider's answer and the write, the record still holds the previous
+//! refresh token: a non-rotating provider accepts it again, a rotating one with reuse
+//! detection answers `invalid_grant`. `invalid_grant` marks the connection
+//! [`ConnectionStatus::NeedsReconsent`] (data kept for the admin, no retry loop); 5xx and
+//! timeouts give [`ConnectionError::Transient`] with a retry hint, tokens untouched; the
+//! callers of the same process that ask within the next 5 seconds get that answer too, so an
+//! outage costs the provider one request per connection and process every 5 seconds, not one
+//! per caller.
+//!
+//! `examples/mailbox.rs` connects a mailbox and prints the SASL string, token redacted.
+//!
 //! # Security
 //!
 //! - **Bindings are keyed by (tenant, issuer, subject)**, never by email. For Entra the issuer
@@ -91,6 +129,13 @@
 //! - **Secrets** (client secrets, tokens, tickets, cookie values, PKCE verifiers) have redacted
 //!   `Debug`, no `Display`, are zeroized on drop, and never appear in errors, logs or audit
 //!   events.
+//! - **Connection tokens at rest** are encrypted when the host gives an [`EncryptionKey`]
+//!   ([`BrokerBuilder::encryption_key`]): XChaCha20-Poly1305 with a random 192-bit nonce per
+//!   write, and the tenant, connection and field bound as associated data, so a token copied
+//!   to another row does not decrypt ([`ConnectionError::Undecryptable`], the record left as
+//!   it is). With a key, rows in the clear are refused too.
+//! - **XOAUTH2**: a mailbox address holding `\x01`, CR, LF or another control character is
+//!   refused, so it cannot forge SASL fields or protocol lines.
 //! - **Fail closed**: a store or network failure is an error, never a session or a binding.
 //! - `return_to` accepts only relative paths; anything else becomes `/`.
 //!
@@ -151,6 +196,7 @@ mod audit;
 mod binding;
 mod broker;
 mod clock;
+mod connection;
 mod directory;
 mod error;
 pub mod http;
@@ -170,16 +216,20 @@ pub use audit::{AuditEvent, AuditKind, AuditSink, MemoryAuditSink, TracingAuditS
 pub use binding::{AccountBinding, LinkRedeemed};
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connection::{
+    ConnectionInfo, ConnectionStatus, EncryptionKey, ProviderRevocation, Xoauth2, Xoauth2Failure,
+    parse_xoauth2_challenge, xoauth2_initial_response,
+};
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
-    BindingError, CallbackError, ConfigError, DiscoveryError, Error, ErrorKind, IdTokenError,
-    PolicyError, StateError, TokenEndpointError, VisitorError,
+    BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, Error, ErrorKind,
+    IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
 pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
-pub use ids::{ProviderId, TenantId, UserId};
+pub use ids::{ConnectionId, ProviderId, TenantId, UserId};
 pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{AuthMethod, LinkingPolicy, PasswordDecision, SessionMethod, TenantAuthStatus};
 pub use provider::{

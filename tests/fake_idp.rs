@@ -980,6 +980,14 @@ async fn malformed_token_requests_get_oauth_errors() {
         &[("grant_type", "refresh_token"), ("refresh_token", "x")],
     )
     .await;
+    assert_eq!(oauth_error(&response), "invalid_grant");
+    let response = post_form(
+        &idp,
+        GOOGLE_TOKEN,
+        Some(&auth),
+        &[("grant_type", "password"), ("username", "x")],
+    )
+    .await;
     assert_eq!(oauth_error(&response), "unsupported_grant_type");
 }
 

@@ -14,9 +14,11 @@ use url::Url;
 use crate::audit::AuditKind;
 use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
-use crate::error::{Error, PolicyError, StateError, TokenEndpointError};
+use crate::error::{
+    ConfigError, ConnectionError, Error, PolicyError, StateError, TokenEndpointError,
+};
 use crate::identity::ExternalIdentity;
-use crate::ids::{ProviderId, TenantId, UserId};
+use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
 use crate::policy::SessionMethod;
 use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind, ProviderMetadata};
 use crate::secret::{BrowserBinding, LinkTicket, secret_type};
@@ -34,6 +36,13 @@ pub enum LoginIntent {
     Link {
         /// The user who is binding an account.
         user: UserId,
+    },
+    /// Connect a mailbox (an admin's "Generate Token"): ask for offline access and the mail
+    /// scopes, and store the tokens under this connection id. Never creates a session or a
+    /// binding; the tenant's sign-in policy does not apply.
+    Connect {
+        /// The connection, such as a mailbox asset id.
+        connection: ConnectionId,
     },
 }
 
@@ -152,6 +161,22 @@ pub enum LoginOutcome {
         /// The sanitised relative path to go to.
         return_to: String,
     },
+    /// The mailbox is connected (intent `Connect`); its tokens are stored, replacing any
+    /// previous ones. Use [`Broker::access_token`] and [`Broker::xoauth2`].
+    Connected {
+        /// The tenant.
+        tenant: TenantId,
+        /// The connection.
+        connection: ConnectionId,
+        /// The application it was connected through.
+        provider: ProviderId,
+        /// The mailbox address.
+        mailbox: String,
+        /// When the current access token expires (it is refreshed on demand).
+        valid_until: OffsetDateTime,
+        /// The sanitised relative path to go to.
+        return_to: String,
+    },
 }
 
 /// Appends `name=value` to a URL being built, form-urlencoded. Values that need no encoding
@@ -258,6 +283,8 @@ impl Broker {
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.inner;
         let config = self.provider_config(tenant, provider).await?;
+        let connect = matches!(intent, LoginIntent::Connect { .. });
+        check_intent(&config, connect)?;
         let policy = self.effective_policy(tenant).await?;
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
@@ -283,7 +310,12 @@ impl Broker {
         push_pair(&mut query, "response_type", "code");
         push_pair(&mut query, "client_id", config.client_id());
         push_pair(&mut query, "redirect_uri", &redirect_uri);
-        push_pair(&mut query, "scope", &config.login_scopes());
+        let scope = if connect {
+            config.connect_scopes()
+        } else {
+            config.login_scopes()
+        };
+        push_pair(&mut query, "scope", &scope);
         push_pair(&mut query, "state", &state);
         push_pair(&mut query, "nonce", &nonce);
         push_pair(&mut query, "code_challenge", &challenge);
@@ -291,9 +323,15 @@ impl Broker {
         if let Some(hint) = &options.login_hint {
             push_pair(&mut query, "login_hint", hint);
         }
+        if connect {
+            for (k, v) in config.connect_parameters() {
+                push_pair(&mut query, k, v);
+            }
+        }
         if let ProviderKind::Google {
             allowed_hosted_domains,
         } = config.kind()
+            && !connect
             && let [only] = allowed_hosted_domains.as_slice()
         {
             push_pair(&mut query, "hd", only);
@@ -383,6 +421,8 @@ impl Broker {
         let config = self
             .provider_config(&pending.tenant, &pending.provider)
             .await?;
+        let connect = matches!(pending.intent, LoginIntent::Connect { .. });
+        check_intent(&config, connect)?;
         let policy = self.effective_policy(&pending.tenant).await?;
         if policy.epoch != pending.policy_epoch {
             return Err(StateError::PolicyChanged.into());
@@ -395,7 +435,10 @@ impl Broker {
         let meta = inner.metadata.metadata(inner, &config).await?;
 
         // RFC 9207: the authorization response's issuer.
+        // A plain OAuth 2.0 application has no issuer to compare with: the per-application
+        // redirect URI is its mix-up defence (RFC 9207 §1).
         let iss_ok = match &callback.iss {
+            _ if config.is_plain_oauth2() => true,
             // RFC 9207: the authorization server's issuer identifier, as in its metadata (the
             // `{tenantid}` template for a multi-tenant Entra application).
             Some(iss) => *iss == meta.issuer,
@@ -413,6 +456,11 @@ impl Broker {
         };
 
         let tokens = exchange_code(inner, &config, &meta, &code, &pending).await?;
+        if connect {
+            return self
+                .finish_connect(pending, &config, &meta, tokens, callback.iss.as_deref())
+                .await;
+        }
         let id_token = tokens
             .id_token
             .as_deref()
@@ -491,8 +539,115 @@ impl Broker {
                     return_to,
                 })
             }
+            // Handled by `finish_connect` before any identity is built.
+            LoginIntent::Connect { .. } => Err(ConfigError::Invalid {
+                what: "login intent",
+                reason: "a connect login does not sign in".into(),
+            }
+            .into()),
         }
     }
+
+    /// Intent `Connect`: learn the mailbox address and store the tokens. No session, no
+    /// binding.
+    async fn finish_connect(
+        &self,
+        pending: PendingLogin,
+        config: &ProviderConfig,
+        meta: &ProviderMetadata,
+        tokens: TokenResponse,
+        callback_iss: Option<&str>,
+    ) -> Result<LoginOutcome, Error> {
+        let inner = &*self.inner;
+        let LoginIntent::Connect { connection } = &pending.intent else {
+            return Err(ConfigError::Invalid {
+                what: "login intent",
+                reason: "not a connect login".into(),
+            }
+            .into());
+        };
+        let refresh_token = tokens
+            .refresh_token
+            .as_ref()
+            .ok_or(ConnectionError::NoRefreshToken)?;
+        let mailbox = match config.kind() {
+            ProviderKind::OAuth2 {
+                mailbox: Some(m), ..
+            } => Some(m.clone()),
+            ProviderKind::OAuth2 { .. } => match &meta.userinfo_endpoint {
+                Some(endpoint) => {
+                    fetch_userinfo(inner, endpoint, &tokens.access_token)
+                        .await?
+                        .email
+                }
+                None => None,
+            },
+            _ => {
+                // OpenID: the verified ID token's email, else userinfo's.
+                let mut email = None;
+                if let Some(id_token) = tokens.id_token.as_deref() {
+                    let claims =
+                        id_token::verify(inner, config, meta, id_token, &pending.nonce).await?;
+                    if callback_iss.is_some_and(|iss| iss != claims.iss) {
+                        return Err(StateError::IssuerMismatch.into());
+                    }
+                    email = claims.email;
+                }
+                match (email, &meta.userinfo_endpoint) {
+                    (Some(e), _) => Some(e),
+                    (None, Some(endpoint)) => {
+                        fetch_userinfo(inner, endpoint, &tokens.access_token)
+                            .await?
+                            .email
+                    }
+                    (None, None) => None,
+                }
+            }
+        };
+        let mailbox = mailbox.ok_or(ConnectionError::NoMailbox)?;
+        crate::connection::check_mailbox(&mailbox)?;
+        let requested = config.connect_scopes();
+        let valid_until = self
+            .store_connection(crate::connection::NewConnection {
+                tenant: &pending.tenant,
+                connection,
+                provider: &pending.provider,
+                mailbox: mailbox.clone(),
+                access_token: &tokens.access_token,
+                refresh_token,
+                expires_in: tokens.expires_in,
+                scope: tokens.scope.as_deref(),
+                requested_scopes: &requested,
+            })
+            .await?;
+        self.audit(
+            &pending.tenant,
+            &format!("provider:{}", pending.provider),
+            connection.as_str(),
+            AuditKind::ConnectionConnected,
+            "connect.offline_consent",
+        );
+        Ok(LoginOutcome::Connected {
+            tenant: pending.tenant.clone(),
+            connection: connection.clone(),
+            provider: pending.provider.clone(),
+            mailbox,
+            valid_until,
+            return_to: pending.return_to.clone(),
+        })
+    }
+}
+
+/// Plain OAuth 2.0 applications only connect mailboxes; they cannot sign anyone in.
+fn check_intent(config: &ProviderConfig, connect: bool) -> Result<(), Error> {
+    if config.is_plain_oauth2() && !connect {
+        return Err(ConfigError::Invalid {
+            what: "provider",
+            reason: "plain OAuth 2.0 applications can only connect mailboxes".into(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// How an account is named in audit events: `issuer#subject`.
@@ -525,7 +680,6 @@ pub(crate) struct TokenResponse {
     #[serde(default)]
     pub(crate) expires_in: Option<i64>,
     #[serde(default)]
-    #[allow(dead_code)] // read by mailbox connections
     pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
     #[serde(default)]
     pub(crate) id_token: Option<String>,
@@ -676,19 +830,45 @@ async fn exchange_code(
     .await?)
 }
 
+/// What the broker reads of a userinfo response.
+#[derive(Deserialize)]
+struct UserInfo {
+    #[serde(default)]
+    sub: Option<String>,
+    email: Option<String>,
+    email_verified: Option<serde_json::Value>,
+    name: Option<String>,
+}
+
 async fn fill_from_userinfo(
     inner: &Inner,
     endpoint: &Url,
     access_token: &crate::secret::AccessToken,
     claims: &mut id_token::IdClaims,
 ) -> Result<(), Error> {
-    #[derive(Deserialize)]
-    struct UserInfo {
-        sub: String,
-        email: Option<String>,
-        email_verified: Option<serde_json::Value>,
-        name: Option<String>,
+    let info = fetch_userinfo(inner, endpoint, access_token).await?;
+    if info.sub.as_deref() != Some(claims.sub.as_str()) {
+        return Err(Error::UserInfo("`sub` differs from the ID token's".into()));
     }
+    if claims.email.is_none() {
+        claims.email = info.email;
+        claims.email_verified = match info.email_verified {
+            Some(serde_json::Value::Bool(b)) => Some(b),
+            Some(serde_json::Value::String(s)) if s == "true" => Some(true),
+            _ => Some(false),
+        };
+    }
+    if claims.name.is_none() {
+        claims.name = info.name;
+    }
+    Ok(())
+}
+
+async fn fetch_userinfo(
+    inner: &Inner,
+    endpoint: &Url,
+    access_token: &crate::secret::AccessToken,
+) -> Result<UserInfo, Error> {
     let request = http::Request::builder()
         .method(http::Method::GET)
         .uri(endpoint.as_str())
@@ -710,22 +890,7 @@ async fn fill_from_userinfo(
     if body.len() > inner.options.max_response_bytes {
         return Err(Error::UserInfo("response too large".into()));
     }
-    let info: UserInfo = serde_json::from_slice(&body).map_err(|e| Error::UserInfo(scrub(&e)))?;
-    if info.sub != claims.sub {
-        return Err(Error::UserInfo("`sub` differs from the ID token's".into()));
-    }
-    if claims.email.is_none() {
-        claims.email = info.email;
-        claims.email_verified = match info.email_verified {
-            Some(serde_json::Value::Bool(b)) => Some(b),
-            Some(serde_json::Value::String(s)) if s == "true" => Some(true),
-            _ => Some(false),
-        };
-    }
-    if claims.name.is_none() {
-        claims.name = info.name;
-    }
-    Ok(())
+    serde_json::from_slice(&body).map_err(|e| Error::UserInfo(scrub(&e)))
 }
 
 /// The key of a binding.

@@ -199,14 +199,20 @@ impl Broker {
     }
 
     /// The tenant's SSO status, from the stored configurations and their last connection
-    /// checks (no network): [`SsoStatus::NotConfigured`], [`SsoStatus::Invalid`] with every
+    /// checks (no network; plain OAuth 2.0 mailbox applications are not counted): [`SsoStatus::NotConfigured`], [`SsoStatus::Invalid`] with every
     /// reason, or [`SsoStatus::Ready`].
     ///
     /// # Errors
     ///
     /// [`Error::Store`].
     pub async fn sso_status(&self, tenant: &TenantId) -> Result<SsoStatus, Error> {
-        let stored = self.stored_providers(tenant).await?;
+        // Plain OAuth 2.0 applications connect mailboxes; they are not SSO applications.
+        let stored: Vec<StoredProvider> = self
+            .stored_providers(tenant)
+            .await?
+            .into_iter()
+            .filter(|p| !p.config.is_plain_oauth2())
+            .collect();
         if stored.is_empty() {
             return Ok(SsoStatus::NotConfigured);
         }

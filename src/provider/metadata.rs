@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::broker::Inner;
 use crate::error::{DiscoveryError, Error, IdTokenError};
-use crate::provider::ProviderConfig;
+use crate::provider::{ProviderConfig, ProviderKind, parse_endpoint};
 
 /// Metadata fields that openidconnect's core types do not carry.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,9 +55,12 @@ pub(crate) struct ProviderMetadata {
     pub(crate) authorization_endpoint: Url,
     pub(crate) token_endpoint: Url,
     pub(crate) userinfo_endpoint: Option<Url>,
-    pub(crate) jwks_uri: Url,
-    #[allow(dead_code)] // read by mailbox connections
+    /// `None` for plain OAuth 2.0 applications, which have no ID tokens.
+    pub(crate) jwks_uri: Option<Url>,
     pub(crate) revocation_endpoint: Option<Url>,
+    /// Where refresh grants go: the token endpoint, unless a plain OAuth 2.0 application
+    /// names another.
+    pub(crate) refresh_endpoint: Url,
     /// Advertised ID-token algorithms that we accept (never `none` or HMAC).
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) iss_parameter_supported: bool,
@@ -121,6 +124,9 @@ impl MetadataCache {
         inner: &Inner,
         config: &ProviderConfig,
     ) -> Result<Arc<ProviderMetadata>, Error> {
+        if let Some(m) = synthesized(config)? {
+            return Ok(Arc::new(m));
+        }
         let url = config.discovery_url()?;
         let entry = self.entry(&url);
         let now = inner.clock.now();
@@ -159,6 +165,9 @@ impl MetadataCache {
         inner: &Inner,
         config: &ProviderConfig,
     ) -> Result<Arc<ProviderMetadata>, Error> {
+        if let Some(m) = synthesized(config)? {
+            return Ok(Arc::new(m));
+        }
         let url = config.discovery_url()?;
         let entry = self.entry(&url);
         let _guard = entry.meta_fetch.lock().await;
@@ -190,7 +199,7 @@ impl MetadataCache {
                 .fetched_at
                 .is_none_or(|at| inner.clock.now() - at >= ttl)
             {
-                match fetch_keys(inner, &meta.jwks_uri).await {
+                match fetch_keys(inner, jwks_uri(meta)?).await {
                     Ok(fresh) => {
                         let fresh = Arc::new(fresh);
                         *write(&entry.keys) = fresh.clone();
@@ -226,7 +235,7 @@ impl MetadataCache {
                     return Err(IdTokenError::UnknownKey.into());
                 }
                 *last_unknown = Some(now);
-                match fetch_keys(inner, &meta.jwks_uri).await {
+                match fetch_keys(inner, jwks_uri(meta)?).await {
                     Ok(fresh) => {
                         let found = fresh.by_kid.get(kid).cloned();
                         *write(&entry.keys) = Arc::new(fresh);
@@ -240,6 +249,44 @@ impl MetadataCache {
             }
         }
     }
+}
+
+fn jwks_uri(meta: &ProviderMetadata) -> Result<&Url, Error> {
+    meta.jwks_uri
+        .as_ref()
+        .ok_or_else(|| IdTokenError::UnknownKey.into())
+}
+
+/// The metadata of a plain OAuth 2.0 application, from its configuration (no discovery);
+/// `None` for OpenID Connect providers.
+fn synthesized(config: &ProviderConfig) -> Result<Option<ProviderMetadata>, Error> {
+    let ProviderKind::OAuth2 {
+        authorization_url,
+        token_url,
+        refresh_url,
+        revocation_url,
+        userinfo_url,
+        ..
+    } = config.kind()
+    else {
+        return Ok(None);
+    };
+    let token_endpoint = parse_endpoint("token URL", token_url)?;
+    let optional = |what: &'static str, url: &Option<String>| -> Result<Option<Url>, Error> {
+        url.as_deref().map(|u| parse_endpoint(what, u)).transpose()
+    };
+    Ok(Some(ProviderMetadata {
+        issuer: String::new(),
+        authorization_endpoint: parse_endpoint("authorization URL", authorization_url)?,
+        refresh_endpoint: optional("refresh URL", refresh_url)?
+            .unwrap_or_else(|| token_endpoint.clone()),
+        token_endpoint,
+        userinfo_endpoint: optional("userinfo URL", userinfo_url)?,
+        jwks_uri: None,
+        revocation_endpoint: optional("revocation URL", revocation_url)?,
+        algorithms: Vec::new(),
+        iss_parameter_supported: false,
+    }))
 }
 
 fn pick_unkeyed(set: &KeySet) -> Result<Arc<VerifyKey>, Error> {
@@ -324,7 +371,7 @@ async fn fetch_metadata(
         .userinfo_endpoint()
         .map(|u| endpoint("userinfo_endpoint", u.url()))
         .transpose()?;
-    let jwks_uri = endpoint("jwks_uri", doc.jwks_uri().url())?;
+    let jwks_uri = Some(endpoint("jwks_uri", doc.jwks_uri().url())?);
     let extra = doc.additional_metadata();
     let revocation_endpoint = match &extra.revocation_endpoint {
         Some(s) => Some(endpoint(
@@ -353,6 +400,7 @@ async fn fetch_metadata(
     Ok(ProviderMetadata {
         issuer,
         authorization_endpoint,
+        refresh_endpoint: token_endpoint.clone(),
         token_endpoint,
         userinfo_endpoint,
         jwks_uri,

@@ -73,6 +73,30 @@ pub enum ProviderKind {
         /// The issuer URL; `{issuer}/.well-known/openid-configuration` is fetched.
         issuer: String,
     },
+    /// A plain OAuth 2.0 application with explicit endpoints (no OpenID Connect, no
+    /// discovery): the fields of a mailbox connection form. It can only connect mailboxes
+    /// ([`LoginIntent::Connect`](crate::LoginIntent::Connect)), never sign users in.
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        /// The authorization endpoint, such as `https://accounts.google.com/o/oauth2/auth`.
+        authorization_url: String,
+        /// The token endpoint, such as `https://oauth2.googleapis.com/token`.
+        token_url: String,
+        /// Where refresh grants go; the token endpoint when `None`.
+        #[serde(default)]
+        refresh_url: Option<String>,
+        /// The RFC 7009 revocation endpoint, if the provider has one.
+        #[serde(default)]
+        revocation_url: Option<String>,
+        /// A userinfo endpoint answering `{"email": ...}`, to learn the mailbox address.
+        #[serde(default)]
+        userinfo_url: Option<String>,
+        /// The scopes to ask for, such as `https://mail.google.com/`.
+        scopes: Vec<String>,
+        /// The mailbox address, when the host knows it (otherwise userinfo's `email`).
+        #[serde(default)]
+        mailbox: Option<String>,
+    },
 }
 
 /// Which Entra tenants a Microsoft application accepts.
@@ -229,6 +253,99 @@ impl ProviderConfig {
         )
     }
 
+    /// A plain OAuth 2.0 application for mailbox connections, with explicit endpoints (see
+    /// [`ProviderKind::OAuth2`]); set the optional ones with
+    /// [`with_oauth2_refresh_url`](Self::with_oauth2_refresh_url),
+    /// [`with_oauth2_revocation_url`](Self::with_oauth2_revocation_url),
+    /// [`with_oauth2_userinfo_url`](Self::with_oauth2_userinfo_url) and
+    /// [`with_oauth2_mailbox`](Self::with_oauth2_mailbox).
+    ///
+    /// ```
+    /// use cx_sso::{ClientSecret, ProviderConfig, ProviderId};
+    ///
+    /// # fn main() -> Result<(), cx_sso::Error> {
+    /// // The fields of Webex Connect's email asset form, for Gmail.
+    /// let gmail = ProviderConfig::oauth2(
+    ///     ProviderId::new("gmail")?,
+    ///     "https://accounts.google.com/o/oauth2/auth",
+    ///     "https://oauth2.googleapis.com/token",
+    ///     ["https://mail.google.com/"],
+    ///     "1234.apps.googleusercontent.com",
+    ///     ClientSecret::new("GOCSPX-..."),
+    /// )
+    /// .with_oauth2_revocation_url("https://oauth2.googleapis.com/revoke")
+    /// .with_oauth2_mailbox("support@acme.example");
+    /// assert!(gmail.problems().is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn oauth2<I, S>(
+        id: ProviderId,
+        authorization_url: impl Into<String>,
+        token_url: impl Into<String>,
+        scopes: I,
+        client_id: impl Into<String>,
+        secret: ClientSecret,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::new(
+            id,
+            ProviderKind::OAuth2 {
+                authorization_url: authorization_url.into(),
+                token_url: token_url.into(),
+                refresh_url: None,
+                revocation_url: None,
+                userinfo_url: None,
+                scopes: scopes.into_iter().map(Into::into).collect(),
+                mailbox: None,
+            },
+            client_id,
+            secret,
+        )
+    }
+
+    /// Plain OAuth 2.0 only: where refresh grants go (default: the token URL). Ignored for
+    /// other kinds.
+    pub fn with_oauth2_refresh_url(mut self, url: impl Into<String>) -> Self {
+        if let ProviderKind::OAuth2 { refresh_url, .. } = &mut self.kind {
+            *refresh_url = Some(url.into());
+        }
+        self
+    }
+
+    /// Plain OAuth 2.0 only: the RFC 7009 revocation endpoint. Ignored for other kinds.
+    pub fn with_oauth2_revocation_url(mut self, url: impl Into<String>) -> Self {
+        if let ProviderKind::OAuth2 { revocation_url, .. } = &mut self.kind {
+            *revocation_url = Some(url.into());
+        }
+        self
+    }
+
+    /// Plain OAuth 2.0 only: a userinfo endpoint whose `email` is the mailbox address.
+    /// Ignored for other kinds.
+    pub fn with_oauth2_userinfo_url(mut self, url: impl Into<String>) -> Self {
+        if let ProviderKind::OAuth2 { userinfo_url, .. } = &mut self.kind {
+            *userinfo_url = Some(url.into());
+        }
+        self
+    }
+
+    /// Plain OAuth 2.0 only: the mailbox address, when the host knows it. Ignored for other
+    /// kinds.
+    pub fn with_oauth2_mailbox(mut self, address: impl Into<String>) -> Self {
+        if let ProviderKind::OAuth2 { mailbox, .. } = &mut self.kind {
+            *mailbox = Some(address.into());
+        }
+        self
+    }
+
+    /// Whether this is a plain OAuth 2.0 application (mailbox connections only).
+    pub(crate) fn is_plain_oauth2(&self) -> bool {
+        matches!(self.kind, ProviderKind::OAuth2 { .. })
+    }
+
     /// Google only: the Workspace domains (`hd`) allowed to sign in. Ignored for other kinds.
     pub fn with_allowed_hosted_domains<I, S>(mut self, domains: I) -> Self
     where
@@ -359,6 +476,49 @@ impl ProviderConfig {
                     out.push(e.to_string());
                 }
             }
+            ProviderKind::OAuth2 {
+                authorization_url,
+                token_url,
+                refresh_url,
+                revocation_url,
+                userinfo_url,
+                scopes,
+                mailbox,
+            } => {
+                let required = [
+                    ("authorization URL", Some(authorization_url)),
+                    ("token URL", Some(token_url)),
+                    ("refresh URL", refresh_url.as_ref()),
+                    ("revocation URL", revocation_url.as_ref()),
+                    ("userinfo URL", userinfo_url.as_ref()),
+                ];
+                for (what, url) in required {
+                    if let Some(url) = url
+                        && parse_endpoint(what, url).is_err()
+                    {
+                        out.push(format!(
+                            "the {what} must be https (http only on loopback), without fragment"
+                        ));
+                    }
+                }
+                if scopes.is_empty() {
+                    out.push("a plain OAuth 2.0 application needs at least one scope".to_owned());
+                }
+                if scopes
+                    .iter()
+                    .any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+                {
+                    out.push("a scope is empty or holds whitespace".to_owned());
+                }
+                if let Some(m) = mailbox
+                    && crate::connection::check_mailbox(m).is_err()
+                {
+                    out.push(
+                        "the mailbox address is empty, too long or holds control characters"
+                            .to_owned(),
+                    );
+                }
+            }
         }
         out
     }
@@ -375,6 +535,13 @@ impl ProviderConfig {
                 ));
             }
             ProviderKind::Oidc { issuer } => issuer.as_str(),
+            ProviderKind::OAuth2 { .. } => {
+                return Err(ConfigError::Invalid {
+                    what: "provider",
+                    reason: "a plain OAuth 2.0 application has no discovery document".into(),
+                }
+                .into());
+            }
         };
         Ok(format!(
             "{}/.well-known/openid-configuration",
@@ -394,6 +561,7 @@ impl ProviderConfig {
                 tenancy: EntraTenancy::Multi { .. },
             } => ENTRA_ISSUER_TEMPLATE.to_owned(),
             ProviderKind::Oidc { issuer } => issuer.clone(),
+            ProviderKind::OAuth2 { .. } => String::new(),
         }
     }
 
@@ -408,7 +576,53 @@ impl ProviderConfig {
         }
         s
     }
+
+    /// The scopes of a mailbox-connection request: offline access and the mail scopes.
+    pub(crate) fn connect_scopes(&self) -> String {
+        let base: &[&str] = match &self.kind {
+            ProviderKind::Google { .. } => &["openid", "email", GOOGLE_MAIL_SCOPE],
+            ProviderKind::Microsoft { .. } => &[
+                "openid",
+                "email",
+                "offline_access",
+                "https://outlook.office.com/SMTP.Send",
+                "https://outlook.office.com/IMAP.AccessAsUser.All",
+            ],
+            ProviderKind::Oidc { .. } => &["openid", "email", "offline_access"],
+            ProviderKind::OAuth2 { .. } => &[],
+        };
+        let mut out: Vec<&str> = base.to_vec();
+        let configured: &[String] = match &self.kind {
+            ProviderKind::OAuth2 { scopes, .. } => scopes,
+            _ => &self.extra_scopes,
+        };
+        for extra in configured {
+            if !out.contains(&extra.as_str()) {
+                out.push(extra);
+            }
+        }
+        out.join(" ")
+    }
+
+    /// Authorization parameters that ask for a refresh token, besides the scopes.
+    ///
+    /// Google wants `access_type=offline` (and `prompt=consent`, or a second consent returns no
+    /// refresh token). OpenID providers take `offline_access` with `prompt=consent`. A plain
+    /// OAuth 2.0 application gets both: RFC 6749 §3.1 has servers ignore parameters they do
+    /// not know, and Google configured as plain OAuth 2.0 (as mailbox forms do) needs them.
+    pub(crate) fn connect_parameters(&self) -> &'static [(&'static str, &'static str)] {
+        match &self.kind {
+            ProviderKind::Google { .. } | ProviderKind::OAuth2 { .. } => {
+                &[("access_type", "offline"), ("prompt", "consent")]
+            }
+            ProviderKind::Oidc { .. } => &[("prompt", "consent")],
+            ProviderKind::Microsoft { .. } => &[],
+        }
+    }
 }
+
+/// Google's scope for SMTP, IMAP and POP with XOAUTH2.
+const GOOGLE_MAIL_SCOPE: &str = "https://mail.google.com/";
 
 impl EntraTenancy {
     fn path_segment(&self) -> &str {
@@ -424,6 +638,23 @@ impl EntraTenancy {
             } => "common",
         }
     }
+}
+
+/// Parses an explicit endpoint of a plain OAuth 2.0 application: https (loopback http), no
+/// fragment. A query is allowed (some providers put the API version there).
+pub(crate) fn parse_endpoint(what: &'static str, url: &str) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
+        what,
+        reason: e.to_string(),
+    })?;
+    if !crate::http::is_allowed_endpoint(&parsed) || parsed.fragment().is_some() {
+        return Err(ConfigError::InvalidUrl {
+            what,
+            reason: "must be https (http only on loopback), without fragment".into(),
+        }
+        .into());
+    }
+    Ok(parsed)
 }
 
 fn parse_issuer(issuer: &str) -> Result<Url, Error> {

@@ -145,6 +145,9 @@ pub enum Misbehavior {
     WrongIssParameter,
     /// Userinfo answers with a `sub` that is not the user's (`other-` + subject).
     UserInfoWrongSub,
+    /// The `refresh_token` grant answers 400 `{"error":"invalid_grant"}`, as when the user
+    /// withdrew consent (the authorization-code grant is unaffected).
+    RefreshInvalidGrant,
 }
 
 /// Why [`FakeIdp::authorize`] or [`FakeIdp::deny`] refused an authorization URL: the relying
@@ -194,6 +197,7 @@ struct Inner {
     discovery_fetches: AtomicU64,
     jwks_fetches: AtomicU64,
     token_requests: AtomicU64,
+    refresh_requests: AtomicU64,
     userinfo_requests: AtomicU64,
 }
 
@@ -208,6 +212,9 @@ struct State {
     codes: BoundedMap<IssuedCode>,
     access_tokens: BoundedMap<Grant>,
     refresh_tokens: BoundedMap<Grant>,
+    /// Rotated-out refresh tokens, with their family: presenting one again revokes the family.
+    used_refresh_tokens: BoundedMap<String>,
+    refresh_rotation: bool,
     misbehaviors: Vec<Misbehavior>,
     iss_parameter: bool,
 }
@@ -223,15 +230,15 @@ struct IssuedCode {
     offline: bool,
 }
 
-/// What an access or refresh token stands for. Kept whole so that a refresh grant can be added
-/// later (mint a new access token, and a new ID token, for the same grant).
+/// What an access or refresh token stands for.
 #[derive(Clone)]
 struct Grant {
     subject: String,
-    #[allow(dead_code, reason = "the refresh grant, to come, checks it")]
     client_id: String,
     scope: String,
     expires_at: i64,
+    /// The consent this token descends from: every refresh token of one consent shares it.
+    family: String,
 }
 
 impl FakeIdp {
@@ -281,6 +288,8 @@ impl FakeIdp {
     }
 
     fn with_personality(personality: Personality) -> Self {
+        // Entra rotates refresh tokens; Google does not.
+        let refresh_rotation = personality.is_entra();
         Self {
             inner: Arc::new(Inner {
                 personality,
@@ -293,12 +302,15 @@ impl FakeIdp {
                     codes: BoundedMap::default(),
                     access_tokens: BoundedMap::default(),
                     refresh_tokens: BoundedMap::default(),
+                    used_refresh_tokens: BoundedMap::default(),
+                    refresh_rotation,
                     misbehaviors: Vec::new(),
                     iss_parameter: false,
                 }),
                 discovery_fetches: AtomicU64::new(0),
                 jwks_fetches: AtomicU64::new(0),
                 token_requests: AtomicU64::new(0),
+                refresh_requests: AtomicU64::new(0),
                 userinfo_requests: AtomicU64::new(0),
             }),
         }
@@ -419,6 +431,19 @@ impl FakeIdp {
     /// How many requests the token endpoint received (refused ones included).
     pub fn token_requests(&self) -> u64 {
         self.inner.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// How many `refresh_token` grants the token endpoint received (refused ones included).
+    pub fn refresh_requests(&self) -> u64 {
+        self.inner.refresh_requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether the `refresh_token` grant rotates: answers a new refresh token and marks the
+    /// presented one used (presenting a used one again revokes every refresh token of that
+    /// consent, and answers `invalid_grant`). Default: off for Google (which does not
+    /// rotate), on for Entra (which does), off for the generic provider.
+    pub fn set_refresh_rotation(&self, on: bool) {
+        self.state().refresh_rotation = on;
     }
 
     /// How many requests the userinfo endpoint received (refused ones included).
@@ -951,6 +976,7 @@ impl FakeIdp {
             client_id: client_id.to_owned(),
             scope: scope.to_owned(),
             expires_at: 0,
+            family: random_token(16),
         };
         state.codes.insert(
             code.clone(),
@@ -1250,6 +1276,9 @@ impl FakeIdp {
             Ok(form) => form,
             Err(refusal) => return refusal.into_response(),
         };
+        if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+            self.inner.refresh_requests.fetch_add(1, Ordering::Relaxed);
+        }
         let mut state = self.state();
         for m in &state.misbehaviors {
             match m {
@@ -1270,8 +1299,7 @@ impl FakeIdp {
         };
         match form.get("grant_type").map(String::as_str) {
             Some("authorization_code") => {}
-            // Refresh is not implemented yet; a refresh grant would look the token up in
-            // `state.refresh_tokens` and mint from its `Grant`.
+            Some("refresh_token") => return refresh_grant(state, &form, &client_id),
             Some(_) => return error_response(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             None => return error_response(StatusCode::BAD_REQUEST, "invalid_request"),
         }
@@ -1401,6 +1429,64 @@ impl FakeIdp {
             .body(Vec::new())
             .unwrap_or_default()
     }
+}
+
+/// The `refresh_token` grant: a new access token for the same consent; with rotation, a new
+/// refresh token too, and reuse detection.
+fn refresh_grant(
+    mut state: MutexGuard<'_, State>,
+    form: &HashMap<String, String>,
+    client_id: &str,
+) -> Response {
+    if state
+        .misbehaviors
+        .contains(&Misbehavior::RefreshInvalidGrant)
+    {
+        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let Some(presented) = form.get("refresh_token") else {
+        return error_response(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    if let Some(family) = state.used_refresh_tokens.remove(presented) {
+        // Reuse of a rotated-out token: someone has a copy. Revoke the whole consent, as
+        // Entra and OAuth 2.0 Security BCP §4.14 do.
+        state.refresh_tokens.map.retain(|_, g| g.family != family);
+        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let Some(grant) = state.refresh_tokens.get(presented).cloned() else {
+        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    if grant.client_id != client_id {
+        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let now = state.clock.now().unix_timestamp();
+    let access_token = random_token(32);
+    let mut access_grant = grant.clone();
+    access_grant.expires_at = now + TOKEN_TTL_SECS;
+    state
+        .access_tokens
+        .insert(access_token.clone(), access_grant);
+    let rotated = if state.refresh_rotation {
+        let next = random_token(32);
+        state.refresh_tokens.remove(presented);
+        state
+            .used_refresh_tokens
+            .insert(presented.clone(), grant.family.clone());
+        state.refresh_tokens.insert(next.clone(), grant.clone());
+        Some(next)
+    } else {
+        None
+    };
+    drop(state);
+    let mut body = Map::new();
+    body.insert("access_token".into(), json!(access_token));
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert("expires_in".into(), json!(TOKEN_TTL_SECS));
+    body.insert("scope".into(), json!(grant.scope));
+    if let Some(rt) = rotated {
+        body.insert("refresh_token".into(), json!(rt));
+    }
+    json_response(StatusCode::OK, &Value::Object(body))
 }
 
 /// Why a form request was refused before its grant was looked at (a small `Err` type; the

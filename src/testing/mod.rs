@@ -55,9 +55,16 @@
 //!    `redirect_uri`, `BASE64URL(SHA256(code_verifier)) == code_challenge`; otherwise 400
 //!    `invalid_grant`) and answers `access_token`, `token_type: Bearer`, `expires_in: 3600`,
 //!    `scope`, `id_token`, and a `refresh_token` when `scope` had `offline_access` or the URL
-//!    had `access_type=offline`. The `refresh_token` grant is not implemented yet (400
-//!    `unsupported_grant_type`).
-//! 4. Userinfo takes `Authorization: Bearer <access token>` and answers `sub`, `email`,
+//!    had `access_type=offline`.
+//! 4. The `refresh_token` grant (same client only) answers a new `access_token`
+//!    (`expires_in: 3600`) and `scope`, no ID token. Google does not rotate: no new refresh
+//!    token, the old one stays valid. Entra rotates: a new `refresh_token` each time, the
+//!    presented one becomes used, and presenting a used one again revokes every refresh
+//!    token of that consent (`invalid_grant`), as real providers' reuse detection does. The
+//!    generic provider does not rotate unless [`FakeIdp::set_refresh_rotation`] says so.
+//!    [`FakeIdp::refresh_requests`] counts refresh grants; [`Misbehavior::RefreshInvalidGrant`]
+//!    refuses them.
+//! 5. Userinfo takes `Authorization: Bearer <access token>` and answers `sub`, `email`,
 //!    `email_verified` (not for Entra), `name` (and `hd`); anything else is a 401. Revocation
 //!    takes `token=...` and answers 200.
 //!
@@ -132,6 +139,9 @@
 //! [`FakeIdp::misbehave`]: crate::testing::FakeIdp::misbehave
 //! [`Misbehavior`]: crate::testing::Misbehavior
 //! [`FakeIdp::behave`]: crate::testing::FakeIdp::behave
+//! [`FakeIdp::set_refresh_rotation`]: crate::testing::FakeIdp::set_refresh_rotation
+//! [`FakeIdp::refresh_requests`]: crate::testing::FakeIdp::refresh_requests
+//! [`Misbehavior::RefreshInvalidGrant`]: crate::testing::Misbehavior::RefreshInvalidGrant
 
 pub mod conformance;
 mod fake_idp;

@@ -1,0 +1,229 @@
+//! Encryption of tokens at rest: XChaCha20-Poly1305 with the tenant and connection bound as
+//! associated data.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, ConnectionError, Error};
+
+/// The length of an XChaCha20-Poly1305 nonce.
+const NONCE_LEN: usize = 24;
+/// Versions the associated data, so that a future format cannot be confused with this one.
+const AAD_DOMAIN: &str = "cx-sso/connection/v1";
+
+/// A 256-bit key that encrypts connection tokens at rest
+/// ([`BrokerBuilder::encryption_key`](crate::BrokerBuilder::encryption_key)).
+///
+/// `Debug` prints `EncryptionKey([redacted])`; there is no `Display`, and the bytes are
+/// zeroized on drop. Generate one with a CSPRNG (`openssl rand -base64 32`) and keep it in the
+/// host's secret manager, not beside the database.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// Wraps 32 key bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Decodes a key from standard base64 (44 characters with padding).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when the text is not base64 of exactly 32 bytes. The error
+    /// does not quote the text.
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let mut decoded = STANDARD.decode(text.trim()).map_err(|_| invalid_key())?;
+        let key = <[u8; 32]>::try_from(decoded.as_slice()).map_err(|_| invalid_key());
+        zeroize::Zeroize::zeroize(&mut decoded);
+        Ok(Self(key?))
+    }
+}
+
+fn invalid_key() -> Error {
+    ConfigError::Invalid {
+        what: "encryption key",
+        reason: "must be 32 bytes in standard base64".into(),
+    }
+    .into()
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey([redacted])")
+    }
+}
+
+impl Drop for EncryptionKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// A token as stored: in the clear when the host gave no key, otherwise
+/// `base64(nonce || ciphertext || tag)`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Sealed {
+    /// No key was configured when it was written.
+    Plain(String),
+    /// XChaCha20-Poly1305, associated data [`aad`].
+    #[serde(rename = "xchacha20poly1305")]
+    XChaCha20Poly1305(String),
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain(_) => "Sealed::Plain([redacted])",
+            Self::XChaCha20Poly1305(_) => "Sealed::XChaCha20Poly1305([redacted])",
+        })
+    }
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        match self {
+            Self::Plain(s) | Self::XChaCha20Poly1305(s) => zeroize::Zeroize::zeroize(s),
+        }
+    }
+}
+
+/// `cx-sso/connection/v1 | tenant | connection | field`, joined so that parts never collide.
+fn aad(tenant: &str, connection: &str, field: &str) -> String {
+    crate::store::key(&[AAD_DOMAIN, tenant, connection, field])
+}
+
+/// Where a sealed value belongs: it decrypts only there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binding<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) connection: &'a str,
+}
+
+pub(crate) fn seal(
+    key: Option<&EncryptionKey>,
+    at: Binding<'_>,
+    field: &str,
+    plaintext: &str,
+) -> Result<Sealed, Error> {
+    let Some(key) = key else {
+        return Ok(Sealed::Plain(plaintext.to_owned()));
+    };
+    let cipher = XChaCha20Poly1305::new((&key.0).into());
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::fill(&mut nonce[..]);
+    let aad = aad(at.tenant, at.connection, field);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: aad.as_bytes(),
+            },
+        )
+        // Only fails for messages beyond 256 GiB.
+        .map_err(|_| ConnectionError::Undecryptable)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    Ok(Sealed::XChaCha20Poly1305(STANDARD.encode(out)))
+}
+
+/// Decrypts a sealed value. A plaintext value is refused when a key is configured (fail
+/// closed: a row written into the store by someone else must not be trusted), and a ciphertext
+/// when none is.
+pub(crate) fn open(
+    key: Option<&EncryptionKey>,
+    at: Binding<'_>,
+    field: &str,
+    sealed: &Sealed,
+) -> Result<String, Error> {
+    match (key, sealed) {
+        (None, Sealed::Plain(s)) => Ok(s.clone()),
+        (Some(key), Sealed::XChaCha20Poly1305(b64)) => {
+            let bytes = STANDARD
+                .decode(b64)
+                .map_err(|_| ConnectionError::Undecryptable)?;
+            let (nonce, ciphertext) = bytes
+                .split_at_checked(NONCE_LEN)
+                .ok_or(ConnectionError::Undecryptable)?;
+            let cipher = XChaCha20Poly1305::new((&key.0).into());
+            let aad = aad(at.tenant, at.connection, field);
+            let plain = cipher
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: aad.as_bytes(),
+                    },
+                )
+                .map_err(|_| ConnectionError::Undecryptable)?;
+            String::from_utf8(plain).map_err(|e| {
+                let mut bytes = e.into_bytes();
+                zeroize::Zeroize::zeroize(&mut bytes);
+                ConnectionError::Undecryptable.into()
+            })
+        }
+        _ => Err(ConnectionError::Undecryptable.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: Binding<'static> = Binding {
+        tenant: "acme",
+        connection: "asset-1",
+    };
+
+    #[test]
+    fn round_trip_and_binding() {
+        let key = EncryptionKey::from_bytes([7; 32]);
+        let sealed = seal(Some(&key), AT, "refresh_token", "1//secret").unwrap();
+        assert_eq!(
+            open(Some(&key), AT, "refresh_token", &sealed).unwrap(),
+            "1//secret"
+        );
+        // Another connection, tenant, field or key: refused.
+        let other = Binding {
+            tenant: "acme",
+            connection: "asset-2",
+        };
+        assert!(open(Some(&key), other, "refresh_token", &sealed).is_err());
+        assert!(open(Some(&key), AT, "access_token", &sealed).is_err());
+        let key2 = EncryptionKey::from_bytes([8; 32]);
+        assert!(open(Some(&key2), AT, "refresh_token", &sealed).is_err());
+        // Ciphertext without a key, plaintext with a key: refused.
+        assert!(open(None, AT, "refresh_token", &sealed).is_err());
+        let plain = seal(None, AT, "refresh_token", "1//secret").unwrap();
+        assert!(open(Some(&key), AT, "refresh_token", &plain).is_err());
+        assert_eq!(
+            open(None, AT, "refresh_token", &plain).unwrap(),
+            "1//secret"
+        );
+        // Nonces are random: two seals differ.
+        let again = seal(Some(&key), AT, "refresh_token", "1//secret").unwrap();
+        let (Sealed::XChaCha20Poly1305(a), Sealed::XChaCha20Poly1305(b)) = (&sealed, &again) else {
+            panic!("not encrypted");
+        };
+        assert_ne!(a, b);
+        assert!(!a.contains("secret"));
+    }
+
+    #[test]
+    fn key_parsing_and_debug() {
+        let key = EncryptionKey::from_base64(&STANDARD.encode([1u8; 32])).unwrap();
+        assert_eq!(format!("{key:?}"), "EncryptionKey([redacted])");
+        assert!(EncryptionKey::from_base64("c2hvcnQ=").is_err());
+        assert!(EncryptionKey::from_base64("not base64!").is_err());
+        let msg = EncryptionKey::from_base64("c2hvcnQ=")
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("c2hvcnQ"));
+    }
+}

@@ -1,0 +1,804 @@
+//! Mailbox connections: delegated OAuth tokens that refresh themselves, and XOAUTH2.
+//!
+//! An admin connects a mailbox with [`LoginIntent::Connect`](crate::LoginIntent::Connect); the
+//! completed login stores a token set under (tenant, connection). [`Broker::access_token`]
+//! hands out a valid access token, refreshing it once per connection however many callers
+//! and nodes ask at the same moment; [`Broker::xoauth2`] builds the SASL string for SMTP and
+//! IMAP.
+//!
+//! # Storage
+//!
+//! One record per connection in namespace `connection`, key `tenant|connection`, index the
+//! tenant: JSON with the provider id, the mailbox, the access and refresh tokens (encrypted
+//! when the host gave an [`EncryptionKey`]), their expiry, the granted scopes and the status.
+//! Every write is one store call (`put` on connect, `compare_and_swap` on the version
+//! otherwise), so a record is never half-written.
+//!
+//! # Refresh, single-flight
+//!
+//! 1. In the process: one async mutex per connection; whoever gets it second re-reads the
+//!    record and finds the token the first one stored.
+//! 2. Across nodes: a lease record (`connection_lease`, 30 s expiry) taken with the store's
+//!    insert-if-absent. A node that does not get it polls the record (every 25 ms, real time,
+//!    through `tokio::time`: this path needs a tokio runtime) until a fresh token appears or
+//!    the lease expires, for at most 10 s ([`ConnectionError::Transient`]).
+//! 3. The lease holder refreshes, then writes with `compare_and_swap` on the version it
+//!    read; only then is the new access token handed out. A rotated refresh token is thus
+//!    persisted before any access token from it is used; a provider that returns no refresh
+//!    token (Google) keeps the old one.
+//!
+//! If the process dies between the provider's answer and the store write, the record still
+//! holds the previous refresh token: a provider that does not rotate accepts it again, one
+//! that rotates with reuse detection refuses it (`invalid_grant`), and the connection is
+//! marked [`ConnectionStatus::NeedsReconsent`]. Either way the record is whole.
+
+mod crypto;
+mod xoauth2;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+pub use crypto::EncryptionKey;
+pub(crate) use xoauth2::check_mailbox;
+pub use xoauth2::{Xoauth2, Xoauth2Failure, parse_xoauth2_challenge, xoauth2_initial_response};
+
+use crate::audit::AuditKind;
+use crate::broker::Broker;
+use crate::error::{ConnectionError, Error, TokenEndpointError};
+use crate::ids::{ConnectionId, ProviderId, TenantId};
+use crate::login::{token_post, token_request};
+use crate::secret::{AccessToken, RefreshToken};
+use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
+use crypto::{Binding, Sealed, open, seal};
+
+pub(crate) const NS_CONNECTION: &str = "connection";
+pub(crate) const NS_LEASE: &str = "connection_lease";
+
+/// How long a refresh lease lasts when its holder dies.
+const LEASE_TTL: Duration = Duration::seconds(30);
+/// How long a caller waits for another node's refresh before giving up.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a waiting caller re-reads the record.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+/// The retry hint after a provider failure.
+const PROVIDER_RETRY: Duration = Duration::seconds(30);
+/// The retry hint after a store conflict or a lease wait that timed out.
+const CONTENTION_RETRY: Duration = Duration::seconds(1);
+/// Assumed when the provider does not say how long an access token lives.
+const DEFAULT_EXPIRES_IN: i64 = 3600;
+
+/// The state of a connection, for the admin page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionStatus {
+    /// Usable. `valid_until` is when the current access token expires; it is refreshed
+    /// before then on demand.
+    Connected {
+        /// When the current access token expires.
+        valid_until: OffsetDateTime,
+    },
+    /// The provider refused the refresh token; an admin must connect the mailbox again.
+    NeedsReconsent {
+        /// Why, in words an admin can act on.
+        reason: String,
+    },
+    /// An admin revoked the connection; its tokens are deleted.
+    Revoked,
+}
+
+/// A connection as the admin page shows it. Holds no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The connection id.
+    pub connection: ConnectionId,
+    /// The application it was connected through.
+    pub provider: ProviderId,
+    /// The mailbox address.
+    pub mailbox: String,
+    /// The scopes the provider granted.
+    pub scopes: Vec<String>,
+    /// Its state.
+    pub status: ConnectionStatus,
+    /// When it was (last) connected.
+    pub connected_at: OffsetDateTime,
+}
+
+/// What happened at the provider when a connection was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderRevocation {
+    /// The provider's RFC 7009 endpoint accepted the refresh token's revocation.
+    Revoked,
+    /// The provider has no revocation endpoint (Microsoft), or there was no token to revoke;
+    /// the tokens were deleted here only.
+    NotSupported,
+    /// The revocation request failed; the tokens were deleted here all the same. The grant
+    /// may live on at the provider until the user removes it there.
+    Failed {
+        /// Why, without data.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum StoredStatus {
+    Connected,
+    NeedsReconsent { reason: String },
+    Revoked,
+}
+
+/// The stored record of a connection (format version 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConnectionRecord {
+    provider: ProviderId,
+    mailbox: String,
+    access_token: Option<Sealed>,
+    refresh_token: Option<Sealed>,
+    #[serde(with = "time::serde::timestamp")]
+    expires_at: OffsetDateTime,
+    /// When the access token was obtained: the refresh margin is at most half its lifetime.
+    #[serde(with = "time::serde::timestamp")]
+    issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::timestamp")]
+    connected_at: OffsetDateTime,
+    scopes: Vec<String>,
+    status: StoredStatus,
+}
+
+/// The tokens of a completed connect login, before storage.
+pub(crate) struct NewConnection<'a> {
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) connection: &'a ConnectionId,
+    pub(crate) provider: &'a ProviderId,
+    pub(crate) mailbox: String,
+    pub(crate) access_token: &'a AccessToken,
+    pub(crate) refresh_token: &'a RefreshToken,
+    pub(crate) expires_in: Option<i64>,
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) requested_scopes: &'a str,
+}
+
+/// What the callers queued on one connection's refresh share.
+#[derive(Debug, Default)]
+struct RefreshSlot {
+    /// When the last refresh through this slot failed transiently: the callers queued behind
+    /// it get the same answer instead of asking the provider (or waiting on a lease) one by
+    /// one.
+    transient_failure: Option<OffsetDateTime>,
+}
+
+/// One async mutex per connection being refreshed in this process.
+#[derive(Debug, Default)]
+pub(crate) struct RefreshLocks {
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RefreshSlot>>>>,
+}
+
+/// How long the callers queued behind a transient refresh failure share it.
+const SHARED_FAILURE: Duration = Duration::seconds(5);
+
+impl RefreshLocks {
+    fn get(&self, k: &str) -> Arc<tokio::sync::Mutex<RefreshSlot>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(k.to_owned()).or_default().clone()
+    }
+
+    /// Forgets the slot when nobody else holds or waits for it and it remembers no recent
+    /// failure, so the map stays as small as the number of refreshes in flight (plus the
+    /// connections that failed in the last few seconds).
+    fn release(&self, k: &str, lock: Arc<tokio::sync::Mutex<RefreshSlot>>, now: OffsetDateTime) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let recent_failure = lock.try_lock().map_or(true, |slot| {
+            slot.transient_failure
+                .is_some_and(|at| now - at < SHARED_FAILURE)
+        });
+        if Arc::strong_count(&lock) == 2 && !recent_failure {
+            map.remove(k);
+        }
+    }
+}
+
+fn corrupt() -> Error {
+    StoreError::Corrupt {
+        message: "connection record".into(),
+    }
+    .into()
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn expires_in(given: Option<i64>) -> Duration {
+    // At least a minute, so that a provider answering 0 does not cause a refresh per call;
+    // at most a year.
+    Duration::seconds(
+        given
+            .unwrap_or(DEFAULT_EXPIRES_IN)
+            .clamp(60, 366 * 24 * 3600),
+    )
+}
+
+impl Broker {
+    fn binding<'a>(tenant: &'a TenantId, connection: &'a ConnectionId) -> Binding<'a> {
+        Binding {
+            tenant: tenant.as_str(),
+            connection: connection.as_str(),
+        }
+    }
+
+    fn encode(record: &ConnectionRecord) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(record).map_err(|_| corrupt())
+    }
+
+    /// Stores the tokens of a completed connect login, replacing any previous ones at once.
+    pub(crate) async fn store_connection(
+        &self,
+        new: NewConnection<'_>,
+    ) -> Result<OffsetDateTime, Error> {
+        let key_opt = self.inner.options.encryption_key.as_ref();
+        let at = Self::binding(new.tenant, new.connection);
+        let now = self.now();
+        let expires_at = now + expires_in(new.expires_in);
+        let record = ConnectionRecord {
+            provider: new.provider.clone(),
+            mailbox: new.mailbox,
+            access_token: Some(seal(
+                key_opt,
+                at,
+                "access_token",
+                new.access_token.secret(),
+            )?),
+            refresh_token: Some(seal(
+                key_opt,
+                at,
+                "refresh_token",
+                new.refresh_token.secret(),
+            )?),
+            expires_at,
+            issued_at: now,
+            connected_at: now,
+            scopes: split_scopes(new.scope.unwrap_or(new.requested_scopes)),
+            status: StoredStatus::Connected,
+        };
+        let value = Self::encode(&record)?;
+        self.inner
+            .store
+            .put(
+                NS_CONNECTION,
+                &key(&[new.tenant.as_str(), new.connection.as_str()]),
+                NewRecord::new(value).index(new.tenant.as_str()),
+                now,
+            )
+            .await?;
+        Ok(expires_at)
+    }
+
+    async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
+        let record = self
+            .inner
+            .store
+            .get(NS_CONNECTION, k, self.now())
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        let parsed: ConnectionRecord =
+            serde_json::from_slice(&record.value).map_err(|_| corrupt())?;
+        Ok((parsed, record.version))
+    }
+
+    /// Whether the stored access token is usable now, refresh margin included.
+    fn is_fresh(&self, record: &ConnectionRecord, now: OffsetDateTime) -> bool {
+        if !matches!(record.status, StoredStatus::Connected) || record.access_token.is_none() {
+            return false;
+        }
+        let lifetime = record.expires_at - record.issued_at;
+        let margin = self
+            .inner
+            .options
+            .connection_refresh_margin
+            .min(lifetime / 2);
+        now < record.expires_at - margin
+    }
+
+    fn usable(record: &ConnectionRecord) -> Result<(), Error> {
+        match &record.status {
+            StoredStatus::Connected => Ok(()),
+            StoredStatus::NeedsReconsent { reason } => Err(ConnectionError::NeedsReconsent {
+                reason: reason.clone(),
+            }
+            .into()),
+            StoredStatus::Revoked => Err(ConnectionError::Revoked.into()),
+        }
+    }
+
+    fn open_access(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record: &ConnectionRecord,
+    ) -> Result<AccessToken, Error> {
+        let sealed = record
+            .access_token
+            .as_ref()
+            .ok_or(ConnectionError::Revoked)?;
+        let plain = open(
+            self.inner.options.encryption_key.as_ref(),
+            Self::binding(tenant, connection),
+            "access_token",
+            sealed,
+        )?;
+        Ok(AccessToken::new(plain))
+    }
+
+    /// A valid access token for the connection, refreshed first when it expires within the
+    /// refresh margin (5 minutes by default,
+    /// [`BrokerBuilder::connection_refresh_margin`](crate::BrokerBuilder::connection_refresh_margin)).
+    ///
+    /// The cached path is one store read (and one decryption). The refresh is single-flight
+    /// per connection, in the process and across nodes sharing the store (see the
+    /// [crate docs](crate#mailbox-connections) and the crate's Security section); it
+    /// needs a tokio runtime, for its bounded wait on another node's refresh.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::NotFound`]; [`ConnectionError::NeedsReconsent`] when the provider
+    /// refused the refresh token (the connection is marked so, its data kept; no retry);
+    /// [`ConnectionError::Revoked`]; [`ConnectionError::Transient`] with a retry hint when the
+    /// provider failed (5xx, timeout) or another node's refresh did not finish in time (the
+    /// tokens are kept); [`ConnectionError::Undecryptable`]; [`Error::TokenEndpoint`] for other
+    /// provider refusals (such as `invalid_client` after a secret change); [`Error::Store`].
+    pub async fn access_token(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<AccessToken, Error> {
+        Ok(self.valid_token(tenant, connection).await?.0)
+    }
+
+    /// The SASL XOAUTH2 initial response for the connection's mailbox, with a valid access
+    /// token ([`access_token`](Self::access_token) first, then
+    /// [`xoauth2_initial_response`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`access_token`](Self::access_token), and
+    /// [`ConnectionError::InvalidMailbox`].
+    pub async fn xoauth2(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Xoauth2, Error> {
+        let (token, mailbox) = self.valid_token(tenant, connection).await?;
+        xoauth2_initial_response(&mailbox, &token)
+    }
+
+    async fn valid_token(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<(AccessToken, String), Error> {
+        let k = key(&[tenant.as_str(), connection.as_str()]);
+        let (record, _) = self.load_connection(&k).await?;
+        Self::usable(&record)?;
+        if self.is_fresh(&record, self.now()) {
+            let token = self.open_access(tenant, connection, &record)?;
+            return Ok((token, record.mailbox));
+        }
+        let lock = self.inner.refresh_locks.get(&k);
+        let result = {
+            let mut slot = lock.lock().await;
+            match slot.transient_failure {
+                Some(at) if self.now() - at < SHARED_FAILURE => Err(ConnectionError::Transient {
+                    retry_after: PROVIDER_RETRY,
+                }
+                .into()),
+                _ => {
+                    let r = self.refresh_single_flight(tenant, connection, &k).await;
+                    if let Err(Error::Connection(ConnectionError::Transient { .. })) = &r {
+                        slot.transient_failure = Some(self.now());
+                    }
+                    r
+                }
+            }
+        };
+        self.inner.refresh_locks.release(&k, lock, self.now());
+        result
+    }
+
+    /// Holding this process's lock: re-read, then take the cross-node lease or wait for its
+    /// holder.
+    async fn refresh_single_flight(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        k: &str,
+    ) -> Result<(AccessToken, String), Error> {
+        let started = std::time::Instant::now();
+        loop {
+            let (record, version) = self.load_connection(k).await?;
+            Self::usable(&record)?;
+            let now = self.now();
+            if self.is_fresh(&record, now) {
+                let token = self.open_access(tenant, connection, &record)?;
+                return Ok((token, record.mailbox));
+            }
+            let holder = crate::login::random_token(16);
+            let lease = NewRecord::new(holder.clone().into_bytes()).expires_at(now + LEASE_TTL);
+            match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
+                Inserted::Yes => {
+                    let result = self
+                        .refresh_at_provider(tenant, connection, k, record, version)
+                        .await;
+                    self.release_lease(k, &holder).await;
+                    return result;
+                }
+                Inserted::No => {
+                    if started.elapsed() >= LEASE_WAIT {
+                        return Err(ConnectionError::Transient {
+                            retry_after: CONTENTION_RETRY,
+                        }
+                        .into());
+                    }
+                    tokio::time::sleep(LEASE_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Deletes the lease if it is still ours. A failure only delays other nodes until the
+    /// lease expires.
+    async fn release_lease(&self, k: &str, holder: &str) {
+        let store = &self.inner.store;
+        let now = self.now();
+        match store.get(NS_LEASE, k, now).await {
+            Ok(Some(r)) if r.value == holder.as_bytes() => {
+                if let Err(e) = store.delete(NS_LEASE, k, now).await {
+                    tracing::warn!(error = %e, "could not release a connection refresh lease");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not release a connection refresh lease"),
+        }
+    }
+
+    /// Holding the lease: refresh at the provider and compare-and-swap the record.
+    async fn refresh_at_provider(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        k: &str,
+        record: ConnectionRecord,
+        version: u64,
+    ) -> Result<(AccessToken, String), Error> {
+        let inner = &*self.inner;
+        let key_opt = inner.options.encryption_key.as_ref();
+        let at = Self::binding(tenant, connection);
+        let config = self.provider_config(tenant, &record.provider).await?;
+        let meta = inner.metadata.metadata(inner, &config).await?;
+        let sealed = record
+            .refresh_token
+            .as_ref()
+            .ok_or(ConnectionError::Revoked)?;
+        let refresh = RefreshToken::new(open(key_opt, at, "refresh_token", sealed)?);
+        let response = token_request(
+            inner,
+            &config,
+            &meta.refresh_endpoint,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.secret()),
+            ],
+        )
+        .await;
+        let tokens = match response {
+            Ok(t) => t,
+            Err(TokenEndpointError::InvalidGrant) => {
+                return Err(self
+                    .mark_needs_reconsent(tenant, connection, k, record, version)
+                    .await);
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    tenant = %tenant, connection = %connection, error = %e,
+                    "connection refresh failed; tokens kept"
+                );
+                return Err(ConnectionError::Transient {
+                    retry_after: PROVIDER_RETRY,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let now = self.now();
+        // A provider that does not rotate (Google) returns no refresh token: keep ours.
+        let next_refresh = tokens.refresh_token.as_ref().unwrap_or(&refresh);
+        let updated = ConnectionRecord {
+            access_token: Some(seal(
+                key_opt,
+                at,
+                "access_token",
+                tokens.access_token.secret(),
+            )?),
+            refresh_token: Some(seal(key_opt, at, "refresh_token", next_refresh.secret())?),
+            expires_at: now + expires_in(tokens.expires_in),
+            issued_at: now,
+            scopes: tokens
+                .scope
+                .as_deref()
+                .map(split_scopes)
+                .unwrap_or_else(|| record.scopes.clone()),
+            status: StoredStatus::Connected,
+            ..record
+        };
+        let value = Self::encode(&updated)?;
+        // The rotated refresh token is persisted before the access token leaves this function.
+        match inner
+            .store
+            .compare_and_swap(
+                NS_CONNECTION,
+                k,
+                version,
+                NewRecord::new(value).index(tenant.as_str()),
+                now,
+            )
+            .await?
+        {
+            CasOutcome::Swapped { .. } => Ok((tokens.access_token, updated.mailbox.clone())),
+            // Someone wrote meanwhile (a reconnect, a revoke, or a refresh after our lease
+            // expired): our tokens may belong to a superseded grant; do not hand them out.
+            CasOutcome::Conflict { .. } => Err(ConnectionError::Transient {
+                retry_after: CONTENTION_RETRY,
+            }
+            .into()),
+            CasOutcome::Missing => Err(ConnectionError::NotFound.into()),
+        }
+    }
+
+    /// `invalid_grant`: mark the connection (data kept) and return the error to give out.
+    async fn mark_needs_reconsent(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        k: &str,
+        record: ConnectionRecord,
+        version: u64,
+    ) -> Error {
+        let reason = "the provider refused the refresh token (invalid_grant): consent was \
+                      withdrawn, the token expired or was reused; connect the mailbox again"
+            .to_owned();
+        let updated = ConnectionRecord {
+            status: StoredStatus::NeedsReconsent {
+                reason: reason.clone(),
+            },
+            ..record
+        };
+        let value = match Self::encode(&updated) {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        match self
+            .inner
+            .store
+            .compare_and_swap(
+                NS_CONNECTION,
+                k,
+                version,
+                NewRecord::new(value).index(tenant.as_str()),
+                self.now(),
+            )
+            .await
+        {
+            Ok(CasOutcome::Swapped { .. }) => {
+                self.audit(
+                    tenant,
+                    &format!("provider:{}", updated.provider),
+                    connection.as_str(),
+                    AuditKind::ConnectionNeedsReconsent,
+                    "refresh.invalid_grant",
+                );
+                ConnectionError::NeedsReconsent { reason }.into()
+            }
+            Ok(CasOutcome::Missing) => ConnectionError::NotFound.into(),
+            // Rewritten meanwhile (a reconnect?): the refusal may concern superseded tokens.
+            Ok(CasOutcome::Conflict { .. }) => ConnectionError::Transient {
+                retry_after: CONTENTION_RETRY,
+            }
+            .into(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// One connection as the admin page shows it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::NotFound`]; [`Error::Store`].
+    pub async fn connection_info(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<ConnectionInfo, Error> {
+        let k = key(&[tenant.as_str(), connection.as_str()]);
+        let (record, _) = self.load_connection(&k).await?;
+        Ok(info(connection.clone(), record))
+    }
+
+    /// The tenant's mailbox connections with their status, in id order. No token is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<ConnectionInfo>, Error> {
+        let rows = self
+            .inner
+            .store
+            .list(NS_CONNECTION, tenant.as_str(), self.now())
+            .await?;
+        let prefix = format!("{}|", key(&[tenant.as_str()]));
+        rows.into_iter()
+            .map(|(k, r)| {
+                let id = k
+                    .strip_prefix(&prefix)
+                    .and_then(|c| ConnectionId::new(c).ok())
+                    .ok_or_else(corrupt)?;
+                let record: ConnectionRecord =
+                    serde_json::from_slice(&r.value).map_err(|_| corrupt())?;
+                Ok(info(id, record))
+            })
+            .collect()
+    }
+
+    /// Disconnects a mailbox: revokes the refresh token at the provider (RFC 7009) where it
+    /// has a revocation endpoint, then deletes the tokens; the record stays, with status
+    /// [`ConnectionStatus::Revoked`], until the mailbox is connected again.
+    ///
+    /// The local tokens are deleted even when the provider's revocation fails
+    /// ([`ProviderRevocation::Failed`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::NotFound`]; [`Error::Store`] (then nothing was deleted).
+    pub async fn revoke_connection(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<ProviderRevocation, Error> {
+        let k = key(&[tenant.as_str(), connection.as_str()]);
+        let (record, _) = self.load_connection(&k).await?;
+        let revocation = self.revoke_at_provider(tenant, connection, &record).await;
+        // A refresh may swap the record meanwhile: retry on conflict, a few times.
+        for _ in 0..5 {
+            let (record, version) = self.load_connection(&k).await?;
+            let updated = ConnectionRecord {
+                access_token: None,
+                refresh_token: None,
+                status: StoredStatus::Revoked,
+                ..record
+            };
+            let value = Self::encode(&updated)?;
+            match self
+                .inner
+                .store
+                .compare_and_swap(
+                    NS_CONNECTION,
+                    &k,
+                    version,
+                    NewRecord::new(value).index(tenant.as_str()),
+                    self.now(),
+                )
+                .await?
+            {
+                CasOutcome::Swapped { .. } => {
+                    self.audit(
+                        tenant,
+                        "host",
+                        connection.as_str(),
+                        AuditKind::ConnectionRevoked,
+                        match revocation {
+                            ProviderRevocation::Revoked => "revoke.rfc7009",
+                            ProviderRevocation::NotSupported => "revoke.local_only",
+                            _ => "revoke.provider_failed",
+                        },
+                    );
+                    return Ok(revocation);
+                }
+                CasOutcome::Missing => return Err(ConnectionError::NotFound.into()),
+                CasOutcome::Conflict { .. } => continue,
+            }
+        }
+        Err(ConnectionError::Transient {
+            retry_after: CONTENTION_RETRY,
+        }
+        .into())
+    }
+
+    async fn revoke_at_provider(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        record: &ConnectionRecord,
+    ) -> ProviderRevocation {
+        let inner = &*self.inner;
+        let Some(sealed) = &record.refresh_token else {
+            return ProviderRevocation::NotSupported;
+        };
+        let config = match self.provider_config(tenant, &record.provider).await {
+            Ok(c) => c,
+            Err(e) => {
+                return ProviderRevocation::Failed {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        let endpoint: Url = match inner.metadata.metadata(inner, &config).await {
+            Ok(meta) => match &meta.revocation_endpoint {
+                Some(u) => u.clone(),
+                None => return ProviderRevocation::NotSupported,
+            },
+            Err(e) => {
+                return ProviderRevocation::Failed {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        let refresh = match open(
+            inner.options.encryption_key.as_ref(),
+            Self::binding(tenant, connection),
+            "refresh_token",
+            sealed,
+        ) {
+            Ok(t) => RefreshToken::new(t),
+            Err(e) => {
+                return ProviderRevocation::Failed {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        match token_post(
+            inner,
+            &config,
+            &endpoint,
+            &[
+                ("token", refresh.secret()),
+                ("token_type_hint", "refresh_token"),
+            ],
+        )
+        .await
+        {
+            Ok(_) => ProviderRevocation::Revoked,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, connection = %connection, error = %e,
+                    "revocation at the provider failed; deleting the tokens here");
+                ProviderRevocation::Failed {
+                    reason: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+fn info(connection: ConnectionId, record: ConnectionRecord) -> ConnectionInfo {
+    let status = match record.status {
+        StoredStatus::Connected => ConnectionStatus::Connected {
+            valid_until: record.expires_at,
+        },
+        StoredStatus::NeedsReconsent { reason } => ConnectionStatus::NeedsReconsent { reason },
+        StoredStatus::Revoked => ConnectionStatus::Revoked,
+    };
+    ConnectionInfo {
+        connection,
+        provider: record.provider,
+        mailbox: record.mailbox,
+        scopes: record.scopes,
+        status,
+        connected_at: record.connected_at,
+    }
+}

@@ -1,0 +1,1394 @@
+//! Mailbox connections end to end against the FakeIdp: connect, single-flight refresh (one
+//! process and two nodes), rotation, crash between the token response and the store write,
+//! invalid_grant, transient failures, encryption at rest, XOAUTH2, list/revoke/reconnect.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use common::{CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, pid, tenant};
+use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
+use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
+use cx_sso::{
+    Broker, ClientSecret, Clock, ConfigError, ConnectionError, ConnectionId, ConnectionStatus,
+    EncryptionKey, EntraAudience, EntraTenancy, Error, ErrorKind, LoginIntent, LoginOptions,
+    LoginOutcome, ManualClock, MemoryStore, ProviderConfig, ProviderId, ProviderRevocation,
+    SsoStatus, Store, StoreError, TenantId,
+};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+// ---------------------------------------------------------------------------------------------
+// Set-up
+// ---------------------------------------------------------------------------------------------
+
+/// A MemoryStore whose next `compare_and_swap` can be made to fail (a crash after the
+/// provider answered), and which counts lease insertions.
+#[derive(Debug, Default)]
+struct TestStore {
+    inner: MemoryStore,
+    fail_next_cas: AtomicBool,
+    lease_inserts: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for TestStore {
+    async fn get(
+        &self,
+        ns: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        self.inner.get(ns, key, now).await
+    }
+    async fn insert(
+        &self,
+        ns: &str,
+        key: &str,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<Inserted, StoreError> {
+        if ns == "connection_lease" {
+            self.lease_inserts.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.insert(ns, key, record, now).await
+    }
+    async fn put(
+        &self,
+        ns: &str,
+        key: &str,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.inner.put(ns, key, record, now).await
+    }
+    async fn take(
+        &self,
+        ns: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        self.inner.take(ns, key, now).await
+    }
+    async fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: u64,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<CasOutcome, StoreError> {
+        if ns == "connection" && self.fail_next_cas.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::unavailable("simulated crash before the write"));
+        }
+        self.inner
+            .compare_and_swap(ns, key, expected, record, now)
+            .await
+    }
+    async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.inner.delete(ns, key, now).await
+    }
+    async fn list(
+        &self,
+        ns: &str,
+        index: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        self.inner.list(ns, index, now).await
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Google,
+    Entra,
+    /// Plain OAuth 2.0 endpoints (those of a generic FakeIdp), mailbox from userinfo.
+    OAuth2,
+}
+
+struct Setup {
+    idp: FakeIdp,
+    clock: Arc<ManualClock>,
+    store: Arc<TestStore>,
+    broker: Broker,
+    tenant: TenantId,
+    provider: ProviderId,
+    subject: &'static str,
+    mailbox: &'static str,
+}
+
+const OAUTH2_BASE: &str = "https://mail.example.test";
+
+fn config_for(kind: Kind) -> ProviderConfig {
+    match kind {
+        Kind::Google => {
+            ProviderConfig::google(pid("gmail"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+        }
+        Kind::Entra => ProviderConfig::microsoft(
+            pid("outlook"),
+            EntraTenancy::multi(EntraAudience::Organizations, [ENTRA_TENANT]).unwrap(),
+            CLIENT_ID,
+            ClientSecret::new(CLIENT_SECRET),
+        ),
+        Kind::OAuth2 => ProviderConfig::oauth2(
+            pid("mailbox"),
+            format!("{OAUTH2_BASE}/authorize"),
+            format!("{OAUTH2_BASE}/token"),
+            // The FakeIdp wants `openid` in every request; a real plain OAuth 2.0 provider
+            // would take only the mail scope.
+            ["openid", "email", "https://mail.example.test/imap"],
+            CLIENT_ID,
+            ClientSecret::new(CLIENT_SECRET),
+        )
+        .with_oauth2_userinfo_url(format!("{OAUTH2_BASE}/userinfo"))
+        .with_oauth2_revocation_url(format!("{OAUTH2_BASE}/revoke")),
+    }
+}
+
+fn broker(
+    idp: &FakeIdp,
+    clock: &Arc<ManualClock>,
+    store: &Arc<TestStore>,
+    key: Option<EncryptionKey>,
+) -> Broker {
+    let mut b = Broker::builder()
+        .http_client(idp.clone())
+        .clock(clock.clone())
+        .shared_store(store.clone())
+        .public_base_url("https://cx.example.com");
+    if let Some(key) = key {
+        b = b.encryption_key(key);
+    }
+    b.build().unwrap()
+}
+
+async fn setup_with(kind: Kind, key: Option<EncryptionKey>) -> Setup {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let idp = match kind {
+        Kind::Google => FakeIdp::google(),
+        Kind::Entra => FakeIdp::entra(),
+        Kind::OAuth2 => FakeIdp::oidc(OAUTH2_BASE),
+    }
+    .with_clock(clock.clone());
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    let (subject, mailbox) = match kind {
+        Kind::Google => ("g-support", "support@acme.example"),
+        Kind::Entra => ("pairwise-sub-sales", "sales@contoso.example"),
+        Kind::OAuth2 => ("m-helpdesk", "helpdesk@acme.example"),
+    };
+    idp.add_user(
+        FakeUser::new(subject)
+            .email(mailbox)
+            .email_verified(true)
+            .tenant_id(ENTRA_TENANT),
+    );
+    let store = Arc::new(TestStore::default());
+    let broker = broker(&idp, &clock, &store, key);
+    let tenant = tenant("acme");
+    let config = config_for(kind);
+    let provider = config.id().clone();
+    let check = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(check.is_ok(), "{check:?}");
+    Setup {
+        idp,
+        clock,
+        store,
+        broker,
+        tenant,
+        provider,
+        subject,
+        mailbox,
+    }
+}
+
+async fn setup(kind: Kind) -> Setup {
+    setup_with(kind, None).await
+}
+
+fn cid(s: &str) -> ConnectionId {
+    ConnectionId::new(s).unwrap()
+}
+
+impl Setup {
+    /// The admin presses "Generate Token" and consents; returns the authorize URL's query and
+    /// the outcome.
+    async fn connect_on(
+        &self,
+        broker: &Broker,
+        connection: &str,
+    ) -> (HashMap<String, String>, LoginOutcome) {
+        let redirect = broker
+            .begin_login(
+                &self.tenant,
+                &self.provider,
+                LoginIntent::Connect {
+                    connection: cid(connection),
+                },
+                LoginOptions::new().return_to("/admin/assets"),
+            )
+            .await
+            .unwrap();
+        let query = redirect.authorize_url.query_pairs().into_owned().collect();
+        let callback = self
+            .idp
+            .authorize(redirect.authorize_url.as_str(), self.subject)
+            .unwrap();
+        let outcome = broker
+            .complete_login(&callback, redirect.browser_binding.secret())
+            .await
+            .unwrap();
+        (query, outcome)
+    }
+
+    async fn connect(&self, connection: &str) -> LoginOutcome {
+        self.connect_on(&self.broker, connection).await.1
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Moves the clock to within the refresh margin of the token's expiry.
+    fn expire(&self) {
+        self.clock.advance(Duration::minutes(58));
+    }
+
+    /// The stored record, as JSON (the test reads the store directly).
+    async fn raw_record(&self, connection: &str) -> serde_json::Value {
+        let key = format!("{}|{}", self.tenant, connection);
+        let record = self
+            .store
+            .get("connection", &key, self.now())
+            .await
+            .unwrap()
+            .unwrap();
+        serde_json::from_slice(&record.value).expect("the record always parses")
+    }
+
+    /// The stored refresh token (only without an encryption key).
+    async fn stored_refresh_token(&self, connection: &str) -> String {
+        self.raw_record(connection).await["refresh_token"]["plain"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn status(&self, connection: &str) -> ConnectionStatus {
+        self.broker
+            .connection_info(&self.tenant, &cid(connection))
+            .await
+            .unwrap()
+            .status
+    }
+}
+
+/// Presents a refresh token to the FakeIdp's (Google) token endpoint; returns the status.
+async fn refresh_at_idp(idp: &FakeIdp, refresh_token: &str) -> u16 {
+    use base64::Engine;
+    use cx_sso::HttpClient;
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token)
+        .finish();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("https://oauth2.googleapis.com/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(body.into_bytes())
+        .unwrap();
+    idp.call(request).await.unwrap().status().as_u16()
+}
+
+fn connection_error(e: Error) -> ConnectionError {
+    match e {
+        Error::Connection(c) => c,
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connect
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn google_connect_asks_offline_consent_and_stores_a_token_set() {
+    let s = setup(Kind::Google).await;
+    let (q, outcome) = s.connect_on(&s.broker, "asset-1").await;
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert!(scopes.contains(&"https://mail.google.com/"), "{scopes:?}");
+    assert!(scopes.contains(&"openid") && scopes.contains(&"email"));
+    assert_eq!(q["access_type"], "offline");
+    assert_eq!(q["prompt"], "consent");
+    assert_eq!(q["code_challenge_method"], "S256");
+    match outcome {
+        LoginOutcome::Connected {
+            tenant,
+            connection,
+            provider,
+            mailbox,
+            valid_until,
+            return_to,
+        } => {
+            assert_eq!(tenant, s.tenant);
+            assert_eq!(connection, cid("asset-1"));
+            assert_eq!(provider, s.provider);
+            assert_eq!(mailbox, s.mailbox);
+            assert_eq!(valid_until, s.now() + Duration::hours(1));
+            assert_eq!(return_to, "/admin/assets");
+        }
+        other => panic!("{other:?}"),
+    }
+    let record = s.raw_record("asset-1").await;
+    assert_eq!(record["mailbox"], s.mailbox);
+    assert_eq!(record["status"]["state"], "connected");
+    assert!(record["scopes"].as_array().unwrap().len() >= 2);
+    assert!(record["refresh_token"]["plain"].is_string());
+    let list = s.broker.list_connections(&s.tenant).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].status,
+        ConnectionStatus::Connected {
+            valid_until: s.now() + Duration::hours(1)
+        }
+    );
+}
+
+#[tokio::test]
+async fn entra_connect_asks_offline_access_and_outlook_scopes() {
+    let s = setup(Kind::Entra).await;
+    let (q, outcome) = s.connect_on(&s.broker, "asset-1").await;
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    for want in [
+        "offline_access",
+        "https://outlook.office.com/SMTP.Send",
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+    ] {
+        assert!(scopes.contains(&want), "{want} missing from {scopes:?}");
+    }
+    assert!(!q.contains_key("access_type"));
+    assert!(matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == s.mailbox));
+}
+
+#[tokio::test]
+async fn plain_oauth2_connects_without_discovery_and_refuses_sign_in() {
+    let s = setup(Kind::OAuth2).await;
+    assert_eq!(
+        s.idp.discovery_fetches(),
+        0,
+        "no discovery for plain OAuth 2.0"
+    );
+    // Not an SSO application.
+    assert_eq!(
+        s.broker.sso_status(&s.tenant).await.unwrap(),
+        SsoStatus::NotConfigured
+    );
+    let err = s
+        .broker
+        .begin_login(
+            &s.tenant,
+            &s.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Config(ConfigError::Invalid {
+                what: "provider",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let (q, outcome) = s.connect_on(&s.broker, "asset-1").await;
+    assert!(q["scope"].contains("https://mail.example.test/imap"));
+    assert_eq!(q["access_type"], "offline");
+    // Mailbox from userinfo.
+    assert!(matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == s.mailbox));
+    assert_eq!(s.idp.discovery_fetches(), 0);
+    // And it refreshes through the token URL.
+    s.expire();
+    let before = s.idp.refresh_requests();
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(s.idp.refresh_requests(), before + 1);
+    // Revocation at the configured RFC 7009 endpoint.
+    assert_eq!(
+        s.broker
+            .revoke_connection(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap(),
+        ProviderRevocation::Revoked
+    );
+}
+
+#[tokio::test]
+async fn plain_oauth2_mailbox_from_configuration() {
+    let s = setup(Kind::OAuth2).await;
+    let config = config_for(Kind::OAuth2).with_oauth2_mailbox("asset@acme.example");
+    s.broker
+        .configure_provider(&s.tenant, config)
+        .await
+        .unwrap();
+    let before = s.idp.userinfo_requests();
+    let outcome = s.connect("asset-1").await;
+    assert!(
+        matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == "asset@acme.example")
+    );
+    assert_eq!(s.idp.userinfo_requests(), before);
+}
+
+#[test]
+fn plain_oauth2_configuration_is_validated() {
+    let bad = ProviderConfig::oauth2(
+        pid("m"),
+        "http://mail.example.test/authorize",
+        "https://mail.example.test/token",
+        Vec::<String>::new(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_oauth2_mailbox("a\r\nb@example.test");
+    let problems = bad.problems().join("; ");
+    assert!(problems.contains("authorization URL"), "{problems}");
+    assert!(problems.contains("scope"), "{problems}");
+    assert!(problems.contains("mailbox"), "{problems}");
+    let loopback = ProviderConfig::oauth2(
+        pid("m"),
+        "http://127.0.0.1:8080/authorize",
+        "http://localhost:8080/token",
+        ["https://mail.google.com/"],
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    );
+    assert!(loopback.problems().is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_and_link_never_touch_connections() {
+    let s = setup(Kind::Google).await;
+    let redirect = s
+        .broker
+        .begin_login(
+            &s.tenant,
+            &s.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = redirect.authorize_url.query_pairs().into_owned().collect();
+    assert!(!q["scope"].contains("mail.google.com"));
+    assert!(!q.contains_key("access_type"));
+    let callback = s
+        .idp
+        .authorize(redirect.authorize_url.as_str(), s.subject)
+        .unwrap();
+    let outcome = s
+        .broker
+        .complete_login(&callback, redirect.browser_binding.secret())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, LoginOutcome::LinkRequired { .. }));
+    assert!(
+        s.broker
+            .list_connections(&s.tenant)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// access_token: cache and single-flight
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cached_access_token_makes_no_provider_call() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    let calls = s.idp.token_requests();
+    let a = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let b = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(a.secret(), b.secret());
+    assert_eq!(s.idp.token_requests(), calls);
+    // 54 minutes later (6 minutes left, margin 5): still cached.
+    s.clock.advance(Duration::minutes(54));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(s.idp.token_requests(), calls);
+    // 56 minutes: within the margin, refreshed.
+    s.clock.advance(Duration::minutes(2));
+    let c = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_ne!(c.secret(), a.secret());
+    assert_eq!(s.idp.token_requests(), calls + 1);
+    assert_eq!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected {
+            valid_until: s.now() + Duration::hours(1)
+        }
+    );
+}
+
+#[tokio::test]
+async fn unknown_connection_is_not_found() {
+    let s = setup(Kind::Google).await;
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    assert_eq!(connection_error(err), ConnectionError::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_callers_on_an_expired_token_refresh_once() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    s.expire();
+    let calls = s.idp.token_requests();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let broker = s.broker.clone();
+        let tenant = s.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            broker
+                .access_token(&tenant, &cid("asset-1"))
+                .await
+                .map(|t| t.secret().to_owned())
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(s.idp.token_requests(), calls + 1, "exactly one token call");
+    assert_eq!(s.idp.refresh_requests(), 1);
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "all callers get one token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_brokers_sharing_a_store_refresh_once() {
+    let s = setup(Kind::Entra).await;
+    let node_b = broker(&s.idp, &s.clock, &s.store, None);
+    s.connect("asset-1").await;
+    s.expire();
+    let calls = s.idp.token_requests();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let broker = if i % 2 == 0 {
+            s.broker.clone()
+        } else {
+            node_b.clone()
+        };
+        let tenant = s.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            broker
+                .access_token(&tenant, &cid("asset-1"))
+                .await
+                .map(|t| t.secret().to_owned())
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(s.idp.token_requests(), calls + 1, "exactly one token call");
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    // The lease is gone: the next refresh is not delayed.
+    s.expire();
+    node_b
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(s.idp.token_requests(), calls + 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation and crashes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn google_does_not_rotate_and_the_refresh_token_is_kept() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    let original = s.stored_refresh_token("asset-1").await;
+    for _ in 0..3 {
+        s.expire();
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap();
+        assert_eq!(s.stored_refresh_token("asset-1").await, original);
+    }
+    assert_eq!(s.idp.refresh_requests(), 3);
+    assert_eq!(refresh_at_idp(&s.idp, &original).await, 200);
+}
+
+#[tokio::test]
+async fn entra_rotation_persists_each_new_refresh_token() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    let mut previous = s.stored_refresh_token("asset-1").await;
+    for _ in 0..3 {
+        s.expire();
+        // Would be invalid_grant (reuse detection) if a rotated token had been lost.
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap();
+        let current = s.stored_refresh_token("asset-1").await;
+        assert_ne!(current, previous);
+        previous = current;
+    }
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected { .. }
+    ));
+}
+
+#[tokio::test]
+async fn generic_oidc_rotation_is_switchable() {
+    let s = setup(Kind::OAuth2).await;
+    s.idp.set_refresh_rotation(true);
+    s.connect("asset-1").await;
+    let first = s.stored_refresh_token("asset-1").await;
+    s.expire();
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_ne!(s.stored_refresh_token("asset-1").await, first);
+}
+
+#[tokio::test]
+async fn crash_before_the_store_write_then_google_works_again() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    let before = s.raw_record("asset-1").await;
+    s.store.fail_next_cas.store(true, Ordering::SeqCst);
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    // The record is whole and unchanged.
+    assert_eq!(s.raw_record("asset-1").await, before);
+    // The old refresh token still works at Google.
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected { .. }
+    ));
+}
+
+#[tokio::test]
+async fn crash_before_the_store_write_then_entra_reports_needs_reconsent() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    s.expire();
+    s.store.fail_next_cas.store(true, Ordering::SeqCst);
+    assert!(
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    // The rotated token never reached the store; the old one is now a reused token, and
+    // Entra revokes the family.
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReconsentRequired);
+    assert!(matches!(
+        connection_error(err),
+        ConnectionError::NeedsReconsent { .. }
+    ));
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::NeedsReconsent { .. }
+    ));
+    // The record is whole, its data kept.
+    let record = s.raw_record("asset-1").await;
+    assert!(record["refresh_token"]["plain"].is_string());
+    // Reconnecting fixes it.
+    s.connect("asset-1").await;
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider failures
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn invalid_grant_marks_needs_reconsent_keeps_data_and_does_not_retry() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    let before = s.raw_record("asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::RefreshInvalidGrant);
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReconsentRequired);
+    assert!(matches!(
+        connection_error(err),
+        ConnectionError::NeedsReconsent { .. }
+    ));
+    assert_eq!(s.idp.refresh_requests(), 1, "no retry loop");
+    // Later calls fail fast without asking the provider again.
+    for _ in 0..3 {
+        assert!(
+            s.broker
+                .access_token(&s.tenant, &cid("asset-1"))
+                .await
+                .is_err()
+        );
+        assert!(s.broker.xoauth2(&s.tenant, &cid("asset-1")).await.is_err());
+    }
+    assert_eq!(s.idp.refresh_requests(), 1);
+    let after = s.raw_record("asset-1").await;
+    assert_eq!(after["refresh_token"], before["refresh_token"]);
+    assert_eq!(after["mailbox"], before["mailbox"]);
+    let list = s.broker.list_connections(&s.tenant).await.unwrap();
+    assert!(matches!(
+        &list[0].status,
+        ConnectionStatus::NeedsReconsent { reason } if reason.contains("invalid_grant")
+    ));
+}
+
+#[tokio::test]
+async fn server_errors_are_transient_with_a_retry_hint_and_keep_the_tokens() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    let before = s.raw_record("asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::TokenEndpointStatus(503));
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    match connection_error(err) {
+        ConnectionError::Transient { retry_after } => assert!(retry_after.is_positive()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.raw_record("asset-1").await, before);
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected { .. }
+    ));
+    s.idp.behave();
+    // The failure is shared for 5 seconds (no provider storm), then a caller tries again.
+    s.clock.advance(Duration::seconds(6));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encryption at rest
+// ---------------------------------------------------------------------------------------------
+
+fn key(byte: u8) -> EncryptionKey {
+    EncryptionKey::from_bytes([byte; 32])
+}
+
+#[tokio::test]
+async fn encrypted_rows_do_not_decrypt_under_another_connection_or_key() {
+    let s = setup_with(Kind::Google, Some(key(1))).await;
+    s.connect("asset-1").await;
+    let token = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let k1 = format!("{}|asset-1", s.tenant);
+    let record = s
+        .store
+        .get("connection", &k1, s.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(record.value.clone()).unwrap();
+    assert!(
+        !text.contains(token.secret()),
+        "access token stored in the clear"
+    );
+    assert!(text.contains("xchacha20poly1305"));
+    assert!(!text.contains("\"plain\""));
+
+    // The row copied to another connection id (same tenant) does not decrypt.
+    let k2 = format!("{}|asset-2", s.tenant);
+    s.store
+        .put(
+            "connection",
+            &k2,
+            NewRecord::new(record.value.clone()).index(s.tenant.as_str()),
+            s.now(),
+        )
+        .await
+        .unwrap();
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(connection_error(err), ConnectionError::Undecryptable);
+    // Nor into another tenant.
+    let k3 = "globex|asset-1".to_owned();
+    s.store
+        .put(
+            "connection",
+            &k3,
+            NewRecord::new(record.value.clone()).index("globex"),
+            s.now(),
+        )
+        .await
+        .unwrap();
+    let err = s
+        .broker
+        .access_token(&tenant("globex"), &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(connection_error(err), ConnectionError::Undecryptable);
+
+    // Another key, or no key: refused, and the record is left alone.
+    for other in [
+        broker(&s.idp, &s.clock, &s.store, Some(key(2))),
+        broker(&s.idp, &s.clock, &s.store, None),
+    ] {
+        let err = other
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(connection_error(err), ConnectionError::Undecryptable);
+    }
+    let again = s
+        .store
+        .get("connection", &k1, s.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.value, record.value);
+    // The right broker still works, and refreshes encrypted.
+    s.expire();
+    let fresh = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_ne!(fresh.secret(), token.secret());
+}
+
+// ---------------------------------------------------------------------------------------------
+// XOAUTH2 and secrets
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn xoauth2_for_a_connection_is_byte_exact() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    let token = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let sasl = s.broker.xoauth2(&s.tenant, &cid("asset-1")).await.unwrap();
+    let expected = format!(
+        "user={}\x01auth=Bearer {}\x01\x01",
+        s.mailbox,
+        token.secret()
+    );
+    assert_eq!(sasl.raw().as_bytes(), expected.as_bytes());
+    use base64::Engine;
+    assert_eq!(
+        sasl.base64(),
+        base64::engine::general_purpose::STANDARD.encode(expected)
+    );
+    assert_eq!(sasl.mailbox(), s.mailbox);
+}
+
+#[tokio::test]
+async fn a_mailbox_with_framing_characters_is_refused() {
+    let s = setup(Kind::OAuth2).await;
+    let config = config_for(Kind::OAuth2).with_oauth2_mailbox("a@x.example\r\nRCPT TO:<evil>");
+    assert!(
+        s.broker
+            .configure_provider(&s.tenant, config)
+            .await
+            .is_err()
+    );
+    // From the provider: a userinfo email with \x01.
+    s.idp
+        .add_user(FakeUser::new("m-evil").email("evil\x01@x.example"));
+    let redirect = s
+        .broker
+        .begin_login(
+            &s.tenant,
+            &s.provider,
+            LoginIntent::Connect {
+                connection: cid("asset-9"),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let callback = s
+        .idp
+        .authorize(redirect.authorize_url.as_str(), "m-evil")
+        .unwrap();
+    let err = s
+        .broker
+        .complete_login(&callback, redirect.browser_binding.secret())
+        .await
+        .unwrap_err();
+    assert_eq!(connection_error(err), ConnectionError::InvalidMailbox);
+    assert!(
+        s.broker
+            .list_connections(&s.tenant)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn tokens_never_appear_in_debug_display_or_errors() {
+    let s = setup(Kind::Entra).await;
+    let outcome = s.connect("asset-1").await;
+    let refresh = s.stored_refresh_token("asset-1").await;
+    let access = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let sasl = s.broker.xoauth2(&s.tenant, &cid("asset-1")).await.unwrap();
+    let list = s.broker.list_connections(&s.tenant).await.unwrap();
+    let mut printed = vec![
+        format!("{outcome:?}"),
+        format!("{access:?}"),
+        format!("{sasl:?}"),
+        sasl.redacted(),
+        format!("{list:?}"),
+        format!("{:?}", s.broker),
+    ];
+    s.expire();
+    s.idp.misbehave(Misbehavior::RefreshInvalidGrant);
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    printed.push(format!("{err:?}"));
+    printed.push(err.to_string());
+    let list = s.broker.list_connections(&s.tenant).await.unwrap();
+    printed.push(format!("{list:?}"));
+    printed.push(format!("{:?}", key(9)));
+    for text in &printed {
+        assert!(!text.contains(access.secret()), "access token in {text}");
+        assert!(!text.contains(&refresh), "refresh token in {text}");
+        assert!(!text.contains(sasl.base64()), "SASL string in {text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin: list, revoke, reconnect
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn list_revoke_and_reconnect() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.connect("asset-2").await;
+    let list = s.broker.list_connections(&s.tenant).await.unwrap();
+    let ids: Vec<&str> = list.iter().map(|c| c.connection.as_str()).collect();
+    assert_eq!(ids, ["asset-1", "asset-2"]);
+    assert!(
+        s.broker
+            .list_connections(&tenant("globex"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let refresh = s.stored_refresh_token("asset-1").await;
+    let outcome = s
+        .broker
+        .revoke_connection(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ProviderRevocation::Revoked);
+    // The provider no longer knows the refresh token.
+    assert_eq!(refresh_at_idp(&s.idp, &refresh).await, 400);
+    assert_eq!(s.status("asset-1").await, ConnectionStatus::Revoked);
+    let record = s.raw_record("asset-1").await;
+    assert!(record["refresh_token"].is_null() && record["access_token"].is_null());
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(connection_error(err), ConnectionError::Revoked);
+    // The other connection is untouched.
+    s.broker
+        .access_token(&s.tenant, &cid("asset-2"))
+        .await
+        .unwrap();
+
+    // Reconnecting replaces the record at once.
+    s.connect("asset-1").await;
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected { .. }
+    ));
+    assert_ne!(s.stored_refresh_token("asset-1").await, refresh);
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn revoking_at_a_provider_without_an_endpoint_still_deletes_the_tokens() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    assert_eq!(
+        s.broker
+            .revoke_connection(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap(),
+        ProviderRevocation::NotSupported
+    );
+    assert_eq!(s.status("asset-1").await, ConnectionStatus::Revoked);
+}
+
+#[tokio::test]
+async fn reconnect_replaces_tokens_of_a_needs_reconsent_connection() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::RefreshInvalidGrant);
+    assert!(
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    s.idp.behave();
+    s.connect("asset-1").await;
+    assert!(matches!(
+        s.status("asset-1").await,
+        ConnectionStatus::Connected { .. }
+    ));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn refresh_margin_is_configurable_and_bounded() {
+    assert!(
+        Broker::builder()
+            .public_base_url("https://cx.example.com")
+            .http_client(FakeIdp::google())
+            .connection_refresh_margin(Duration::hours(2))
+            .build()
+            .is_err()
+    );
+    let s = setup(Kind::Google).await;
+    let lazy = Broker::builder()
+        .http_client(s.idp.clone())
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .public_base_url("https://cx.example.com")
+        .connection_refresh_margin(Duration::ZERO)
+        .build()
+        .unwrap();
+    s.connect("asset-1").await;
+    s.clock.advance(Duration::minutes(59));
+    let calls = s.idp.token_requests();
+    lazy.access_token(&s.tenant, &cid("asset-1")).await.unwrap();
+    assert_eq!(s.idp.token_requests(), calls, "no margin: still valid");
+    let leases = s.store.lease_inserts.load(Ordering::SeqCst);
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.idp.token_requests(),
+        calls + 1,
+        "default margin: refreshed"
+    );
+    assert_eq!(s.store.lease_inserts.load(Ordering::SeqCst), leases + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_lease_expires_and_the_refresh_goes_on() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    // Another node took the lease, then died before refreshing.
+    let inserted = s
+        .store
+        .insert(
+            "connection_lease",
+            "acme|asset-1",
+            NewRecord::new(b"dead-node".to_vec()).expires_at(s.now() + Duration::seconds(30)),
+            s.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, Inserted::Yes);
+    let broker = s.broker.clone();
+    let tenant = s.tenant.clone();
+    let task = tokio::spawn(async move { broker.access_token(&tenant, &cid("asset-1")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!task.is_finished(), "waits for the lease holder");
+    assert_eq!(s.idp.refresh_requests(), 0);
+    s.clock.advance(Duration::seconds(31));
+    task.await.unwrap().unwrap();
+    assert_eq!(s.idp.refresh_requests(), 1);
+}
+
+#[tokio::test]
+async fn connect_needs_reconsent_and_revoke_are_audited_without_tokens() {
+    let s = setup(Kind::Google).await;
+    let audit = Arc::new(cx_sso::MemoryAuditSink::new());
+    let broker = Broker::builder()
+        .http_client(s.idp.clone())
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .audit_sink(audit.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    s.connect_on(&broker, "asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::RefreshInvalidGrant);
+    assert!(
+        broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    broker
+        .revoke_connection(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let kinds: Vec<cx_sso::AuditKind> = audit.events().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            cx_sso::AuditKind::ConnectionConnected,
+            cx_sso::AuditKind::ConnectionNeedsReconsent,
+            cx_sso::AuditKind::ConnectionRevoked,
+        ]
+    );
+    assert!(audit.events().iter().all(|e| e.subject == "asset-1"));
+}
+
+/// Every public future of the connection API is `Send` (usable inside axum handlers and
+/// `tokio::spawn`). Compiles or fails; never run.
+#[allow(dead_code, unused_must_use, clippy::let_underscore_future)]
+fn public_futures_are_send(b: &Broker, t: &TenantId, c: &ConnectionId) {
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(b.access_token(t, c));
+    assert_send(b.xoauth2(t, c));
+    assert_send(b.list_connections(t));
+    assert_send(b.connection_info(t, c));
+    assert_send(b.revoke_connection(t, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_a_transient_failure_instead_of_storming_the_provider() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    s.idp.misbehave(Misbehavior::TokenEndpointStatus(503));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let broker = s.broker.clone();
+        let tenant = s.tenant.clone();
+        tasks.push(tokio::spawn(async move {
+            broker.access_token(&tenant, &cid("asset-1")).await
+        }));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(matches!(
+            connection_error(err),
+            ConnectionError::Transient { .. }
+        ));
+    }
+    assert_eq!(
+        s.idp.refresh_requests(),
+        1,
+        "one provider call for the whole burst"
+    );
+    // Within 5 seconds, later callers share the failure too.
+    s.idp.behave();
+    assert!(
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .is_err()
+    );
+    assert_eq!(s.idp.refresh_requests(), 1);
+    // After that, a caller tries again.
+    s.clock.advance(Duration::seconds(6));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(s.idp.refresh_requests(), 2);
+}
+
+/// A transport that times out on token requests while `down` is set.
+#[derive(Debug, Clone)]
+struct FlakyTransport {
+    idp: FakeIdp,
+    down: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl cx_sso::HttpClient for FlakyTransport {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, cx_sso::HttpError> {
+        if self.down.load(Ordering::SeqCst) && request.uri().path().ends_with("/token") {
+            return Err(cx_sso::HttpError::new(
+                cx_sso::HttpErrorKind::Timeout,
+                "token endpoint timed out",
+            ));
+        }
+        self.idp.call(request).await
+    }
+}
+
+#[tokio::test]
+async fn timeouts_are_transient_and_keep_the_tokens() {
+    let s = setup(Kind::Google).await;
+    let down = Arc::new(AtomicBool::new(false));
+    let broker = Broker::builder()
+        .http_client(FlakyTransport {
+            idp: s.idp.clone(),
+            down: down.clone(),
+        })
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    s.connect_on(&broker, "asset-1").await;
+    let before = s.raw_record("asset-1").await;
+    s.expire();
+    down.store(true, Ordering::SeqCst);
+    let err = broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(matches!(
+        connection_error(err),
+        ConnectionError::Transient { .. }
+    ));
+    assert_eq!(s.raw_record("asset-1").await, before);
+    down.store(false, Ordering::SeqCst);
+    s.clock.advance(Duration::seconds(6));
+    broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn generic_oidc_connect_asks_offline_access_and_reads_the_id_token_email() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let idp = FakeIdp::oidc("https://idp.example.test").with_clock(clock.clone());
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    idp.add_user(FakeUser::new("o-ops").email("ops@acme.example"));
+    let store = Arc::new(TestStore::default());
+    let broker = broker(&idp, &clock, &store, None);
+    let tenant = tenant("acme");
+    let config = ProviderConfig::oidc(
+        pid("okta"),
+        "https://idp.example.test",
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_extra_scopes(["mail.send"]);
+    broker.configure_provider(&tenant, config).await.unwrap();
+    let redirect = broker
+        .begin_login(
+            &tenant,
+            &pid("okta"),
+            LoginIntent::Connect {
+                connection: cid("asset-1"),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = redirect.authorize_url.query_pairs().into_owned().collect();
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert!(scopes.contains(&"offline_access") && scopes.contains(&"mail.send"));
+    assert_eq!(q["prompt"], "consent");
+    let callback = idp
+        .authorize(redirect.authorize_url.as_str(), "o-ops")
+        .unwrap();
+    let userinfo = idp.userinfo_requests();
+    let outcome = broker
+        .complete_login(&callback, redirect.browser_binding.secret())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == "ops@acme.example")
+    );
+    assert_eq!(idp.userinfo_requests(), userinfo, "email from the ID token");
+}
