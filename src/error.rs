@@ -488,9 +488,13 @@ pub enum VisitorError {
     /// The key with this `kid` was retired.
     #[error("the signing key was retired")]
     KeyRetired,
-    /// The MAC does not verify (tampered or truncated).
+    /// The MAC does not verify: the header or payload was changed, or another key signed.
     #[error("bad signature")]
     BadSignature,
+    /// The signature is not the 43 base64url characters of an HMAC-SHA256 (cut short, or
+    /// missing).
+    #[error("signature truncated or missing")]
+    TruncatedSignature,
     /// A claim has the wrong type or an unacceptable value (such as a string `exp`).
     #[error("claim `{0}` is malformed")]
     MalformedClaim(&'static str),

@@ -413,10 +413,11 @@ async fn tampered_payload_is_refused() {
 async fn truncated_signature_is_refused() {
     let fx = fixture().await;
     let token = fx.mint().await;
-    fx.assert_refused(&token[..token.len() - 4], VisitorError::BadSignature)
+    fx.assert_refused(&token[..token.len() - 4], VisitorError::TruncatedSignature)
         .await;
     let no_sig = &token[..=token.rfind('.').unwrap()];
-    fx.assert_refused(no_sig, VisitorError::BadSignature).await;
+    fx.assert_refused(no_sig, VisitorError::TruncatedSignature)
+        .await;
 }
 
 #[tokio::test]

@@ -11,8 +11,9 @@ use super::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
 /// An in-memory [`Store`]: the default, for one process, tests and examples.
 ///
 /// Operations are O(1) in the number of records except `list`, which is O(records with that
-/// index). Lookups do not allocate. Expired records are dropped when touched and by an
-/// occasional sweep, so the map does not grow without bound under a stream of abandoned logins.
+/// index). Lookups do not allocate. Expired records are dropped when touched and by a sweep
+/// every max(4096, records) writes (O(1) per write, amortised), so the map does not grow without
+/// bound under a stream of abandoned logins.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -113,7 +114,11 @@ impl Inner {
         }
         ns.rows.insert(key.to_owned(), record);
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= SWEEP_EVERY {
+        // Sweeping costs O(rows); doing it once every max(4096, rows) writes keeps the cost per
+        // write O(1) however large the store grows.
+        if self.writes_since_sweep >= SWEEP_EVERY
+            && self.writes_since_sweep >= self.namespaces.values().map(|n| n.rows.len()).sum()
+        {
             self.writes_since_sweep = 0;
             for ns in self.namespaces.values_mut() {
                 ns.sweep(now);

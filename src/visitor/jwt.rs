@@ -204,7 +204,7 @@ pub(super) fn check(
     single_use: bool,
 ) -> Result<Checked, VisitorError> {
     if parsed.sig_b64.len() != SIG_B64_LEN {
-        return Err(VisitorError::BadSignature);
+        return Err(VisitorError::TruncatedSignature);
     }
     let mut sig = [0u8; 33];
     let n = URL_SAFE_NO_PAD
