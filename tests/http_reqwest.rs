@@ -329,8 +329,10 @@ async fn silent_server_times_out_within_the_timeout() {
         elapsed >= TIMEOUT,
         "gave up after {elapsed:?}, before the timeout"
     );
+    // The server would hold on for 30 s: giving up well before proves the timeout fired. The
+    // bound is loose on purpose, so a loaded CI machine does not make this flaky.
     assert!(
-        elapsed < TIMEOUT * 4,
+        elapsed < Duration::from_secs(10),
         "took {elapsed:?} for a {TIMEOUT:?} timeout"
     );
 }
@@ -350,8 +352,10 @@ async fn body_that_stalls_times_out_within_the_timeout() {
     let err = call_err(&server.url("/")).await;
     let elapsed = started.elapsed();
     assert_eq!(err.kind(), HttpErrorKind::Timeout, "{err}");
+    // The server would hold on for 30 s: giving up well before proves the timeout fired. The
+    // bound is loose on purpose, so a loaded CI machine does not make this flaky.
     assert!(
-        elapsed < TIMEOUT * 4,
+        elapsed < Duration::from_secs(10),
         "took {elapsed:?} for a {TIMEOUT:?} timeout"
     );
 }
