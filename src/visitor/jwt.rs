@@ -292,6 +292,9 @@ fn numeric(v: Val<'_>, what: &'static str) -> Result<i64, VisitorError> {
 
 /// At most `max` characters, none of them a control character (one pass).
 fn plain_text_within(s: &str, max: usize) -> bool {
+    if s.is_ascii() {
+        return s.len() <= max && !s.bytes().any(|b| b.is_ascii_control());
+    }
     let mut n = 0;
     for c in s.chars() {
         n += 1;

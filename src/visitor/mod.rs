@@ -1063,7 +1063,7 @@ impl Broker {
             name: checked.name,
             email: checked.email,
             email_verified: checked.email_verified,
-            kid: VisitorKeyId(parsed.kid.to_owned()),
+            kid: VisitorKeyId(parsed.kid),
             issued_at: checked.iat.map(from_unix),
             expires_at: from_unix(checked.exp),
             jti: checked.jti,
