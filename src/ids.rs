@@ -12,8 +12,8 @@ macro_rules! id_type {
             ///
             /// # Errors
             ///
-            /// [`ConfigError::InvalidIdentifier`] when the value is empty, too long or holds a
-            /// character that is not allowed.
+            /// [`ConfigError::InvalidIdentifier`](crate::ConfigError::InvalidIdentifier) when the
+            /// value is empty, too long or holds a character that is not allowed.
             pub fn new(value: impl Into<String>) -> Result<Self, $crate::Error> {
                 let value = value.into();
                 let allowed: fn(char) -> bool = $allowed;
