@@ -54,6 +54,9 @@ struct TicketRecord {
     tenant: TenantId,
     provider: ProviderId,
     identity: ExternalIdentity,
+    /// The tenant's policy epoch when the ticket was issued: a method switch in between voids
+    /// it, as it voids a login in flight.
+    policy_epoch: u64,
 }
 
 fn corrupt(what: &str) -> Error {
@@ -246,6 +249,7 @@ impl Broker {
             tenant: tenant.clone(),
             provider: provider.clone(),
             identity: identity.clone(),
+            policy_epoch: self.effective_policy(tenant).await?.epoch,
         };
         let value = serde_json::to_vec(&record).map_err(|_| corrupt("link ticket"))?;
         let inserted = self
@@ -305,6 +309,17 @@ impl Broker {
         if t.tenant != *tenant {
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
+        let policy = self.effective_policy(tenant).await?;
+        if policy.epoch != t.policy_epoch || !Self::sso_sign_in_allowed(&policy, &t.provider) {
+            self.audit(
+                tenant,
+                user.as_str(),
+                user.as_str(),
+                AuditKind::LinkTicketRefused,
+                "ticket.policy_changed",
+            );
+            return Err(crate::error::StateError::PolicyChanged.into());
+        }
         if !self.inner.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
@@ -330,6 +345,41 @@ impl Broker {
         Ok(LinkRedeemed { binding, session })
     }
 
+    /// Whether removing `binding` would leave `user` no way to sign in, under the method in
+    /// force or the one scheduled: passwords off for them, and no other binding through an
+    /// application that method allows.
+    async fn would_lock_out(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        binding: &AccountBinding,
+    ) -> Result<bool, Error> {
+        let policy = self.effective_policy(tenant).await?;
+        let privileged = self.is_privileged(tenant, user).await?;
+        let bindings = self.list_bindings(tenant, user).await?;
+        let via = |b: &AccountBinding| SessionMethod::Sso {
+            provider: b.provider.clone(),
+        };
+        let methods =
+            std::iter::once(&policy.method).chain(policy.pending.as_ref().map(|p| &p.method));
+        for method in methods {
+            if method.allows(&SessionMethod::Password, privileged)
+                || !method.allows(&via(binding), privileged)
+            {
+                continue;
+            }
+            let others = bindings
+                .iter()
+                .filter(|o| !(o.issuer == binding.issuer && o.subject == binding.subject))
+                .filter(|o| method.allows(&via(o), privileged))
+                .count();
+            if others == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The provider accounts bound to `user`.
     ///
     /// # Errors
@@ -352,8 +402,11 @@ impl Broker {
 
     /// Removes `user`'s binding of the account (`issuer`, `subject`).
     ///
-    /// Refused when it is the user's last binding and password sign-in is off for them (the
-    /// tenant enforces SSO and they are not privileged): they would be locked out.
+    /// Refused when the user would be locked out: password sign-in is off for them (the tenant
+    /// enforces SSO, now or after a scheduled switch, and they are not privileged) and no other
+    /// binding goes through an application that method allows. Two concurrent unbinds of one
+    /// user's last two bindings are not serialised: hosts that allow that should serialise
+    /// per user.
     ///
     /// # Errors
     ///
@@ -380,11 +433,7 @@ impl Broker {
             return Err(BindingError::NotFound.into());
         }
         let account = format!("{issuer}#{subject}");
-        let password_ok = matches!(
-            self.check_password_login(tenant, user).await?,
-            crate::PasswordDecision::Allowed
-        );
-        if !password_ok && self.list_bindings(tenant, user).await?.len() <= 1 {
+        if self.would_lock_out(tenant, user, &b).await? {
             self.audit(
                 tenant,
                 user.as_str(),

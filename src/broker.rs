@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::audit::{AuditSink, TracingAuditSink};
 use crate::clock::{Clock, SystemClock};
-use crate::connection::EncryptionKey;
+use crate::crypto::EncryptionKey;
 use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
@@ -251,8 +251,11 @@ impl BrokerBuilder {
                 "must be between 0 and 1 hour",
             ));
         }
-        if o.method_switch_grace.is_negative() {
-            return Err(invalid("method_switch_grace", "must not be negative"));
+        if o.method_switch_grace.is_negative() || o.method_switch_grace > crate::policy::MAX_GRACE {
+            return Err(invalid(
+                "method_switch_grace",
+                "must be between zero and 366 days",
+            ));
         }
         if o.max_response_bytes < 1024 {
             return Err(invalid("max_response_bytes", "must be at least 1024"));

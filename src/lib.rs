@@ -197,6 +197,7 @@ mod binding;
 mod broker;
 mod clock;
 mod connection;
+mod crypto;
 mod directory;
 mod error;
 pub mod http;
@@ -217,9 +218,10 @@ pub use binding::{AccountBinding, LinkRedeemed};
 pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
-    ConnectionInfo, ConnectionStatus, EncryptionKey, ProviderRevocation, Xoauth2, Xoauth2Failure,
+    ConnectionInfo, ConnectionStatus, ProviderRevocation, Xoauth2, Xoauth2Failure,
     parse_xoauth2_challenge, xoauth2_initial_response,
 };
+pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, Error, ErrorKind,

@@ -19,6 +19,9 @@ pub(crate) const NS_PRIVILEGED: &str = "privileged_user";
 /// of them is treated as revoked (fail closed).
 const HISTORY: usize = 16;
 
+/// The longest grace delay a switch may have.
+pub(crate) const MAX_GRACE: Duration = Duration::days(366);
+
 /// How the users of a tenant sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -328,10 +331,10 @@ impl Broker {
         grace: Option<Duration>,
     ) -> Result<TenantAuthStatus, Error> {
         let grace = grace.unwrap_or(self.inner.options.method_switch_grace);
-        if grace.is_negative() {
+        if grace.is_negative() || grace > MAX_GRACE {
             return Err(crate::error::ConfigError::Invalid {
                 what: "grace",
-                reason: "must not be negative".into(),
+                reason: "must be between zero and 366 days".into(),
             }
             .into());
         }
@@ -350,7 +353,8 @@ impl Broker {
                 p.pending = Some(Switch {
                     epoch: p.epoch + 1,
                     method: method.clone(),
-                    effective_at: now + grace,
+                    // Bounded above, so this cannot overflow before the year 9999.
+                    effective_at: now.saturating_add(grace),
                 });
                 let mut events = vec![(AuditKind::MethodScheduled, "admin_switch")];
                 if grace.is_zero() && p.settle(now) {

@@ -54,6 +54,9 @@ pub enum RevocationReason {
     },
     /// The session is older than the policy history the broker keeps.
     TooOld,
+    /// The tenant's method in force does not allow how this session was obtained (for
+    /// instance an SSO sign-in made during the grace of a switch that was then cancelled).
+    NotAllowed,
 }
 
 impl Broker {
@@ -116,12 +119,9 @@ impl Broker {
     pub async fn check_session(&self, grant: &SessionGrant) -> Result<SessionStatus, Error> {
         let (policy, _) = self.policy_record(&grant.tenant).await?;
         let now = self.now();
-        let due = policy
-            .history
-            .iter()
-            .chain(policy.pending.iter().filter(|p| p.effective_at <= now));
+        let due_pending = policy.pending.as_ref().filter(|p| p.effective_at <= now);
         let mut oldest_known = None;
-        for switch in due {
+        for switch in policy.history.iter().chain(due_pending) {
             oldest_known.get_or_insert(switch.epoch);
             if switch.epoch > grant.epoch && !switch.method.allows(&grant.method, grant.privileged)
             {
@@ -140,6 +140,18 @@ impl Broker {
         {
             return Ok(self.revoked(grant, RevocationReason::TooOld));
         }
+        // The session must also be allowed now: by the method in force, or by a pending one
+        // (sign-ins through the coming method are allowed during the grace). This ends the
+        // sessions of a pending method whose switch was cancelled.
+        let (method, pending) = match due_pending {
+            Some(p) => (&p.method, None),
+            None => (&policy.method, policy.pending.as_ref()),
+        };
+        if !method.allows(&grant.method, grant.privileged)
+            && !pending.is_some_and(|p| p.method.allows(&grant.method, grant.privileged))
+        {
+            return Ok(self.revoked(grant, RevocationReason::NotAllowed));
+        }
         Ok(SessionStatus::Active)
     }
 
@@ -152,6 +164,7 @@ impl Broker {
             match reason {
                 RevocationReason::MethodChanged { .. } => "method_changed",
                 RevocationReason::TooOld => "too_old",
+                RevocationReason::NotAllowed => "method_does_not_allow",
             },
         );
         SessionStatus::Revoked { reason }

@@ -884,3 +884,122 @@ async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
         }
     }
 }
+
+#[tokio::test]
+async fn sso_sessions_of_a_cancelled_switch_end_with_it() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    // Password now; SSO scheduled: users may already sign in with SSO during the grace.
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    let LoginOutcome::SignedIn { session, .. } =
+        w.login(LoginIntent::SignIn, "g-bob").await.unwrap()
+    else {
+        panic!("expected SignedIn");
+    };
+    assert_eq!(
+        w.broker.check_session(&session).await.unwrap(),
+        SessionStatus::Active
+    );
+    // The admin cancels: the tenant stays password-only, and that SSO session ends.
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.broker.check_session(&session).await.unwrap(),
+        SessionStatus::Revoked {
+            reason: RevocationReason::NotAllowed
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_link_ticket_from_before_a_switch_is_refused() {
+    let w = google_world().await;
+    let LoginOutcome::LinkRequired { ticket, .. } =
+        w.login(LoginIntent::SignIn, "g-bob").await.unwrap()
+    else {
+        panic!("expected LinkRequired");
+    };
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    let err = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &ticket, &user("bob"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::PolicyChanged)),
+        "{err:?}"
+    );
+    assert!(
+        w.broker
+            .list_bindings(&w.tenant, &user("bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_with_a_binding_cannot_sign_in() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-dan")
+            .email("dan@acme.example")
+            .email_verified(true),
+    );
+    let w = with_directory(w.clone_world(), google(&w)).await;
+    // Bound while active (from settings), then disabled by the host: the directory says so.
+    w.bind("dan", "g-dan").await;
+    let err = w.login(LoginIntent::SignIn, "g-dan").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::UserInactive)),
+        "{err:?}"
+    );
+    assert!(kinds(&w).contains(&(AuditKind::SignInRefused, "user_inactive")));
+}
+
+#[tokio::test]
+async fn unbinding_the_last_way_in_is_refused_before_a_scheduled_sso_switch() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    let b = &w
+        .broker
+        .list_bindings(&w.tenant, &user("bob"))
+        .await
+        .unwrap()[0];
+    let err = w
+        .broker
+        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::LastSignInMethod)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_grace_beyond_a_year_is_refused() {
+    let w = google_world().await;
+    let err = w
+        .broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, Some(Duration::MAX))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}

@@ -193,3 +193,75 @@ fn broker_configuration_is_validated() {
         "https://cx.example.com/tenant-portal/sso/callback/google"
     );
 }
+
+#[tokio::test]
+async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
+    use cx_sso::store::{NewRecord, Store};
+    use cx_sso::{EncryptionKey, LoginIntent, LoginOptions};
+    use std::sync::Arc;
+
+    let idp = FakeIdp::google();
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    let store: Arc<dyn Store> = Arc::new(cx_sso::MemoryStore::new());
+    let broker_with = |key: [u8; 32]| {
+        cx_sso::Broker::builder()
+            .http_client(idp.clone())
+            .shared_store(store.clone())
+            .encryption_key(EncryptionKey::from_bytes(key))
+            .public_base_url("https://cx.example.com")
+            .build()
+            .unwrap()
+    };
+    let broker = broker_with([7; 32]);
+    let t = tenant("acme");
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
+    assert!(broker.configure_provider(&t, config).await.unwrap().is_ok());
+    let now = time::OffsetDateTime::now_utc();
+    let rows = store.list("provider", "acme", now).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let raw = String::from_utf8_lossy(&rows[0].1.value).into_owned();
+    assert!(
+        !raw.contains(CLIENT_SECRET),
+        "secret stored in the clear: {raw}"
+    );
+    // The broker still uses it: the secret check and a login work.
+    assert!(
+        broker
+            .test_connection(&t, &pid("google"))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(
+        broker
+            .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+            .await
+            .is_ok()
+    );
+    // Configs never serialise their secret (hosts send them to admin pages).
+    let listed = broker.list_providers(&t).await.unwrap();
+    assert!(
+        !serde_json::to_string(&listed)
+            .unwrap()
+            .contains(CLIENT_SECRET)
+    );
+    assert_eq!(listed[0].client_secret().secret(), CLIENT_SECRET);
+    // Copied to another tenant's row, it does not decrypt; nor under another key.
+    store
+        .put(
+            "provider",
+            "globex|google",
+            NewRecord::new(rows[0].1.value.clone()).index("globex"),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        broker.list_providers(&tenant("globex")).await,
+        Err(Error::Store(_))
+    ));
+    assert!(matches!(
+        broker_with([8; 32]).list_providers(&t).await,
+        Err(Error::Store(_))
+    ));
+}

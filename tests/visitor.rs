@@ -860,27 +860,22 @@ async fn imported_key_shorter_than_32_bytes_is_refused() {
 async fn imported_key_equal_to_a_client_secret_is_refused() {
     let fx = fixture().await;
     let secret = "GOCSPX-0123456789abcdefghijklmnopqrstuvwxyz";
-    // The provider module's record format: index = tenant id, JSON with `client_secret`.
-    fx.store
-        .put(
-            "provider",
-            "acme|google",
-            NewRecord::new(
-                json!({"client_id": "x", "client_secret": secret})
-                    .to_string()
-                    .into(),
-            )
-            .index("acme"),
-            fx.clock.now(),
-        )
-        .await
+    // The tenant's Google SSO application, configured through a broker on the same store.
+    let admin = Broker::builder()
+        .http_client(cx_sso::testing::FakeIdp::google())
+        .shared_store(fx.store.clone() as Arc<dyn Store>)
+        .clock(fx.clock.clone() as Arc<dyn Clock>)
+        .public_base_url("https://cx.example.test")
+        .build()
         .unwrap();
-    fx.store
-        .put(
-            "provider",
-            "acme|broken",
-            NewRecord::new(b"not json".to_vec()).index("acme"),
-            fx.clock.now(),
+    admin
+        .configure_provider(
+            &fx.tenant,
+            cx_sso::ProviderConfig::google(
+                cx_sso::ProviderId::new("google").unwrap(),
+                "x",
+                cx_sso::ClientSecret::new(secret),
+            ),
         )
         .await
         .unwrap();
@@ -1158,4 +1153,48 @@ async fn we_verify_a_token_minted_by_jsonwebtoken() {
     assert_eq!(id.external_id, "py-7");
     assert_eq!(id.jti.as_deref(), Some("j-1"));
     assert!(!id.email_verified);
+}
+
+#[tokio::test]
+async fn visitor_keys_are_sealed_at_rest_with_an_encryption_key() {
+    let store = Arc::new(MemoryStore::new());
+    let broker = Broker::builder()
+        .shared_store(store.clone() as Arc<dyn Store>)
+        .encryption_key(cx_sso::EncryptionKey::from_bytes([3; 32]))
+        .public_base_url("https://cx.example.test")
+        .build()
+        .unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    let aud = VisitorAudience::new("brand-acme").unwrap();
+    let exported = broker
+        .create_visitor_config(&tenant, &aud, VisitorConfigOptions::default())
+        .await
+        .unwrap();
+    let rows = store
+        .list("visitor_config", "acme", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let raw = String::from_utf8_lossy(&rows[0].1.value).into_owned();
+    assert!(
+        !raw.contains(&exported.key().secret_base64url()),
+        "visitor key stored in the clear"
+    );
+    let token = broker
+        .mint_visitor_token(&tenant, &aud, &claims(), None)
+        .await
+        .unwrap();
+    assert!(
+        broker
+            .verify_visitor_token(&tenant, &aud, &token)
+            .await
+            .is_ok()
+    );
+    // Rotation rewrites the ring: still sealed, still working.
+    broker.add_visitor_key(&tenant, &aud).await.unwrap();
+    assert!(
+        broker
+            .verify_visitor_token(&tenant, &aud, &token)
+            .await
+            .is_ok()
+    );
 }

@@ -32,7 +32,6 @@
 //! that rotates with reuse detection refuses it (`invalid_grant`), and the connection is
 //! marked [`ConnectionStatus::NeedsReconsent`]. Either way the record is whole.
 
-mod crypto;
 mod xoauth2;
 
 use std::collections::HashMap;
@@ -42,18 +41,17 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-pub use crypto::EncryptionKey;
 pub(crate) use xoauth2::check_mailbox;
 pub use xoauth2::{Xoauth2, Xoauth2Failure, parse_xoauth2_challenge, xoauth2_initial_response};
 
 use crate::audit::AuditKind;
 use crate::broker::Broker;
+use crate::crypto::{Binding, CONNECTION_DOMAIN, Sealed, open, seal};
 use crate::error::{ConnectionError, Error, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
 use crate::login::{token_post, token_request};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
-use crypto::{Binding, Sealed, open, seal};
 
 pub(crate) const NS_CONNECTION: &str = "connection";
 pub(crate) const NS_LEASE: &str = "connection_lease";
@@ -230,8 +228,9 @@ fn expires_in(given: Option<i64>) -> Duration {
 impl Broker {
     fn binding<'a>(tenant: &'a TenantId, connection: &'a ConnectionId) -> Binding<'a> {
         Binding {
+            domain: CONNECTION_DOMAIN,
             tenant: tenant.as_str(),
-            connection: connection.as_str(),
+            item: connection.as_str(),
         }
     }
 

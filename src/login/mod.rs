@@ -515,6 +515,17 @@ impl Broker {
                         }
                     },
                 };
+                // A binding outlives the host disabling the user: ask before granting.
+                if !self.inner.directory.is_active(&tenant, &user).await? {
+                    self.audit(
+                        &tenant,
+                        &format!("provider:{provider}"),
+                        user.as_str(),
+                        AuditKind::SignInRefused,
+                        "user_inactive",
+                    );
+                    return Err(crate::error::BindingError::UserInactive.into());
+                }
                 let session = self
                     .grant_session(&tenant, &user, SessionMethod::Sso { provider })
                     .await?;
@@ -850,6 +861,8 @@ async fn fill_from_userinfo(
     }
     if claims.email.is_none() {
         claims.email = info.email;
+        // Entra's `xms_edov` vouches for the email of the ID token, not for one from userinfo.
+        claims.xms_edov = None;
         claims.email_verified = match info.email_verified {
             Some(serde_json::Value::Bool(b)) => Some(b),
             Some(serde_json::Value::String(s)) if s == "true" => Some(true),

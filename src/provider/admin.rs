@@ -58,7 +58,12 @@ impl Broker {
         last_check: Option<ConnectionCheck>,
     ) -> Result<(), Error> {
         let k = key(&[tenant.as_str(), config.id().as_str()]);
-        let stored = StoredProvider { config, last_check };
+        let stored = StoredProvider::seal(
+            self.inner.options.encryption_key.as_ref(),
+            tenant,
+            config,
+            last_check,
+        )?;
         let value = serde_json::to_vec(&stored).map_err(|_| corrupt())?;
         self.inner
             .store
@@ -114,8 +119,9 @@ impl Broker {
             .store
             .list(NS_PROVIDER, tenant.as_str(), self.now())
             .await?;
+        let key = self.inner.options.encryption_key.as_ref();
         rows.into_iter()
-            .map(|(_, r)| serde_json::from_slice(&r.value).map_err(|_| corrupt()))
+            .map(|(_, r)| StoredProvider::open(key, tenant, &r.value))
             .collect()
     }
 
@@ -131,14 +137,13 @@ impl Broker {
             .get(NS_PROVIDER, &k, self.now())
             .await?
             .ok_or_else(|| not_configured(tenant, provider))?;
-        // The record is a `StoredProvider`: the config's fields flattened beside `last_check`.
-        // Only the config is needed here, and parsing it directly (serde skips `last_check`)
-        // avoids the buffering of `#[serde(flatten)]`. Every login reads it, so the decoded
-        // config is reused while the stored bytes are unchanged.
+        // Every login reads it: the decoded config (secret opened) is reused while the stored
+        // bytes are unchanged, so decoding and decryption happen once per change.
+        let key = self.inner.options.encryption_key.as_ref();
         self.inner
             .provider_configs
             .get_or_decode(&k, &record.value, || {
-                serde_json::from_slice(&record.value).map_err(|_| corrupt())
+                StoredProvider::open(key, tenant, &record.value).map(|s| s.config)
             })
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{ConfigError, Error};
-use crate::ids::ProviderId;
+use crate::ids::{ProviderId, TenantId};
 use crate::secret::ClientSecret;
 
 /// The Microsoft Entra issuer template for multi-tenant applications.
@@ -44,6 +44,9 @@ pub struct ProviderConfig {
     id: ProviderId,
     kind: ProviderKind,
     client_id: String,
+    // Never serialised with the config (a host may send configs to its admin UI as JSON); the
+    // store keeps it sealed beside the config (`StoredProvider`).
+    #[serde(skip_serializing, default = "no_secret")]
     client_secret: ClientSecret,
     #[serde(default)]
     extra_scopes: Vec<String>,
@@ -752,12 +755,74 @@ pub struct ProviderProblem {
     pub reason: String,
 }
 
-/// A provider application as stored: the configuration and the last connection check.
+fn no_secret() -> ClientSecret {
+    ClientSecret::new(String::new())
+}
+
+/// A provider application as stored: the configuration, its client secret (sealed under the
+/// broker's encryption key when there is one) and the last connection check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredProvider {
     #[serde(flatten)]
     pub(crate) config: ProviderConfig,
+    /// [`crypto::seal_text`](crate::crypto::seal_text) of the client secret (plain when the
+    /// broker has no key: kept in a secret type so `Debug` never shows it).
+    pub(crate) sealed_client_secret: ClientSecret,
     pub(crate) last_check: Option<ConnectionCheck>,
+}
+
+impl StoredProvider {
+    fn binding<'a>(tenant: &'a TenantId, provider: &'a ProviderId) -> crate::crypto::Binding<'a> {
+        crate::crypto::Binding {
+            domain: crate::crypto::PROVIDER_DOMAIN,
+            tenant: tenant.as_str(),
+            item: provider.as_str(),
+        }
+    }
+
+    /// The stored form of `config`, its secret sealed for (`tenant`, its id).
+    pub(crate) fn seal(
+        key: Option<&crate::EncryptionKey>,
+        tenant: &TenantId,
+        config: ProviderConfig,
+        last_check: Option<ConnectionCheck>,
+    ) -> Result<Self, Error> {
+        let sealed_client_secret = ClientSecret::new(crate::crypto::seal_text(
+            key,
+            Self::binding(tenant, config.id()),
+            "client_secret",
+            config.client_secret.secret(),
+        )?);
+        Ok(Self {
+            config,
+            sealed_client_secret,
+            last_check,
+        })
+    }
+
+    /// Decodes a stored record and opens its client secret.
+    pub(crate) fn open(
+        key: Option<&crate::EncryptionKey>,
+        tenant: &TenantId,
+        bytes: &[u8],
+    ) -> Result<Self, Error> {
+        let corrupt = |message: &str| crate::store::StoreError::Corrupt {
+            message: message.to_owned(),
+        };
+        let mut stored: Self =
+            serde_json::from_slice(bytes).map_err(|_| corrupt("provider record"))?;
+        let secret = crate::crypto::open_text(
+            key,
+            Self::binding(tenant, stored.config.id()),
+            "client_secret",
+            stored.sealed_client_secret.secret(),
+        )
+        .ok_or_else(|| {
+            corrupt("the client secret does not decrypt under this broker's key for this record")
+        })?;
+        stored.config.client_secret = ClientSecret::new(secret);
+        Ok(stored)
+    }
 }
 
 #[cfg(test)]
@@ -771,40 +836,40 @@ mod tests {
             "cid",
             ClientSecret::new("s3cr3t-value"),
         );
-        let s = StoredProvider {
-            config: c.clone(),
-            last_check: None,
-        };
+        let tenant = TenantId::new("acme").unwrap();
+        let s = StoredProvider::seal(None, &tenant, c.clone(), None).unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t"));
         assert!(!format!("{s:?}").contains("s3cr3t"));
     }
 
     #[test]
-    fn a_stored_provider_record_parses_as_its_config() {
-        // `Broker::provider_config` reads only the config out of a `StoredProvider` record.
+    fn a_stored_provider_round_trips_with_and_without_a_key() {
+        let tenant = TenantId::new("acme").unwrap();
         let config = ProviderConfig::google(
             ProviderId::new("google").unwrap(),
             "cid",
             ClientSecret::new("s3cr3t-value"),
         )
         .with_allowed_hosted_domains(["acme.example"])
-        .with_extra_scopes(["offline_access"])
         .with_auth_method(ClientAuthMethod::ClientSecretPost);
-        let stored = StoredProvider {
-            config: config.clone(),
-            last_check: Some(ConnectionCheck {
-                discovery: CheckResult::Failed("timeout".into()),
-                secret: SecretCheck::Unknown,
-            }),
-        };
-        let bytes = serde_json::to_vec(&stored).unwrap();
-        let direct: ProviderConfig = serde_json::from_slice(&bytes).unwrap();
-        let flattened: StoredProvider = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            serde_json::to_value(&direct).unwrap(),
-            serde_json::to_value(&flattened.config).unwrap()
-        );
-        assert_eq!(direct.client_secret().secret(), "s3cr3t-value");
+        let key = crate::EncryptionKey::from_bytes([5; 32]);
+        for k in [None, Some(&key)] {
+            let stored = StoredProvider::seal(k, &tenant, config.clone(), None).unwrap();
+            let bytes = serde_json::to_vec(&stored).unwrap();
+            assert_eq!(
+                k.is_some(),
+                !String::from_utf8_lossy(&bytes).contains("s3cr3t")
+            );
+            let back = StoredProvider::open(k, &tenant, &bytes).unwrap();
+            assert_eq!(back.config.client_secret().secret(), "s3cr3t-value");
+            assert_eq!(back.config.client_id(), "cid");
+            // The config alone never carries the secret.
+            assert!(
+                !serde_json::to_string(&back.config)
+                    .unwrap()
+                    .contains("s3cr3t")
+            );
+        }
     }
 
     #[test]

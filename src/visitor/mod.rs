@@ -136,6 +136,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::broker::Broker;
+use crate::crypto::{self, EncryptionKey};
 use crate::error::{ConfigError, Error, VisitorError};
 use crate::ids::{TenantId, id_type, slug_char};
 use crate::secret::ClientSecret;
@@ -145,8 +146,6 @@ type HmacSha256 = Hmac<Sha256>;
 
 const NS_CONFIG: &str = "visitor_config";
 const NS_JTI: &str = "visitor_jti";
-/// The lead's provider records: index = tenant id, value = JSON with a `client_secret` string.
-const NS_PROVIDER: &str = "provider";
 
 /// The largest token [`Broker::verify_visitor_token`] reads.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -500,9 +499,33 @@ struct KeyRecord {
     created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retired_at: Option<i64>,
-    /// Unpadded base64url; erased when the key is retired.
+    /// Unpadded base64url in memory; in the store, sealed under the broker's encryption key
+    /// when there is one (`crypto::seal_text`, bound to tenant, audience and kid). Erased when
+    /// the key is retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+}
+
+/// A ring as written: its fields, with the sealed keys in place of the plain ones.
+struct SealedRing<'a> {
+    ring: &'a RingRecord,
+    keys: Vec<KeyRecord>,
+}
+
+impl Serialize for SealedRing<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.ring;
+        let mut st = s.serialize_struct("RingRecord", 7)?;
+        st.serialize_field("v", &r.v)?;
+        st.serialize_field("tenant", &r.tenant)?;
+        st.serialize_field("audience", &r.audience)?;
+        st.serialize_field("max_lifetime_secs", &r.max_lifetime_secs)?;
+        st.serialize_field("default_lifetime_secs", &r.default_lifetime_secs)?;
+        st.serialize_field("single_use", &r.single_use)?;
+        st.serialize_field("keys", &self.keys)?;
+        st.end()
+    }
 }
 
 impl Drop for KeyRecord {
@@ -513,17 +536,60 @@ impl Drop for KeyRecord {
     }
 }
 
+fn key_binding<'a>(tenant: &'a str, audience: &'a str) -> crypto::Binding<'a> {
+    crypto::Binding {
+        domain: crypto::VISITOR_DOMAIN,
+        tenant,
+        item: audience,
+    }
+}
+
 impl RingRecord {
-    fn decode(rec: &Record) -> Result<Self, Error> {
-        let ring: Self = serde_json::from_slice(&rec.value).map_err(|_| corrupt())?;
+    /// Decodes a stored ring and opens its keys.
+    fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
+        let mut ring: Self = serde_json::from_slice(&rec.value).map_err(|_| corrupt())?;
         if ring.v != RECORD_FORMAT {
             return Err(corrupt());
+        }
+        let at = key_binding(&ring.tenant, &ring.audience);
+        for k in &mut ring.keys {
+            if let Some(stored) = k.key.as_mut() {
+                let open = crypto::open_text(secret, at, &k.kid, stored).ok_or_else(|| {
+                    StoreError::Corrupt {
+                        message: "a visitor key does not decrypt under this broker's key for \
+                                  this record"
+                            .into(),
+                    }
+                })?;
+                stored.zeroize();
+                *stored = open;
+            }
         }
         Ok(ring)
     }
 
-    fn encode(&self) -> Result<NewRecord, Error> {
-        let value = serde_json::to_vec(self).map_err(|_| corrupt())?;
+    /// The stored form, keys sealed.
+    fn encode(&self, secret: Option<&EncryptionKey>) -> Result<NewRecord, Error> {
+        let at = key_binding(&self.tenant, &self.audience);
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                Ok(KeyRecord {
+                    kid: k.kid.clone(),
+                    state: k.state,
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                    key: k
+                        .key
+                        .as_deref()
+                        .map(|plain| crypto::seal_text(secret, at, &k.kid, plain))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let sealed = SealedRing { ring: self, keys };
+        let value = serde_json::to_vec(&sealed).map_err(|_| corrupt())?;
         Ok(NewRecord::new(value).index(self.tenant.clone()))
     }
 
@@ -624,8 +690,8 @@ struct HeaderOut<'a> {
 }
 
 impl Ring {
-    fn decode(rec: &Record) -> Result<Self, Error> {
-        let stored = RingRecord::decode(rec)?;
+    fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
+        let stored = RingRecord::decode(rec, secret)?;
         let mut keys = Vec::with_capacity(stored.keys.len());
         for k in &stored.keys {
             let mac = match (&k.key, k.state) {
@@ -678,11 +744,6 @@ pub(crate) fn reuses_client_secret<'a>(
         found |= s.secret().as_bytes().ct_eq(candidate);
     }
     found.into()
-}
-
-#[derive(Deserialize)]
-struct ProviderSecretView {
-    client_secret: Option<ClientSecret>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -739,7 +800,12 @@ impl Broker {
         match self
             .inner
             .store
-            .insert(NS_CONFIG, &skey, ring.encode()?, now)
+            .insert(
+                NS_CONFIG,
+                &skey,
+                ring.encode(self.inner.options.encryption_key.as_ref())?,
+                now,
+            )
             .await?
         {
             Inserted::Yes => {}
@@ -790,7 +856,7 @@ impl Broker {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (_, rec) in rows {
-            let ring = RingRecord::decode(&rec)?;
+            let ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
             if ring.tenant == tenant.as_str() {
                 out.push(VisitorAudience::new(ring.audience.clone()).map_err(|_| corrupt())?);
             }
@@ -814,7 +880,7 @@ impl Broker {
             .get(NS_CONFIG, &config_key(tenant, audience), self.now())
             .await?
             .ok_or(VisitorError::NotConfigured)?;
-        Ok(RingRecord::decode(&rec)?.infos())
+        Ok(RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?.infos())
     }
 
     /// Generates a new key and adds it to the ring as verify-only (step 1 of a rotation); hands
@@ -1085,7 +1151,9 @@ impl Broker {
             .ok_or(VisitorError::NotConfigured)?;
         self.inner
             .visitor_rings
-            .get_or_decode(&skey, &rec.value, || Ring::decode(&rec))
+            .get_or_decode(&skey, &rec.value, || {
+                Ring::decode(&rec, self.inner.options.encryption_key.as_ref())
+            })
     }
 
     /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
@@ -1104,9 +1172,9 @@ impl Broker {
                 .get(NS_CONFIG, &skey, now)
                 .await?
                 .ok_or(VisitorError::NotConfigured)?;
-            let mut ring = RingRecord::decode(&rec)?;
+            let mut ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
             let out = change(&mut ring, now)?;
-            let new = ring.encode()?;
+            let new = ring.encode(self.inner.options.encryption_key.as_ref())?;
             match self
                 .inner
                 .store
@@ -1124,21 +1192,13 @@ impl Broker {
         Err(VisitorError::Contended.into())
     }
 
-    /// The client secrets of the tenant's SSO applications, read leniently from the provider
-    /// records (records that do not parse are skipped).
+    /// The client secrets of the tenant's SSO applications (opened under the broker's key).
     async fn tenant_client_secrets(&self, tenant: &TenantId) -> Result<Vec<ClientSecret>, Error> {
-        let rows = self
-            .inner
-            .store
-            .list(NS_PROVIDER, tenant.as_str(), self.now())
-            .await?;
-        Ok(rows
+        Ok(self
+            .list_providers(tenant)
+            .await?
             .into_iter()
-            .filter_map(|(_, rec)| {
-                serde_json::from_slice::<ProviderSecretView>(&rec.value)
-                    .ok()
-                    .and_then(|v| v.client_secret)
-            })
+            .map(|c| c.client_secret().clone())
             .collect())
     }
 }

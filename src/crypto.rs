@@ -1,5 +1,6 @@
-//! Encryption of tokens at rest: XChaCha20-Poly1305 with the tenant and connection bound as
-//! associated data.
+//! Encryption of secrets at rest (connection tokens, client secrets, visitor keys):
+//! XChaCha20-Poly1305 with what the secret belongs to bound as associated data, so a value
+//! copied to another row does not decrypt.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -11,10 +12,19 @@ use crate::error::{ConfigError, ConnectionError, Error};
 
 /// The length of an XChaCha20-Poly1305 nonce.
 const NONCE_LEN: usize = 24;
-/// Versions the associated data, so that a future format cannot be confused with this one.
-const AAD_DOMAIN: &str = "cx-sso/connection/v1";
+/// Associated-data domains: versioned, one per kind of record, so a value sealed for one kind
+/// never opens as another.
+pub(crate) const CONNECTION_DOMAIN: &str = "cx-sso/connection/v1";
+/// Client secrets of provider records.
+pub(crate) const PROVIDER_DOMAIN: &str = "cx-sso/provider/v1";
+/// Visitor-token keys.
+pub(crate) const VISITOR_DOMAIN: &str = "cx-sso/visitor/v1";
 
-/// A 256-bit key that encrypts connection tokens at rest
+/// The prefix of a sealed value stored as text.
+const TEXT_PREFIX: &str = "xchacha20poly1305:";
+
+/// A 256-bit key that encrypts secrets at rest: connection tokens, the client secrets of SSO
+/// applications and visitor-token keys
 /// ([`BrokerBuilder::encryption_key`](crate::BrokerBuilder::encryption_key)).
 ///
 /// `Debug` prints `EncryptionKey([redacted])`; there is no `Display`, and the bytes are
@@ -92,16 +102,19 @@ impl Drop for Sealed {
     }
 }
 
-/// `cx-sso/connection/v1 | tenant | connection | field`, joined so that parts never collide.
-fn aad(tenant: &str, connection: &str, field: &str) -> String {
-    crate::store::key(&[AAD_DOMAIN, tenant, connection, field])
+/// `domain | tenant | item | field`, joined so that parts never collide.
+fn aad(at: Binding<'_>, field: &str) -> String {
+    crate::store::key(&[at.domain, at.tenant, at.item, field])
 }
 
 /// Where a sealed value belongs: it decrypts only there.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Binding<'a> {
+    /// What kind of record (one of the `*_DOMAIN` constants).
+    pub(crate) domain: &'static str,
     pub(crate) tenant: &'a str,
-    pub(crate) connection: &'a str,
+    /// The record within the tenant: connection id, provider id, visitor audience.
+    pub(crate) item: &'a str,
 }
 
 pub(crate) fn seal(
@@ -116,7 +129,7 @@ pub(crate) fn seal(
     let cipher = XChaCha20Poly1305::new((&key.0).into());
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce[..]);
-    let aad = aad(at.tenant, at.connection, field);
+    let aad = aad(at, field);
     let ciphertext = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
@@ -152,7 +165,7 @@ pub(crate) fn open(
                 .split_at_checked(NONCE_LEN)
                 .ok_or(ConnectionError::Undecryptable)?;
             let cipher = XChaCha20Poly1305::new((&key.0).into());
-            let aad = aad(at.tenant, at.connection, field);
+            let aad = aad(at, field);
             let plain = cipher
                 .decrypt(
                     XNonce::from_slice(nonce),
@@ -172,13 +185,44 @@ pub(crate) fn open(
     }
 }
 
+/// Seals `plaintext` into text for a string field: as it is without a key, else
+/// `xchacha20poly1305:` and the base64 of nonce, ciphertext and tag.
+pub(crate) fn seal_text(
+    key: Option<&EncryptionKey>,
+    at: Binding<'_>,
+    field: &str,
+    plaintext: &str,
+) -> Result<String, Error> {
+    Ok(match &seal(key, at, field, plaintext)? {
+        Sealed::Plain(_) => plaintext.to_owned(),
+        Sealed::XChaCha20Poly1305(b64) => format!("{TEXT_PREFIX}{b64}"),
+    })
+}
+
+/// Opens what [`seal_text`] wrote. `None` when it does not open here: sealed under another
+/// key or for another record, a plaintext value while a key is configured (fail closed), or a
+/// sealed one while none is.
+pub(crate) fn open_text(
+    key: Option<&EncryptionKey>,
+    at: Binding<'_>,
+    field: &str,
+    stored: &str,
+) -> Option<String> {
+    let sealed = match stored.strip_prefix(TEXT_PREFIX) {
+        Some(b64) => Sealed::XChaCha20Poly1305(b64.to_owned()),
+        None => Sealed::Plain(stored.to_owned()),
+    };
+    open(key, at, field, &sealed).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const AT: Binding<'static> = Binding {
+        domain: CONNECTION_DOMAIN,
         tenant: "acme",
-        connection: "asset-1",
+        item: "asset-1",
     };
 
     #[test]
@@ -191,8 +235,8 @@ mod tests {
         );
         // Another connection, tenant, field or key: refused.
         let other = Binding {
-            tenant: "acme",
-            connection: "asset-2",
+            item: "asset-2",
+            ..AT
         };
         assert!(open(Some(&key), other, "refresh_token", &sealed).is_err());
         assert!(open(Some(&key), AT, "access_token", &sealed).is_err());
