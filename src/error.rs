@@ -105,6 +105,7 @@ impl Error {
             Self::State(_) => ErrorKind::LoginExpired,
             Self::ProviderDenied { .. } => ErrorKind::Denied,
             Self::Discovery(DiscoveryError::Http(e)) if e.is_transient() => ErrorKind::Unavailable,
+            Self::Discovery(DiscoveryError::RecentlyFailed) => ErrorKind::Unavailable,
             Self::Discovery(_) | Self::IdToken(_) | Self::UserInfo(_) => {
                 ErrorKind::ProviderRejected
             }
@@ -236,6 +237,10 @@ pub enum DiscoveryError {
         /// The issuer the document states.
         found: String,
     },
+    /// A fetch failed moments ago and nothing is cached: refused at once rather than queueing
+    /// another timeout (retried after 30 seconds).
+    #[error("the provider's metadata could not be fetched moments ago; retrying shortly")]
+    RecentlyFailed,
     /// An endpoint in the document is not `https` (loopback `http` excepted).
     #[error("endpoint `{0}` is not https")]
     InsecureEndpoint(&'static str),

@@ -399,11 +399,12 @@ async fn unknown_kid_refetches_are_rate_limited() {
     );
 }
 
-/// A transport that can make the JWKS endpoint fail.
+/// A transport that can make the JWKS (or discovery) endpoint fail, counting the attempts.
 #[derive(Debug)]
 struct FlakyJwks {
     idp: FakeIdp,
     down: Arc<AtomicBool>,
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait]
@@ -412,8 +413,12 @@ impl HttpClient for FlakyJwks {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, HttpError> {
-        if self.down.load(Ordering::SeqCst) && request.uri().path().ends_with("/certs") {
-            return Err(HttpError::new(HttpErrorKind::Connect, "jwks down"));
+        let path = request.uri().path().to_owned();
+        if self.down.load(Ordering::SeqCst)
+            && (path.ends_with("/certs") || path.ends_with("/openid-configuration"))
+        {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            return Err(HttpError::new(HttpErrorKind::Connect, "provider down"));
         }
         self.idp.call(request).await
     }
@@ -423,10 +428,12 @@ impl HttpClient for FlakyJwks {
 async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
     let w = google_world().await;
     let down = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let broker = cx_sso::Broker::builder()
         .http_client(FlakyJwks {
             idp: w.idp.clone(),
             down: down.clone(),
+            attempts: attempts.clone(),
         })
         .clock(w.clock.clone())
         .public_base_url("https://cx.example.com")
@@ -459,9 +466,70 @@ async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
     };
     assert!(once(broker.clone()).await.is_ok());
     down.store(true, Ordering::SeqCst);
-    // Past the cache TTL: the refetch fails, the cached keys still verify.
+    // Past the cache TTL: the refetches fail, the cached document and keys still serve.
     w.clock.advance(Duration::hours(2));
     assert!(once(broker.clone()).await.is_ok());
+    let after_first = attempts.load(Ordering::SeqCst);
+    assert_eq!(after_first, 2, "one discovery and one key-set attempt");
+    // Further logins during the outage do not retry on every request...
+    for _ in 0..5 {
+        assert!(once(broker.clone()).await.is_ok());
+    }
+    assert_eq!(attempts.load(Ordering::SeqCst), after_first);
+    // ...but after the backoff.
+    w.clock.advance(Duration::seconds(31));
+    assert!(once(broker.clone()).await.is_ok());
+    assert_eq!(attempts.load(Ordering::SeqCst), after_first + 2);
+}
+
+#[tokio::test]
+async fn with_nothing_cached_a_failed_discovery_is_not_retried_by_every_login() {
+    let w = google_world().await;
+    let down = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let broker = cx_sso::Broker::builder()
+        .http_client(FlakyJwks {
+            idp: w.idp.clone(),
+            down: down.clone(),
+            attempts: attempts.clone(),
+        })
+        .clock(w.clock.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    let config = ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    );
+    broker.configure_provider(&w.tenant, config).await.unwrap();
+    let begin = || {
+        broker.begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+    };
+    let first = begin().await.unwrap_err();
+    assert!(
+        matches!(first, Error::Discovery(cx_sso::DiscoveryError::Http(_))),
+        "{first:?}"
+    );
+    let before = attempts.load(Ordering::SeqCst);
+    let again = begin().await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            Error::Discovery(cx_sso::DiscoveryError::RecentlyFailed)
+        ),
+        "{again:?}"
+    );
+    assert_eq!(again.kind(), cx_sso::ErrorKind::Unavailable);
+    assert_eq!(attempts.load(Ordering::SeqCst), before, "no new request");
+    down.store(false, Ordering::SeqCst);
+    w.clock.advance(Duration::seconds(31));
+    assert!(begin().await.is_ok());
 }
 
 #[tokio::test]

@@ -94,11 +94,17 @@ struct KeySet {
 #[derive(Debug, Default)]
 struct Entry {
     meta: RwLock<Option<(Arc<ProviderMetadata>, OffsetDateTime)>>,
-    meta_fetch: tokio::sync::Mutex<()>,
+    /// Held while the document is fetched; remembers when a fetch last failed with nothing
+    /// cached, so that callers fail fast instead of queueing one timeout each.
+    meta_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
     keys: RwLock<Arc<KeySet>>,
     /// Held while the key set is fetched; remembers the last refetch for an unknown `kid`.
     keys_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
 }
+
+/// How long after a failed fetch the next one is attempted (stale data is served meanwhile,
+/// or the failure is repeated at once when there is none).
+const FAILURE_BACKOFF: time::Duration = time::Duration::seconds(30);
 
 /// The per-provider cache. O(1) per lookup in the number of providers.
 #[derive(Debug, Default)]
@@ -137,24 +143,35 @@ impl MetadataCache {
         {
             return Ok(m.clone());
         }
-        let _guard = entry.meta_fetch.lock().await;
+        let mut failed_at = entry.meta_fetch.lock().await;
+        let now = inner.clock.now();
         if let Some((m, at)) = read(&entry.meta).clone()
-            && inner.clock.now() - at < ttl
+            && now - at < ttl
         {
             return Ok(m);
+        }
+        if cached.is_none() && failed_at.is_some_and(|at| now - at < FAILURE_BACKOFF) {
+            return Err(DiscoveryError::RecentlyFailed.into());
         }
         match fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await {
             Ok(m) => {
                 let m = Arc::new(m);
                 *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+                *failed_at = None;
                 Ok(m)
             }
             Err(e) => match cached {
                 Some((m, _)) => {
                     tracing::warn!(error = %e, "discovery refetch failed; using the cached document");
+                    // Retry after the backoff, not on every login meanwhile.
+                    *write(&entry.meta) =
+                        Some((m.clone(), inner.clock.now() - ttl + FAILURE_BACKOFF));
                     Ok(m)
                 }
-                None => Err(e.into()),
+                None => {
+                    *failed_at = Some(inner.clock.now());
+                    Err(e.into())
+                }
             },
         }
     }
@@ -170,9 +187,10 @@ impl MetadataCache {
         }
         let url = config.discovery_url()?;
         let entry = self.entry(&url);
-        let _guard = entry.meta_fetch.lock().await;
+        let mut failed_at = entry.meta_fetch.lock().await;
         let m = Arc::new(fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await?);
         *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+        *failed_at = None;
         Ok(m)
     }
 
@@ -206,10 +224,17 @@ impl MetadataCache {
                         *last_unknown = None;
                         set = fresh;
                     }
-                    // Keys already cached keep working when the endpoint fails.
+                    // Keys already cached keep working when the endpoint fails; the next
+                    // attempt waits for the backoff instead of coming with the next login.
                     Err(e) if !current.all.is_empty() => {
                         tracing::warn!(error = %e, "key set refetch failed; using cached keys");
-                        set = current;
+                        let kept = Arc::new(KeySet {
+                            by_kid: current.by_kid.clone(),
+                            all: current.all.clone(),
+                            fetched_at: Some(inner.clock.now() - ttl + FAILURE_BACKOFF),
+                        });
+                        *write(&entry.keys) = kept.clone();
+                        set = kept;
                     }
                     Err(e) => return Err(e.into()),
                 }
