@@ -32,6 +32,8 @@ struct TestStore {
     inner: MemoryStore,
     fail_next_cas: AtomicBool,
     lease_inserts: AtomicUsize,
+    /// Another node that completes a whole refresh just before the next lease is taken.
+    other_node_refreshes_first: std::sync::Mutex<Option<(Broker, TenantId, ConnectionId)>>,
 }
 
 #[async_trait]
@@ -53,6 +55,10 @@ impl Store for TestStore {
     ) -> Result<Inserted, StoreError> {
         if ns == "connection_lease" {
             self.lease_inserts.fetch_add(1, Ordering::SeqCst);
+            let other = self.other_node_refreshes_first.lock().unwrap().take();
+            if let Some((node, tenant, connection)) = other {
+                node.access_token(&tenant, &connection).await.unwrap();
+            }
         }
         self.inner.insert(ns, key, record, now).await
     }
@@ -630,6 +636,38 @@ async fn two_brokers_sharing_a_store_refresh_once() {
         .await
         .unwrap();
     assert_eq!(s.idp.token_requests(), calls + 2);
+}
+
+#[tokio::test]
+async fn a_refresh_finished_by_another_node_before_our_lease_is_not_repeated() {
+    // Entra rotates refresh tokens and revokes the grant when a rotated-out one is reused:
+    // posting the token we read before taking the lease would kill the connection.
+    let s = setup(Kind::Entra).await;
+    let node_b = broker(&s.idp, &s.clock, &s.store, None);
+    s.connect("asset-1").await;
+    s.expire();
+    let calls = s.idp.token_requests();
+    *s.store.other_node_refreshes_first.lock().unwrap() =
+        Some((node_b, s.tenant.clone(), cid("asset-1")));
+    s.broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.idp.token_requests(),
+        calls + 1,
+        "only the other node refreshed"
+    );
+    let info = s
+        .broker
+        .connection_info(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(info.status, cx_sso::ConnectionStatus::Connected { .. }),
+        "{:?}",
+        info.status
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

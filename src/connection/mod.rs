@@ -57,7 +57,7 @@ pub(crate) const NS_CONNECTION: &str = "connection";
 pub(crate) const NS_LEASE: &str = "connection_lease";
 
 /// How long a refresh lease lasts when its holder dies.
-const LEASE_TTL: Duration = Duration::seconds(30);
+const LEASE_TTL: Duration = Duration::seconds(120);
 /// How long a caller waits for another node's refresh before giving up.
 const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often a waiting caller re-reads the record.
@@ -422,7 +422,7 @@ impl Broker {
     ) -> Result<(AccessToken, String), Error> {
         let started = std::time::Instant::now();
         loop {
-            let (record, version) = self.load_connection(k).await?;
+            let (record, _) = self.load_connection(k).await?;
             Self::usable(&record)?;
             let now = self.now();
             if self.is_fresh(&record, now) {
@@ -433,9 +433,25 @@ impl Broker {
             let lease = NewRecord::new(holder.clone().into_bytes()).expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {
-                    let result = self
-                        .refresh_at_provider(tenant, connection, k, record, version)
-                        .await;
+                    // Another node may have refreshed between our read and our lease: read
+                    // again under the lease, so we never post a refresh token it already
+                    // rotated (reuse detection would revoke the whole grant).
+                    let result = match self.load_connection(k).await {
+                        Ok((record, _)) if self.is_fresh(&record, self.now()) => {
+                            Self::usable(&record).and_then(|()| {
+                                let token = self.open_access(tenant, connection, &record)?;
+                                Ok((token, record.mailbox))
+                            })
+                        }
+                        Ok((record, version)) => match Self::usable(&record) {
+                            Ok(()) => {
+                                self.refresh_at_provider(tenant, connection, k, record, version)
+                                    .await
+                            }
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    };
                     self.release_lease(k, &holder).await;
                     return result;
                 }
