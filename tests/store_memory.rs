@@ -171,3 +171,24 @@ async fn sweep_purges_expired_records() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn abandoned_expiring_records_do_not_accumulate() {
+    let store = MemoryStore::new();
+    let mut now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    // A stream of pending logins that are never completed: one a second, living 10 minutes.
+    for i in 0..50_000u32 {
+        now += Duration::seconds(1);
+        let rec = NewRecord::new(vec![1; 16]).expires_at(now + Duration::minutes(10));
+        store
+            .insert("pending_login", &i.to_string(), rec, now)
+            .await
+            .unwrap();
+    }
+    // About 600 are live; the rest must have been swept, give or take one sweep interval.
+    assert!(
+        store.len() <= 600 + 4096 + 600,
+        "store holds {} records",
+        store.len()
+    );
+}
