@@ -28,11 +28,7 @@ async fn refused(w: &World, m: Misbehavior, subject: &str) -> Error {
         Err(e) => e,
     };
     assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("victim"))
-            .await
-            .unwrap()
-            .is_empty(),
+        w.no_bindings("victim").await,
         "nothing may be stored after {err:?}"
     );
     err
@@ -204,13 +200,7 @@ async fn state_from_another_browser_is_refused() {
         matches!(err, Error::State(StateError::BrowserMismatch)),
         "{err:?}"
     );
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("victim"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("victim").await);
 }
 
 #[tokio::test]
@@ -351,13 +341,7 @@ async fn entra_token_from_a_tenant_not_on_the_allow_list_is_refused() {
         matches!(err, Error::IdToken(IdTokenError::TenantNotAllowed)),
         "{err:?}"
     );
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("victim"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("victim").await);
 }
 
 #[tokio::test]
@@ -385,13 +369,7 @@ async fn google_token_with_the_wrong_hosted_domain_is_refused() {
             "{subject}: {err:?}"
         );
     }
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("victim"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("victim").await);
     // The allowed domain signs in.
     w.bind("alice", "g-alice").await;
 }

@@ -148,13 +148,7 @@ async fn link_ticket_expires_after_ten_minutes() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Binding(BindingError::TicketInvalid)));
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("bob"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("bob").await);
 }
 
 #[tokio::test]
@@ -554,13 +548,7 @@ async fn bindings_are_listed_and_removed() {
         .unbind(&w.tenant, &user("alice"), &list[0].issuer, &list[0].subject)
         .await
         .unwrap();
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("alice"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("alice").await);
     assert!(matches!(
         w.login(LoginIntent::SignIn, "g-alice").await.unwrap(),
         LoginOutcome::LinkRequired { .. }

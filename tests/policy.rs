@@ -493,13 +493,7 @@ async fn google_identity_with_unverified_email_is_not_auto_linked() {
         "{err:?}"
     );
     assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.email_not_verified")));
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("alice"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("alice").await);
 }
 
 #[tokio::test]
@@ -525,13 +519,7 @@ async fn entra_identity_with_unverified_email_domain_is_not_auto_linked() {
         .unwrap();
     assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
     assert!(kinds(&w).contains(&(AuditKind::AutoLinkRefused, "auto_link.email_not_verified")));
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("carol"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("carol").await);
     // With xms_edov, the same email is linked.
     w.idp.add_user(
         FakeUser::new("pairwise-sub-carol2")
@@ -614,13 +602,7 @@ async fn pre_hijacked_local_account_is_never_merged_without_proof() {
     let LoginOutcome::LinkRequired { ticket, .. } = out else {
         panic!("expected LinkRequired, got {out:?}");
     };
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("attacker"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("attacker").await);
     // Only the attacker's password could redeem it into the attacker's account; the victim
     // would not: the ticket went to the victim's browser, not the attacker's.
     let _ = ticket;
@@ -941,13 +923,7 @@ async fn a_link_ticket_from_before_a_switch_is_refused() {
         matches!(err, Error::State(StateError::PolicyChanged)),
         "{err:?}"
     );
-    assert!(
-        w.broker
-            .list_bindings(&w.tenant, &user("bob"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(w.no_bindings("bob").await);
 }
 
 #[tokio::test]

@@ -168,6 +168,15 @@ impl World {
         }
     }
 
+    /// Whether `user_id` has no binding in the world's tenant.
+    pub async fn no_bindings(&self, user_id: &str) -> bool {
+        self.broker
+            .list_bindings(&self.tenant, &user(user_id))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     /// The clock's reading.
     pub fn clock_now(&self) -> time::OffsetDateTime {
         use cx_sso::Clock;
