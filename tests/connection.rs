@@ -32,6 +32,9 @@ struct TestStore {
     inner: MemoryStore,
     fail_next_cas: AtomicBool,
     lease_inserts: AtomicUsize,
+    /// The next connection write takes 200 ms (a slow database), so a caller can give up
+    /// between the provider's answer and the write.
+    slow_next_cas: AtomicBool,
     /// Another node that completes a whole refresh just before the next lease is taken.
     other_node_refreshes_first: std::sync::Mutex<Option<(Broker, TenantId, ConnectionId)>>,
 }
@@ -89,6 +92,9 @@ impl Store for TestStore {
     ) -> Result<CasOutcome, StoreError> {
         if ns == "connection" && self.fail_next_cas.swap(false, Ordering::SeqCst) {
             return Err(StoreError::unavailable("simulated crash before the write"));
+        }
+        if ns == "connection" && self.slow_next_cas.swap(false, Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         self.inner
             .compare_and_swap(ns, key, expected, record, now)
@@ -658,6 +664,40 @@ async fn a_refresh_finished_by_another_node_before_our_lease_is_not_repeated() {
         calls + 1,
         "only the other node refreshed"
     );
+    let info = s
+        .broker
+        .connection_info(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(info.status, cx_sso::ConnectionStatus::Connected { .. }),
+        "{:?}",
+        info.status
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_giving_up_mid_refresh_does_not_lose_the_rotated_token() {
+    let s = setup(Kind::Entra).await;
+    s.connect("asset-1").await;
+    s.expire();
+    let calls = s.idp.token_requests();
+    s.store.slow_next_cas.store(true, Ordering::SeqCst);
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        s.broker.access_token(&s.tenant, &cid("asset-1")),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller timed out");
+    // The refresh finishes on its own and stores the rotated token.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let token = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert!(!token.secret().is_empty());
+    assert_eq!(s.idp.token_requests(), calls + 1, "no second refresh");
     let info = s
         .broker
         .connection_info(&s.tenant, &cid("asset-1"))

@@ -18,12 +18,15 @@
 //!
 //! 1. In the process: one async mutex per connection; whoever gets it second re-reads the
 //!    record and finds the token the first one stored.
-//! 2. Across nodes: a lease record (`connection_lease`, 30 s expiry) taken with the store's
+//! 2. Across nodes: a lease record (`connection_lease`, 120 s expiry) taken with the store's
 //!    insert-if-absent. A node that does not get it polls the record (every 25 ms, real time,
 //!    through `tokio::time`: this path needs a tokio runtime) until a fresh token appears or
 //!    the lease expires, for at most 10 s ([`ConnectionError::Transient`]).
-//! 3. The lease holder refreshes, then writes with `compare_and_swap` on the version it
-//!    read; only then is the new access token handed out. A rotated refresh token is thus
+//! 3. The lease holder re-reads the record (another node may have just refreshed), refreshes,
+//!    then writes with `compare_and_swap` on the version it read; only then is the new access
+//!    token handed out. The refresh and the write run on a spawned tokio task, so a caller
+//!    that gives up meanwhile (a timeout around `access_token`) does not lose the rotated
+//!    refresh token. A rotated refresh token is thus
 //!    persisted before any access token from it is used; a provider that returns no refresh
 //!    token (Google) keeps the old one.
 //!
@@ -344,7 +347,8 @@ impl Broker {
     /// The cached path is one store read (and one decryption). The refresh is single-flight
     /// per connection, in the process and across nodes sharing the store (see the
     /// [crate docs](crate#mailbox-connections) and the crate's Security section); it
-    /// needs a tokio runtime, for its bounded wait on another node's refresh.
+    /// needs a tokio runtime, for its bounded wait on another node's refresh and for the
+    /// spawned task that carries a refresh through to the store.
     ///
     /// # Errors
     ///
@@ -445,8 +449,29 @@ impl Broker {
                         }
                         Ok((record, version)) => match Self::usable(&record) {
                             Ok(()) => {
-                                self.refresh_at_provider(tenant, connection, k, record, version)
-                                    .await
+                                // On its own task: once the provider has answered, a rotated
+                                // refresh token must reach the store even if our caller
+                                // gives up (a timeout around `access_token`) meanwhile.
+                                let (this, t, c, key) = (
+                                    self.clone(),
+                                    tenant.clone(),
+                                    connection.clone(),
+                                    k.to_owned(),
+                                );
+                                let holder = holder.clone();
+                                let task = tokio::spawn(async move {
+                                    let r = this
+                                        .refresh_at_provider(&t, &c, &key, record, version)
+                                        .await;
+                                    this.release_lease(&key, &holder).await;
+                                    r
+                                });
+                                return task.await.unwrap_or_else(|_| {
+                                    Err(ConnectionError::Transient {
+                                        retry_after: CONTENTION_RETRY,
+                                    }
+                                    .into())
+                                });
                             }
                             Err(e) => Err(e),
                         },
