@@ -129,11 +129,14 @@
 //! - **Secrets** (client secrets, tokens, tickets, cookie values, PKCE verifiers) have redacted
 //!   `Debug`, no `Display`, are zeroized on drop, and never appear in errors, logs or audit
 //!   events.
-//! - **Connection tokens at rest** are encrypted when the host gives an [`EncryptionKey`]
+//! - **Secrets at rest** (connection tokens, the client secrets of SSO applications, visitor
+//!   keys) are encrypted when the host gives an [`EncryptionKey`]
 //!   ([`BrokerBuilder::encryption_key`]): XChaCha20-Poly1305 with a random 192-bit nonce per
-//!   write, and the tenant, connection and field bound as associated data, so a token copied
-//!   to another row does not decrypt ([`ConnectionError::Undecryptable`], the record left as
-//!   it is). With a key, rows in the clear are refused too.
+//!   write, and what the secret belongs to (tenant, connection / application / audience and
+//!   key id, field) bound as associated data, so a value copied to another row does not
+//!   decrypt ([`ConnectionError::Undecryptable`] for connections, [`Error::Store`] for the
+//!   others, the record left as it is). With a key, values in the clear are refused too.
+//!   [`ProviderConfig`] never serialises its client secret.
 //! - **XOAUTH2**: a mailbox address holding `\x01`, CR, LF or another control character is
 //!   refused, so it cannot forge SASL fields or protocol lines.
 //! - **Fail closed**: a store or network failure is an error, never a session or a binding.
