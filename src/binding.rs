@@ -335,6 +335,7 @@ impl Broker {
         );
         let session = self
             .grant_session(
+                &policy,
                 tenant,
                 user,
                 SessionMethod::Sso {

@@ -510,21 +510,7 @@ impl Broker {
     ) -> Result<PasswordDecision, Error> {
         let policy = self.effective_policy(tenant).await?;
         let privileged = self.is_privileged(tenant, user).await?;
-        Ok(
-            if policy
-                .method
-                .allows(&crate::SessionMethod::Password, privileged)
-            {
-                PasswordDecision::Allowed
-            } else {
-                PasswordDecision::SsoRequired {
-                    providers: match &policy.method {
-                        AuthMethod::Sso { providers } => providers.clone(),
-                        _ => Vec::new(),
-                    },
-                }
-            },
-        )
+        Ok(password_decision(&policy, privileged))
     }
 
     /// Whether SSO sign-in through `provider` is allowed now: by the method in force, or by a
@@ -538,6 +524,21 @@ impl Broker {
                 .pending
                 .as_ref()
                 .is_some_and(|p| p.method.allows(&m, false))
+    }
+}
+
+/// Whether a password sign-in is allowed under `policy` for a user who is (or is not)
+/// privileged.
+pub(crate) fn password_decision(policy: &PolicyRecord, privileged: bool) -> PasswordDecision {
+    if policy.method.allows(&SessionMethod::Password, privileged) {
+        PasswordDecision::Allowed
+    } else {
+        PasswordDecision::SsoRequired {
+            providers: match &policy.method {
+                AuthMethod::Sso { providers } => providers.clone(),
+                _ => Vec::new(),
+            },
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{Error, PolicyError};
 use crate::ids::{TenantId, UserId};
-use crate::policy::{PasswordDecision, SessionMethod};
+use crate::policy::{PasswordDecision, PolicyRecord, SessionMethod, password_decision};
 
 /// What a sign-in yields: the host keeps it with its own session and checks it with
 /// [`Broker::check_session`] on each request (O(1), one store read, no write).
@@ -60,22 +60,35 @@ pub enum RevocationReason {
 }
 
 impl Broker {
+    /// A grant under `policy`, the one the caller has just read and checked the sign-in
+    /// against (so the grant's epoch is the epoch of that decision).
     pub(crate) async fn grant_session(
         &self,
+        policy: &PolicyRecord,
         tenant: &TenantId,
         user: &UserId,
         method: SessionMethod,
     ) -> Result<SessionGrant, Error> {
-        let policy = self.effective_policy(tenant).await?;
         let privileged = self.is_privileged(tenant, user).await?;
-        Ok(SessionGrant {
+        Ok(self.grant(policy, tenant, user, method, privileged))
+    }
+
+    fn grant(
+        &self,
+        policy: &PolicyRecord,
+        tenant: &TenantId,
+        user: &UserId,
+        method: SessionMethod,
+        privileged: bool,
+    ) -> SessionGrant {
+        SessionGrant {
             tenant: tenant.clone(),
             user: user.clone(),
             method,
             privileged,
             epoch: policy.epoch,
             issued_at: self.now(),
-        })
+        }
     }
 
     /// A session grant for a password sign-in, after the host has checked the password.
@@ -89,10 +102,11 @@ impl Broker {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<SessionGrant, Error> {
-        match self.check_password_login(tenant, user).await? {
+        let policy = self.effective_policy(tenant).await?;
+        let privileged = self.is_privileged(tenant, user).await?;
+        match password_decision(&policy, privileged) {
             PasswordDecision::Allowed => {
-                self.grant_session(tenant, user, SessionMethod::Password)
-                    .await
+                Ok(self.grant(&policy, tenant, user, SessionMethod::Password, privileged))
             }
             PasswordDecision::SsoRequired { providers } => {
                 self.audit(

@@ -470,13 +470,14 @@ impl Broker {
             fill_from_userinfo(inner, userinfo, &tokens.access_token, &mut claims).await?;
         }
         let identity = identity_from(&config, claims);
-        self.finish_login(pending, &config, identity).await
+        self.finish_login(pending, &config, &policy, identity).await
     }
 
     async fn finish_login(
         &self,
         pending: PendingLogin,
         config: &ProviderConfig,
+        policy: &crate::policy::PolicyRecord,
         identity: ExternalIdentity,
     ) -> Result<LoginOutcome, Error> {
         let PendingLogin {
@@ -527,7 +528,7 @@ impl Broker {
                     return Err(crate::error::BindingError::UserInactive.into());
                 }
                 let session = self
-                    .grant_session(&tenant, &user, SessionMethod::Sso { provider })
+                    .grant_session(policy, &tenant, &user, SessionMethod::Sso { provider })
                     .await?;
                 Ok(LoginOutcome::SignedIn {
                     tenant,
