@@ -49,8 +49,12 @@ pub enum AuditKind {
     LinkTicketRedeemed,
     /// A link ticket redemption was refused.
     LinkTicketRefused,
-    /// A change of the tenant's authentication method was scheduled (or cancelled).
+    /// A change of the tenant's authentication method was scheduled.
     MethodScheduled,
+    /// A scheduled change of the tenant's authentication method was cancelled before it took
+    /// effect (`admin_cancel`: [`Broker::cancel_auth_method_switch`](crate::Broker::cancel_auth_method_switch);
+    /// `switch_cancelled`: the current method was set again).
+    MethodSwitchCancelled,
     /// A scheduled authentication method took effect.
     MethodEffective,
     /// A user was made privileged.

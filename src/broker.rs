@@ -50,6 +50,7 @@ pub(crate) struct Options {
     pub(crate) metadata_ttl: Duration,
     pub(crate) jwks_refetch_cooldown: Duration,
     pub(crate) method_switch_grace: Duration,
+    pub(crate) method_switch_revocation: crate::policy::SwitchRevocation,
     pub(crate) connection_refresh_margin: Duration,
     pub(crate) encryption_key: Option<EncryptionKey>,
 }
@@ -64,6 +65,7 @@ impl Default for Options {
             metadata_ttl: Duration::hours(1),
             jwks_refetch_cooldown: Duration::seconds(60),
             method_switch_grace: Duration::hours(1),
+            method_switch_revocation: crate::policy::SwitchRevocation::AllSessions,
             connection_refresh_margin: Duration::minutes(5),
             encryption_key: None,
         }
@@ -172,6 +174,17 @@ impl BrokerBuilder {
     /// The default grace delay of [`Broker::set_auth_method`] (default 1 hour; zero allowed).
     pub fn method_switch_grace(mut self, grace: Duration) -> Self {
         self.options.method_switch_grace = grace;
+        self
+    }
+
+    /// Which sessions a change of a tenant's authentication method ends when it takes effect
+    /// (default [`SwitchRevocation::AllSessions`](crate::SwitchRevocation::AllSessions):
+    /// every session granted before, as the Google sign-in document says;
+    /// [`SwitchRevocation::DisallowedSessions`](crate::SwitchRevocation::DisallowedSessions)
+    /// keeps the sessions the new method allows). Each switch records the rule in force when
+    /// it is scheduled.
+    pub fn method_switch_revocation(mut self, revocation: crate::policy::SwitchRevocation) -> Self {
+        self.options.method_switch_revocation = revocation;
         self
     }
 

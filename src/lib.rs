@@ -151,10 +151,22 @@
 //!   ([`PolicyError::SsoNotReady`] says why): otherwise everyone would be locked out.
 //! - **Grace delay** ([`Broker::set_auth_method`], one hour by default, zero allowed): the switch
 //!   is scheduled, not immediate, so calls and chats in progress are not cut and users can bind
-//!   their accounts first. When it takes effect, sessions obtained by a method the new one
-//!   does not allow are revoked ([`Broker::check_session`]); logins begun before and completed
-//!   after are refused ([`StateError::PolicyChanged`]). Asking for the current method again
-//!   cancels a pending switch.
+//!   their accounts (and already sign in with the coming method) first. Logins begun before
+//!   the switch takes effect and completed after are refused ([`StateError::PolicyChanged`]).
+//! - **The toggle logs everyone out** ([`SwitchRevocation::AllSessions`], the default, as the
+//!   Google sign-in document says: "all users will be logged out every time Google sign-in is
+//!   enabled or disabled, one hour after"): when a switch takes effect, every session of the
+//!   tenant granted before that moment ends ([`Broker::check_session`] answers
+//!   [`RevocationReason::MethodChanged`]), whatever its method, privileged users included, and
+//!   sessions granted during the grace too; users sign in again as the new method allows. A
+//!   platform that prefers to end only what the new method forbids (a non-privileged password
+//!   session when SSO is enforced, an SSO session when passwords are) sets
+//!   [`BrokerBuilder::method_switch_revocation`] to [`SwitchRevocation::DisallowedSessions`].
+//!   Each switch records the rule in force when it is scheduled.
+//! - **Cancelling** a scheduled switch: [`Broker::cancel_auth_method_switch`] (audited; `false`
+//!   when nothing is pending, including a switch that has already taken effect), or setting the
+//!   current method again. A cancelled switch revokes nothing; SSO sessions granted during its
+//!   grace end if the method in force does not allow them ([`RevocationReason::NotAllowed`]).
 //! - **Privileged users** keep password access while SSO is enforced, so an admin can still get
 //!   in when the identity provider is down or misconfigured. [`Broker::check_password_login`]
 //!   answers the same for a user who does not exist as for an ordinary one, so the login page
@@ -236,7 +248,9 @@ pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
 pub use ids::{ConnectionId, ProviderId, TenantId, UserId};
 pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
-pub use policy::{AuthMethod, LinkingPolicy, PasswordDecision, SessionMethod, TenantAuthStatus};
+pub use policy::{
+    AuthMethod, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation, TenantAuthStatus,
+};
 pub use provider::{
     CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,
     ProviderKind, ProviderProblem, SecretCheck, SsoStatus,

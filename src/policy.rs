@@ -67,12 +67,37 @@ impl AuthMethod {
     }
 }
 
+/// Which sessions a change of the tenant's authentication method ends when it takes effect.
+///
+/// Chosen for the whole broker with
+/// [`BrokerBuilder::method_switch_revocation`](crate::BrokerBuilder::method_switch_revocation)
+/// and recorded in each switch when it is scheduled, so a switch keeps the rule the admin was
+/// shown even if the broker's option changes before it takes effect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SwitchRevocation {
+    /// The default, the rule of the Google sign-in document ("all users will be logged out
+    /// every time Google sign-in is enabled or disabled, one hour after"): every session of
+    /// the tenant granted before the switch takes effect ends, whatever its method, privileged
+    /// users included; sessions granted during the grace period too.
+    #[default]
+    AllSessions,
+    /// Only sessions obtained by a method the new one does not allow end (a non-privileged
+    /// password session when SSO is enforced, an SSO session when passwords are enforced or
+    /// its application is no longer listed). Sessions the new method allows go on.
+    DisallowedSessions,
+}
+
 /// A scheduled method change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Switch {
     pub(crate) epoch: u64,
     pub(crate) method: AuthMethod,
     pub(crate) effective_at: OffsetDateTime,
+    /// Which sessions it ends when it takes effect.
+    #[serde(default)]
+    pub(crate) revocation: SwitchRevocation,
 }
 
 /// The stored policy of a tenant.
@@ -128,6 +153,9 @@ pub struct TenantAuthStatus {
     pub method: AuthMethod,
     /// The method scheduled, and when it takes effect.
     pub pending: Option<(AuthMethod, OffsetDateTime)>,
+    /// Which sessions the scheduled method ends when it takes effect (`None` when nothing is
+    /// scheduled): what an admin page warns about before the switch.
+    pub pending_revocation: Option<SwitchRevocation>,
 }
 
 /// The answer of [`Broker::check_password_login`].
@@ -315,15 +343,27 @@ impl Broker {
     /// Schedules a change of the tenant's authentication method.
     ///
     /// The change takes effect after `grace` (the broker's default, one hour, when `None`;
-    /// zero applies it at once). Until then the current method stays in force and existing
-    /// sessions stay active; when it takes effect, sessions obtained by a method the new one
-    /// does not allow are revoked. Asking for the method already in force cancels a pending
-    /// change.
+    /// zero applies it at once). Until then the current method stays in force, existing
+    /// sessions stay active, and users may already sign in with the coming method (so they can
+    /// bind their accounts first).
+    ///
+    /// When it takes effect, sessions end as the broker's [`SwitchRevocation`] says (recorded
+    /// in the switch now): by default **every session of the tenant granted before that
+    /// moment**, whatever its method and privileged users included, including sessions granted
+    /// during the grace; users sign in again as the new method allows. With
+    /// [`SwitchRevocation::DisallowedSessions`] only the sessions the new method does not allow
+    /// end. [`Broker::check_session`] reports either as
+    /// [`RevocationReason::MethodChanged`](crate::RevocationReason::MethodChanged).
+    ///
+    /// Asking for the method already in force cancels a pending change, like
+    /// [`Broker::cancel_auth_method_switch`]. Asking for another method replaces a pending
+    /// change (with a new grace).
     ///
     /// # Errors
     ///
     /// [`PolicyError::SsoNotReady`] when switching to SSO while the tenant has no ready SSO
-    /// application (or a listed one is not ready), with the reason; [`Error::Store`].
+    /// application (or a listed one is not ready), with the reason; [`Error::Config`] when
+    /// `grace` is negative or longer than 366 days; [`Error::Store`].
     pub async fn set_auth_method(
         &self,
         tenant: &TenantId,
@@ -341,11 +381,12 @@ impl Broker {
         if let AuthMethod::Sso { providers } = &method {
             self.check_sso_ready(tenant, providers).await?;
         }
+        let revocation = self.inner.options.method_switch_revocation;
         let p = self
             .update_policy(tenant, |p, now| {
                 if p.method == method {
                     return Ok(if p.pending.take().is_some() {
-                        vec![(AuditKind::MethodScheduled, "switch_cancelled")]
+                        vec![(AuditKind::MethodSwitchCancelled, "switch_cancelled")]
                     } else {
                         Vec::new()
                     });
@@ -355,6 +396,7 @@ impl Broker {
                     method: method.clone(),
                     // Bounded above, so this cannot overflow before the year 9999.
                     effective_at: now.saturating_add(grace),
+                    revocation,
                 });
                 let mut events = vec![(AuditKind::MethodScheduled, "admin_switch")];
                 if grace.is_zero() && p.settle(now) {
@@ -364,6 +406,40 @@ impl Broker {
             })
             .await?;
         Ok(status_of(&p))
+    }
+
+    /// Cancels the tenant's scheduled method change, if one is pending: the method in force
+    /// stays, and no session is revoked by the cancelled switch. Returns whether a switch was
+    /// cancelled (audited as [`AuditKind::MethodSwitchCancelled`], rule `admin_cancel`).
+    ///
+    /// `false` when nothing was pending: never scheduled, already cancelled, or **already in
+    /// effect** (a cancel that arrives after the grace changes nothing; the switch stands and
+    /// [`Broker::tenant_auth_status`] shows it in force). Setting the current method again with
+    /// [`Broker::set_auth_method`] cancels too.
+    ///
+    /// SSO sessions granted during the grace through the cancelled method end if the method in
+    /// force does not allow them ([`RevocationReason::NotAllowed`](crate::RevocationReason::NotAllowed)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub async fn cancel_auth_method_switch(&self, tenant: &TenantId) -> Result<bool, Error> {
+        let (p, _) = self.policy_record(tenant).await?;
+        if p.pending.is_none() {
+            return Ok(false);
+        }
+        let mut cancelled = false;
+        self.update_policy(tenant, |p, _| {
+            // A switch that came due has just been applied by `update_policy`: nothing to cancel.
+            cancelled = p.pending.take().is_some();
+            Ok(if cancelled {
+                vec![(AuditKind::MethodSwitchCancelled, "admin_cancel")]
+            } else {
+                Vec::new()
+            })
+        })
+        .await?;
+        Ok(cancelled)
     }
 
     async fn check_sso_ready(&self, tenant: &TenantId, wanted: &[ProviderId]) -> Result<(), Error> {
@@ -549,6 +625,7 @@ fn status_of(p: &PolicyRecord) -> TenantAuthStatus {
             .pending
             .as_ref()
             .map(|s| (s.method.clone(), s.effective_at)),
+        pending_revocation: p.pending.as_ref().map(|s| s.revocation),
     }
 }
 

@@ -7,7 +7,9 @@ use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{Error, PolicyError};
 use crate::ids::{TenantId, UserId};
-use crate::policy::{PasswordDecision, PolicyRecord, SessionMethod, password_decision};
+use crate::policy::{
+    PasswordDecision, PolicyRecord, SessionMethod, SwitchRevocation, password_decision,
+};
 
 /// What a sign-in yields: the host keeps it with its own session and checks it with
 /// [`Broker::check_session`] on each request (O(1), one store read, no write).
@@ -46,8 +48,12 @@ pub enum SessionStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RevocationReason {
-    /// The tenant's authentication method changed to one that does not allow how this session
-    /// was obtained.
+    /// The tenant's authentication method changed after the session was granted: a switch
+    /// that ends every earlier session (the default,
+    /// [`SwitchRevocation::AllSessions`](crate::SwitchRevocation::AllSessions)), or one to a
+    /// method that does not allow how this session was obtained
+    /// ([`SwitchRevocation::DisallowedSessions`](crate::SwitchRevocation::DisallowedSessions)).
+    /// The user signs in again as the method in force allows.
     MethodChanged {
         /// When the change took effect.
         effective_at: OffsetDateTime,
@@ -123,9 +129,15 @@ impl Broker {
 
     /// Whether a session may go on.
     ///
-    /// A session is revoked once a method change *has taken effect* that does not allow how
-    /// the session was obtained; during the grace period it stays active. O(1): one store read
-    /// of the tenant's policy, no write.
+    /// A session is revoked once a method change *has taken effect* after it was granted:
+    /// under the default [`SwitchRevocation::AllSessions`](crate::SwitchRevocation::AllSessions)
+    /// whatever its method (privileged users included), under
+    /// [`SwitchRevocation::DisallowedSessions`](crate::SwitchRevocation::DisallowedSessions)
+    /// when the new method does not allow how it was obtained. "Granted before" is judged by
+    /// the policy epoch the grant was made under, so a session granted during the grace ends
+    /// with the others, and one granted at the moment the switch takes effect or later goes
+    /// on. During the grace every session stays active. O(1): one store read of the tenant's
+    /// policy, no write.
     ///
     /// # Errors
     ///
@@ -137,22 +149,32 @@ impl Broker {
         let mut oldest_known = None;
         for switch in policy.history.iter().chain(due_pending) {
             oldest_known.get_or_insert(switch.epoch);
-            if switch.epoch > grant.epoch && !switch.method.allows(&grant.method, grant.privileged)
-            {
-                return Ok(self.revoked(
-                    grant,
-                    RevocationReason::MethodChanged {
-                        effective_at: switch.effective_at,
-                    },
-                ));
+            if switch.epoch <= grant.epoch {
+                continue;
             }
+            let rule = match switch.revocation {
+                SwitchRevocation::AllSessions => "method_changed.all_sessions",
+                SwitchRevocation::DisallowedSessions
+                    if !switch.method.allows(&grant.method, grant.privileged) =>
+                {
+                    "method_changed"
+                }
+                SwitchRevocation::DisallowedSessions => continue,
+            };
+            return Ok(self.revoked(
+                grant,
+                RevocationReason::MethodChanged {
+                    effective_at: switch.effective_at,
+                },
+                rule,
+            ));
         }
         // Switches older than the history were forgotten: a grant from before them cannot be
         // judged, so it ends.
         if let Some(oldest) = oldest_known
             && grant.epoch + 1 < oldest
         {
-            return Ok(self.revoked(grant, RevocationReason::TooOld));
+            return Ok(self.revoked(grant, RevocationReason::TooOld, "too_old"));
         }
         // The session must also be allowed now: by the method in force, or by a pending one
         // (sign-ins through the coming method are allowed during the grace). This ends the
@@ -164,22 +186,23 @@ impl Broker {
         if !method.allows(&grant.method, grant.privileged)
             && !pending.is_some_and(|p| p.method.allows(&grant.method, grant.privileged))
         {
-            return Ok(self.revoked(grant, RevocationReason::NotAllowed));
+            return Ok(self.revoked(grant, RevocationReason::NotAllowed, "method_does_not_allow"));
         }
         Ok(SessionStatus::Active)
     }
 
-    fn revoked(&self, grant: &SessionGrant, reason: RevocationReason) -> SessionStatus {
+    fn revoked(
+        &self,
+        grant: &SessionGrant,
+        reason: RevocationReason,
+        rule: &'static str,
+    ) -> SessionStatus {
         self.audit(
             &grant.tenant,
             "system",
             grant.user.as_str(),
             AuditKind::SessionRevoked,
-            match reason {
-                RevocationReason::MethodChanged { .. } => "method_changed",
-                RevocationReason::TooOld => "too_old",
-                RevocationReason::NotAllowed => "method_does_not_allow",
-            },
+            rule,
         );
         SessionStatus::Revoked { reason }
     }

@@ -12,7 +12,7 @@ use cx_sso::testing::FakeUser;
 use cx_sso::{
     AuditKind, AuthMethod, BindingError, ClientSecret, Error, LinkingPolicy, LoginIntent,
     LoginOptions, LoginOutcome, PasswordDecision, PolicyError, ProviderConfig, RevocationReason,
-    SessionStatus, StateError, TenantId, UserDirectory, UserId,
+    SessionStatus, StateError, SwitchRevocation, TenantId, UserDirectory, UserId,
 };
 use time::Duration;
 
@@ -66,15 +66,25 @@ fn directory() -> Arc<Directory> {
 
 /// Rebuilds the world's broker with the test directory (same store is not needed: the
 /// worlds configure their provider again).
-async fn with_directory(mut w: World, config: ProviderConfig) -> World {
-    w.broker = cx_sso::Broker::builder()
-        .http_client(w.idp.clone())
-        .clock(w.clock.clone())
-        .audit_sink(w.audit.clone())
-        .user_directory(directory())
-        .public_base_url("https://cx.example.com")
-        .build()
-        .unwrap();
+async fn with_directory(w: World, config: ProviderConfig) -> World {
+    rebuilt(w, config, |b| b.user_directory(directory())).await
+}
+
+/// Rebuilds the world's broker with builder options of the test, and configures `config`.
+async fn rebuilt(
+    mut w: World,
+    config: ProviderConfig,
+    options: impl FnOnce(cx_sso::BrokerBuilder) -> cx_sso::BrokerBuilder,
+) -> World {
+    w.broker = options(
+        cx_sso::Broker::builder()
+            .http_client(w.idp.clone())
+            .clock(w.clock.clone())
+            .audit_sink(w.audit.clone())
+            .public_base_url("https://cx.example.com"),
+    )
+    .build()
+    .unwrap();
     assert!(
         w.broker
             .configure_provider(&w.tenant, config)
@@ -105,9 +115,19 @@ fn kinds(w: &World) -> Vec<(AuditKind, &'static str)> {
     w.audit.events().iter().map(|e| (e.kind, e.rule)).collect()
 }
 
-#[tokio::test]
-async fn aircall_timeline_switch_to_google_with_one_hour_grace() {
+/// The narrower rule, kept as an option: only sessions the new method forbids end.
+async fn narrower_rule_world() -> World {
     let w = google_world().await;
+    let config = google(&w);
+    rebuilt(w, config, |b| {
+        b.method_switch_revocation(SwitchRevocation::DisallowedSessions)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_the_narrower_rule_a_switch_ends_only_the_sessions_it_forbids() {
+    let w = narrower_rule_world().await;
     let sso = AuthMethod::Sso {
         providers: vec![w.provider.clone()],
     };
@@ -142,6 +162,10 @@ async fn aircall_timeline_switch_to_google_with_one_hour_grace() {
         .unwrap();
     assert_eq!(status.method, AuthMethod::Either);
     assert_eq!(status.pending, Some((sso.clone(), t0 + Duration::hours(1))));
+    assert_eq!(
+        status.pending_revocation,
+        Some(SwitchRevocation::DisallowedSessions)
+    );
 
     // During the grace: nothing is cut, passwords still work, SSO already works.
     w.clock.advance(Duration::minutes(59));
@@ -269,7 +293,7 @@ async fn switching_back_before_the_switch_takes_effect_cancels_it() {
             .unwrap(),
         PasswordDecision::Allowed
     );
-    assert!(kinds(&w).contains(&(AuditKind::MethodScheduled, "switch_cancelled")));
+    assert!(kinds(&w).contains(&(AuditKind::MethodSwitchCancelled, "switch_cancelled")));
 }
 
 #[tokio::test]
@@ -825,6 +849,11 @@ async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
         .await
         .unwrap();
     w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, None)
+        .await
+        .unwrap();
+    w.broker.cancel_auth_method_switch(&w.tenant).await.unwrap();
+    w.broker
         .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
         .await
         .unwrap();
@@ -847,6 +876,7 @@ async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
         AuditKind::LinkTicketRedeemed,
         AuditKind::LinkTicketRefused,
         AuditKind::MethodScheduled,
+        AuditKind::MethodSwitchCancelled,
         AuditKind::MethodEffective,
         AuditKind::PrivilegedAdded,
         AuditKind::PrivilegedRemoved,
@@ -978,4 +1008,277 @@ async fn a_grace_beyond_a_year_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
+}
+
+// ---- The company toggle logs out everyone (the Google sign-in document) ----
+
+fn sso_session(out: LoginOutcome) -> cx_sso::SessionGrant {
+    match out {
+        LoginOutcome::SignedIn { session, .. } => session,
+        other => panic!("expected SignedIn, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn enabling_or_disabling_sso_logs_out_every_session_an_hour_later() {
+    let w = google_world().await;
+    let sso = AuthMethod::Sso {
+        providers: vec![w.provider.clone()],
+    };
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.bind("bob", "g-bob").await;
+    let alice_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    let bob_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    let bob_sso = sso_session(w.login(LoginIntent::SignIn, "g-bob").await.unwrap());
+    // Another tenant's session is not touched by acme's toggle.
+    let gus_pw = w
+        .broker
+        .grant_password_session(&tenant("globex"), &user("gus"))
+        .await
+        .unwrap();
+
+    // Google sign-in enabled: nothing changes for an hour.
+    let enabled_at = w.clock_now();
+    let status = w
+        .broker
+        .set_auth_method(&w.tenant, sso.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        status.pending_revocation,
+        Some(SwitchRevocation::AllSessions)
+    );
+    w.clock.advance(Duration::minutes(59));
+    for s in [&alice_pw, &bob_pw, &bob_sso, &gus_pw] {
+        assert_eq!(
+            w.broker.check_session(s).await.unwrap(),
+            SessionStatus::Active
+        );
+    }
+    // One hour after: everyone is logged out, privileged users and SSO sessions included.
+    w.clock.advance(Duration::minutes(1));
+    let logged_out = SessionStatus::Revoked {
+        reason: RevocationReason::MethodChanged {
+            effective_at: enabled_at + Duration::hours(1),
+        },
+    };
+    for s in [&alice_pw, &bob_pw, &bob_sso] {
+        assert_eq!(
+            w.broker.check_session(s).await.unwrap(),
+            logged_out,
+            "{s:?}"
+        );
+    }
+    assert_eq!(
+        w.broker.check_session(&gus_pw).await.unwrap(),
+        SessionStatus::Active
+    );
+    // They sign in again, each as the new method allows.
+    let alice_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    let bob_sso = sso_session(w.login(LoginIntent::SignIn, "g-bob").await.unwrap());
+    for s in [&alice_pw, &bob_sso] {
+        assert_eq!(
+            w.broker.check_session(s).await.unwrap(),
+            SessionStatus::Active
+        );
+    }
+
+    // Google sign-in disabled: again everyone, an hour later, although passwords are allowed
+    // again and the privileged password session was allowed all along.
+    let disabled_at = w.clock_now();
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Password, None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(30));
+    assert_eq!(
+        w.broker.check_session(&alice_pw).await.unwrap(),
+        SessionStatus::Active
+    );
+    w.clock.advance(Duration::minutes(30));
+    let logged_out = SessionStatus::Revoked {
+        reason: RevocationReason::MethodChanged {
+            effective_at: disabled_at + Duration::hours(1),
+        },
+    };
+    for s in [&alice_pw, &bob_sso] {
+        assert_eq!(
+            w.broker.check_session(s).await.unwrap(),
+            logged_out,
+            "{s:?}"
+        );
+    }
+    assert!(kinds(&w).contains(&(AuditKind::SessionRevoked, "method_changed.all_sessions")));
+}
+
+#[tokio::test]
+async fn sessions_granted_during_the_grace_end_when_the_switch_takes_effect() {
+    let w = google_world().await;
+    w.bind("bob", "g-bob").await;
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    // During the grace, users already sign in with the coming method, or with a password.
+    w.clock.advance(Duration::minutes(20));
+    let bob_sso = sso_session(w.login(LoginIntent::SignIn, "g-bob").await.unwrap());
+    let alice_pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(39));
+    for s in [&bob_sso, &alice_pw] {
+        assert_eq!(
+            w.broker.check_session(s).await.unwrap(),
+            SessionStatus::Active
+        );
+    }
+    // The switch takes effect: they were granted before that moment, so they end too.
+    w.clock.advance(Duration::minutes(1));
+    for s in [&bob_sso, &alice_pw] {
+        assert!(
+            matches!(
+                w.broker.check_session(s).await.unwrap(),
+                SessionStatus::Revoked {
+                    reason: RevocationReason::MethodChanged { .. }
+                }
+            ),
+            "{s:?}"
+        );
+    }
+    // A session granted at the moment the switch takes effect, or after, goes on.
+    let bob_sso = sso_session(w.login(LoginIntent::SignIn, "g-bob").await.unwrap());
+    assert_eq!(
+        w.broker.check_session(&bob_sso).await.unwrap(),
+        SessionStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn a_switch_keeps_the_revocation_rule_it_was_scheduled_with() {
+    // Scheduled under the narrower rule; the broker is then rebuilt with the default over the
+    // same store: the switch still ends only what it forbids.
+    let w = google_world().await;
+    let store: std::sync::Arc<dyn cx_sso::Store> = std::sync::Arc::new(cx_sso::MemoryStore::new());
+    let config = google(&w);
+    let s = store.clone();
+    let w = rebuilt(w, config.clone(), move |b| {
+        b.shared_store(s)
+            .method_switch_revocation(SwitchRevocation::DisallowedSessions)
+    })
+    .await;
+    w.bind("bob", "g-bob").await;
+    let bob_sso = sso_session(w.login(LoginIntent::SignIn, "g-bob").await.unwrap());
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    let w = rebuilt(w, config, move |b| b.shared_store(store)).await;
+    w.clock.advance(Duration::hours(1));
+    assert_eq!(
+        w.broker.check_session(&bob_sso).await.unwrap(),
+        SessionStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn cancel_auth_method_switch_cancels_a_pending_switch_and_audits_it() {
+    let w = google_world().await;
+    let pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    w.broker
+        .set_auth_method(&w.tenant, AuthMethod::Sso { providers: vec![] }, None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(30));
+    assert!(w.broker.cancel_auth_method_switch(&w.tenant).await.unwrap());
+    let status = w.broker.tenant_auth_status(&w.tenant).await.unwrap();
+    assert_eq!(status.method, AuthMethod::Either);
+    assert_eq!(status.pending, None);
+    assert_eq!(status.pending_revocation, None);
+    // Nothing takes effect later: sessions go on, passwords still work.
+    w.clock.advance(Duration::hours(2));
+    assert_eq!(
+        w.broker.check_session(&pw).await.unwrap(),
+        SessionStatus::Active
+    );
+    assert_eq!(
+        w.broker
+            .check_password_login(&w.tenant, &user("bob"))
+            .await
+            .unwrap(),
+        PasswordDecision::Allowed
+    );
+    let cancels = |w: &World| {
+        w.audit
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == AuditKind::MethodSwitchCancelled)
+            .collect::<Vec<_>>()
+    };
+    let events = cancels(&w);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].rule, "admin_cancel");
+    assert_eq!(events[0].tenant, w.tenant);
+    // Cancelling again, or with nothing ever scheduled, is a no-op answered `false`.
+    assert!(!w.broker.cancel_auth_method_switch(&w.tenant).await.unwrap());
+    assert!(
+        !w.broker
+            .cancel_auth_method_switch(&tenant("globex"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(cancels(&w).len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_after_the_switch_took_effect_changes_nothing() {
+    let w = google_world().await;
+    let pw = w
+        .broker
+        .grant_password_session(&w.tenant, &user("bob"))
+        .await
+        .unwrap();
+    let sso = AuthMethod::Sso { providers: vec![] };
+    w.broker
+        .set_auth_method(&w.tenant, sso.clone(), None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(61));
+    assert!(!w.broker.cancel_auth_method_switch(&w.tenant).await.unwrap());
+    let status = w.broker.tenant_auth_status(&w.tenant).await.unwrap();
+    assert_eq!(status.method, sso);
+    assert!(matches!(
+        w.broker.check_session(&pw).await.unwrap(),
+        SessionStatus::Revoked { .. }
+    ));
+    let k = kinds(&w);
+    assert!(k.contains(&(AuditKind::MethodEffective, "scheduled_switch")));
+    assert!(
+        !k.iter()
+            .any(|(k, _)| *k == AuditKind::MethodSwitchCancelled)
+    );
 }

@@ -46,6 +46,8 @@ fn every_public_broker_future_is_send() {
     assert_send(&f);
     let f = broker.set_auth_method(&tenant, AuthMethod::Either, None);
     assert_send(&f);
+    let f = broker.cancel_auth_method_switch(&tenant);
+    assert_send(&f);
     let f = broker.tenant_auth_status(&tenant);
     assert_send(&f);
     let f = broker.add_privileged_user(&tenant, &user);
