@@ -5,11 +5,11 @@ use time::OffsetDateTime;
 
 use crate::audit::AuditKind;
 use crate::broker::Broker;
-use crate::error::{BindingError, Error};
+use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{ProviderId, TenantId, UserId};
 use crate::login::{account_name, binding_key, hash_key, random_token};
-use crate::policy::{LinkingPolicy, SessionMethod};
+use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::SessionGrant;
@@ -90,6 +90,32 @@ fn email_verified(
     }
 }
 
+/// The account's email if the provider states it and vouches for it under the application's
+/// rules (the first condition of [`EmailMatch::Required`]).
+fn vouched_email<'a>(
+    config: &ProviderConfig,
+    id: &'a ExternalIdentity,
+) -> Result<&'a str, EmailMismatch> {
+    let email = id.email.as_deref().ok_or(EmailMismatch::NoEmail)?;
+    if !email_verified(
+        config.kind(),
+        config.linking_policy().entra_verified_domains(),
+        id,
+    ) {
+        return Err(EmailMismatch::NotVerified);
+    }
+    Ok(email)
+}
+
+fn mismatch_rule(reason: EmailMismatch) -> &'static str {
+    match reason {
+        EmailMismatch::NoEmail => "email_match.no_email",
+        EmailMismatch::NotVerified => "email_match.not_verified",
+        EmailMismatch::NotTheUsersEmail => "email_match.not_users_email",
+        EmailMismatch::Ambiguous => "email_match.ambiguous",
+    }
+}
+
 fn email_domain(email: &str) -> Option<&str> {
     let (local, domain) = email.rsplit_once('@')?;
     (!local.is_empty() && !domain.is_empty()).then_some(domain)
@@ -110,22 +136,65 @@ impl Broker {
         }
     }
 
-    /// Binds `identity` to `user`, atomically: of two concurrent binds of one identity, one
-    /// wins and the other gets [`BindingError::BoundToAnotherUser`]. Binding again to the same
-    /// user returns the existing binding.
+    /// Whether the application's [`EmailMatch`] rule lets `identity` be bound to `user`.
+    async fn email_match(
+        &self,
+        tenant: &TenantId,
+        config: &ProviderConfig,
+        user: &UserId,
+        identity: &ExternalIdentity,
+    ) -> Result<(), Error> {
+        match config.email_match() {
+            EmailMatch::NotRequired => return Ok(()),
+            EmailMatch::Required => {}
+        }
+        let refused = |reason: EmailMismatch| {
+            self.audit(
+                tenant,
+                user.as_str(),
+                &account_name(identity),
+                AuditKind::BindRefused,
+                mismatch_rule(reason),
+            );
+            Err(PolicyError::EmailMismatch(reason).into())
+        };
+        let email = match vouched_email(config, identity) {
+            Ok(email) => email,
+            Err(reason) => return refused(reason),
+        };
+        let users = self
+            .inner
+            .directory
+            .active_users_with_verified_email(tenant, email)
+            .await?;
+        match users.as_slice() {
+            [one] if one == user => Ok(()),
+            [] | [_] => refused(EmailMismatch::NotTheUsersEmail),
+            _ => refused(EmailMismatch::Ambiguous),
+        }
+    }
+
+    /// Binds `identity` to `user` through the application `config`, atomically: of two
+    /// concurrent binds of one identity, one wins and the other gets
+    /// [`BindingError::BoundToAnotherUser`]. Binding again to the same user returns the
+    /// existing binding.
+    ///
+    /// Every path that creates a binding comes through here, so the application's
+    /// [`EmailMatch`] rule is checked here, before anything is written.
     pub(crate) async fn bind(
         &self,
         tenant: &TenantId,
-        provider: &ProviderId,
+        config: &ProviderConfig,
         user: &UserId,
         identity: &ExternalIdentity,
         rule: &'static str,
     ) -> Result<AccountBinding, Error> {
+        self.email_match(tenant, config, user, identity).await?;
         let now = self.now();
         let binding = AccountBinding {
             tenant: tenant.clone(),
             user: user.clone(),
-            provider: provider.clone(),
+            provider: config.id().clone(),
             issuer: identity.issuer.clone(),
             subject: identity.subject.clone(),
             email: identity.email.clone(),
@@ -214,13 +283,7 @@ impl Broker {
             _ => return refuse("auto_link.ambiguous_email"),
         };
         match self
-            .bind(
-                tenant,
-                config.id(),
-                &user,
-                identity,
-                "auto_link.verified_email",
-            )
+            .bind(tenant, config, &user, identity, "auto_link.verified_email")
             .await
         {
             Ok(_) => {
@@ -237,12 +300,30 @@ impl Broker {
         }
     }
 
+    /// A link ticket for a first sign-in with an unbound account. When the application
+    /// requires the email to match and the provider does not state or vouch for the email, no
+    /// user could redeem it: the sign-in is refused at once (before the user is asked for a
+    /// password). Whether the email is some user's is only checked at redemption, against the
+    /// user who proved who they are, so a sign-in reveals nothing about the tenant's users.
     pub(crate) async fn issue_link_ticket(
         &self,
         tenant: &TenantId,
-        provider: &ProviderId,
+        config: &ProviderConfig,
         identity: &ExternalIdentity,
     ) -> Result<LinkTicket, Error> {
+        let provider = config.id();
+        if config.email_match() == EmailMatch::Required
+            && let Err(reason) = vouched_email(config, identity)
+        {
+            self.audit(
+                tenant,
+                &format!("provider:{provider}"),
+                &account_name(identity),
+                AuditKind::SignInRefused,
+                mismatch_rule(reason),
+            );
+            return Err(PolicyError::EmailMismatch(reason).into());
+        }
         let ticket = random_token(32);
         let now = self.now();
         let record = TicketRecord {
@@ -274,11 +355,15 @@ impl Broker {
     ///
     /// The ticket is taken once, whatever happens next: a second redemption, an expired
     /// ticket or one issued for another tenant is refused with [`BindingError::TicketInvalid`];
-    /// a disabled user, or one the tenant does not have, with [`BindingError::UserInactive`].
+    /// a disabled user, or one the tenant does not have, with [`BindingError::UserInactive`];
+    /// when the application requires the email to match ([`EmailMatch::Required`]), a user
+    /// whose verified login email is not the account's with
+    /// [`PolicyError::EmailMismatch`].
     ///
     /// # Errors
     ///
-    /// [`BindingError`], [`Error::Store`].
+    /// [`BindingError`], [`PolicyError::EmailMismatch`], [`Error::NotConfigured`] when the
+    /// application was removed meanwhile, [`Error::Store`].
     pub async fn redeem_link_ticket(
         &self,
         tenant: &TenantId,
@@ -323,8 +408,9 @@ impl Broker {
         if !self.inner.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
+        let config = self.provider_config(tenant, &t.provider).await?;
         let binding = self
-            .bind(tenant, &t.provider, user, &t.identity, "link_ticket")
+            .bind(tenant, &config, user, &t.identity, "link_ticket")
             .await?;
         self.audit(
             tenant,

@@ -9,8 +9,10 @@ use crate::ids::{TenantId, UserId};
 
 /// Read access to the host's users. The host owns its users; the broker only asks.
 ///
-/// Used by automatic linking by verified email, by link-ticket redemption (is the user
-/// active?) and by unbinding (would the user lose their last way to sign in?).
+/// Used by automatic linking by verified email, by the email-match rule
+/// ([`EmailMatch::Required`](crate::EmailMatch::Required): is the account's email this user's
+/// verified login email?), by link-ticket redemption (is the user active?) and by unbinding
+/// (would the user lose their last way to sign in?).
 #[async_trait]
 pub trait UserDirectory: Debug + Send + Sync + 'static {
     /// The *active* users of `tenant` whose login email is `email` (compared
@@ -31,7 +33,8 @@ pub trait UserDirectory: Debug + Send + Sync + 'static {
 }
 
 /// The directory used when the host plugs none: every user id is taken as active, and no
-/// user is ever found by email, so automatic linking never links.
+/// user is ever found by email, so automatic linking never links and an application that
+/// requires the email to match binds nobody.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoDirectory;
 

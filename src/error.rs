@@ -403,6 +403,32 @@ pub enum PolicyError {
     /// The provider account is not bound, and the tenant does not link on first sign-in.
     #[error("this provider account is not linked to a user, and linking on first sign-in is off")]
     NotLinked,
+    /// The application requires the provider account's email to be the login email of the
+    /// user it is bound to ([`EmailMatch::Required`](crate::EmailMatch::Required)), and it is
+    /// not: no binding was made.
+    #[error("the provider account's email must be the user's login email: {0}")]
+    EmailMismatch(EmailMismatch),
+}
+
+/// Why [`EmailMatch::Required`](crate::EmailMatch::Required) refused a binding
+/// ([`PolicyError::EmailMismatch`]). None carries the email itself.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EmailMismatch {
+    /// The provider stated no email for the account.
+    #[error("the provider stated no email")]
+    NoEmail,
+    /// The provider does not vouch for the email (Google or OpenID `email_verified` not true;
+    /// Microsoft Entra without `xms_edov` or a domain the application lists).
+    #[error("the provider has not verified the email")]
+    NotVerified,
+    /// The email is not the verified login email of this user: no active user of the tenant
+    /// has it as a host-verified email, or another user does.
+    #[error("the email is not this user's verified login email")]
+    NotTheUsersEmail,
+    /// Several active users of the tenant have this verified email: it identifies nobody.
+    #[error("several users have this email")]
+    Ambiguous,
 }
 
 /// Why a visitor-token operation was refused.

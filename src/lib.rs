@@ -175,13 +175,22 @@
 //!   never creates or finds a user by itself; the first login yields a single-use, 10-minute
 //!   link ticket that the host redeems after the user proves who they are. Anyone can create
 //!   a Google account or an Entra tenant asserting any email, so email alone proves nothing.
-//! - **Automatic linking by verified email** ([`LinkingPolicy::AutoLinkVerifiedEmail`]), the
-//!   rule "the login email must equal the provider's email": only when the provider verifies
-//!   the email (Google `email_verified`; for Entra the `xms_edov` claim or a domain the tenant
-//!   lists, never the plain `email` claim, the "nOAuth" takeover), it matches exactly one
-//!   active user whose email the *host* verified (the pre-account-hijacking defence, see
-//!   [`UserDirectory`]), and the domain is allowed. Otherwise: link required or a refusal,
-//!   never a guess.
+//! - **Automatic linking by verified email** ([`LinkingPolicy::AutoLinkVerifiedEmail`]): only
+//!   when the provider verifies the email (Google `email_verified`; for Entra the `xms_edov`
+//!   claim or a domain the tenant lists, never the plain `email` claim, the "nOAuth" takeover),
+//!   it matches exactly one active user whose email the *host* verified (the
+//!   pre-account-hijacking defence, see [`UserDirectory`]), and the domain is allowed.
+//!   Otherwise: link required or a refusal, never a guess.
+//! - **The login email must match** ([`EmailMatch::Required`], per application with
+//!   [`ProviderConfig::with_email_match`]; the Google sign-in document's "login email addresses
+//!   must match the Google account emails"): on *every* path that creates a binding (from the
+//!   security settings, by link ticket, automatically) the account's email must be one the
+//!   provider vouches for (the same rules as automatic linking) and the host-verified login
+//!   email of exactly one active user, the one being bound. Otherwise the binding is refused
+//!   with [`PolicyError::EmailMismatch`] saying why ([`EmailMismatch`]) and audited
+//!   (`BindRefused`, rule `email_match.*`); a first sign-in whose email the provider does not
+//!   state or vouch for gets no link ticket. Off by default ([`EmailMatch::NotRequired`]):
+//!   a user who proves who they are may then bind any account. It needs a [`UserDirectory`].
 //! - **Link tickets** are refused for a disabled user, another tenant's user, or a second use.
 //! - **Unbinding** a user's last way to sign in is refused while password sign-in is off for
 //!   them ([`BindingError::LastSignInMethod`]).
@@ -239,8 +248,8 @@ pub use connection::{
 pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
-    BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, Error, ErrorKind,
-    IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
+    BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, EmailMismatch,
+    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
@@ -249,7 +258,8 @@ pub use identity::ExternalIdentity;
 pub use ids::{ConnectionId, ProviderId, TenantId, UserId};
 pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{
-    AuthMethod, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation, TenantAuthStatus,
+    AuthMethod, EmailMatch, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation,
+    TenantAuthStatus,
 };
 pub use provider::{
     CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,

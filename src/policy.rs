@@ -196,6 +196,40 @@ pub enum LinkingPolicy {
     },
 }
 
+/// Whether a provider account may be bound only to the user whose login email it has: the
+/// Google sign-in document's "login email addresses must match the Google account emails".
+/// A per-application setting ([`ProviderConfig::with_email_match`](crate::ProviderConfig::with_email_match)).
+///
+/// With [`Required`](Self::Required) the rule holds on **every path that creates a binding**:
+/// binding from the security settings ([`LoginIntent::Link`](crate::LoginIntent::Link)),
+/// link-ticket redemption ([`Broker::redeem_link_ticket`]) and automatic linking
+/// ([`LinkingPolicy::AutoLinkVerifiedEmail`], which meets it by construction). A binding is made
+/// only when:
+///
+/// 1. the provider states an email and **vouches for it**: `email_verified` for Google and
+///    OpenID providers; for Microsoft Entra the `xms_edov` claim or a domain listed in the
+///    application's `AutoLinkVerifiedEmail::entra_verified_domains`, never the plain `email`
+///    claim (the "nOAuth" takeover);
+/// 2. the host's [`UserDirectory`](crate::UserDirectory) returns **exactly one** active user
+///    whose ownership of that email the host verified, and it is the user being bound.
+///
+/// Otherwise the binding is refused with [`PolicyError::EmailMismatch`] (audited
+/// [`AuditKind::BindRefused`], rule `email_match.*`). A first sign-in whose email the provider
+/// does not state or vouch for is refused at once (no link ticket: no user could redeem it).
+/// The rule needs a `UserDirectory`: with the default [`NoDirectory`](crate::NoDirectory)
+/// nobody matches. Bindings made before the rule was switched on are not re-checked at
+/// sign-in (a binding is keyed by issuer and subject, not by email).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EmailMatch {
+    /// The default: a user who proves who they are may bind any account of the application.
+    #[default]
+    NotRequired,
+    /// The account's provider-verified email must be the user's host-verified login email.
+    Required,
+}
+
 impl Default for LinkingPolicy {
     fn default() -> Self {
         Self::InviteOnly {
@@ -205,6 +239,18 @@ impl Default for LinkingPolicy {
 }
 
 impl LinkingPolicy {
+    /// The Entra domains the application knows to be verified (empty unless
+    /// `AutoLinkVerifiedEmail` lists some).
+    pub(crate) fn entra_verified_domains(&self) -> &[String] {
+        match self {
+            Self::AutoLinkVerifiedEmail {
+                entra_verified_domains,
+                ..
+            } => entra_verified_domains,
+            Self::InviteOnly { .. } => &[],
+        }
+    }
+
     pub(crate) fn link_on_first_login(&self) -> bool {
         match self {
             Self::InviteOnly {

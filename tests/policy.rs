@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use common::*;
 use cx_sso::testing::FakeUser;
 use cx_sso::{
-    AuditKind, AuthMethod, BindingError, ClientSecret, Error, LinkingPolicy, LoginIntent,
-    LoginOptions, LoginOutcome, PasswordDecision, PolicyError, ProviderConfig, RevocationReason,
-    SessionStatus, StateError, SwitchRevocation, TenantId, UserDirectory, UserId,
+    AuditKind, AuthMethod, BindingError, ClientSecret, EmailMatch, EmailMismatch, Error,
+    LinkingPolicy, LoginIntent, LoginOptions, LoginOutcome, PasswordDecision, PolicyError,
+    ProviderConfig, RevocationReason, SessionStatus, StateError, SwitchRevocation, TenantId,
+    UserDirectory, UserId,
 };
 use time::Duration;
 
@@ -1281,4 +1282,207 @@ async fn cancelling_after_the_switch_took_effect_changes_nothing() {
         !k.iter()
             .any(|(k, _)| *k == AuditKind::MethodSwitchCancelled)
     );
+}
+
+// ---- The login email must match the account's email (the Google sign-in document) ----
+
+fn mismatch(reason: EmailMismatch) -> impl Fn(&Error) -> bool {
+    move |e| matches!(e, Error::Policy(PolicyError::EmailMismatch(r)) if *r == reason)
+}
+
+fn link(u: &str) -> LoginIntent {
+    LoginIntent::Link { user: user(u) }
+}
+
+#[tokio::test]
+async fn binding_from_settings_with_another_email_is_refused_when_the_application_requires_a_match()
+{
+    // The story: an application that links by verified email automatically, where
+    // bob binds alice's Google account from his security settings.
+    let w = google_world().await;
+    let config = google(&w)
+        .with_linking_policy(auto_link(true))
+        .with_email_match(EmailMatch::Required);
+    let w = with_directory(w, config).await;
+    let err = w.login(link("bob"), "g-alice").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::NotTheUsersEmail)(&err), "{err:?}");
+    assert_eq!(err.kind(), cx_sso::ErrorKind::Denied);
+    assert!(w.no_bindings("bob").await);
+    assert!(kinds(&w).contains(&(AuditKind::BindRefused, "email_match.not_users_email")));
+    // So alice's Google account does not sign bob in: it is linked to alice, automatically.
+    match w.login(LoginIntent::SignIn, "g-alice").await.unwrap() {
+        LoginOutcome::SignedIn { user: u, .. } => assert_eq!(u.as_str(), "alice"),
+        other => panic!("{other:?}"),
+    }
+    // Each user binds their own account from settings.
+    w.bind("bob", "g-bob").await;
+}
+
+#[tokio::test]
+async fn without_the_requirement_a_user_may_bind_an_account_with_another_email() {
+    let w = google_world().await;
+    let config = google(&w).with_linking_policy(auto_link(true));
+    assert_eq!(config.email_match(), EmailMatch::NotRequired);
+    let w = with_directory(w, config).await;
+    w.bind("bob", "g-alice").await;
+}
+
+#[tokio::test]
+async fn a_link_ticket_binds_only_the_user_whose_email_matches() {
+    let w = google_world().await;
+    let config = google(&w).with_email_match(EmailMatch::Required);
+    let w = with_directory(w, config).await;
+    let ticket = || async {
+        match w.login(LoginIntent::SignIn, "g-bob").await.unwrap() {
+            LoginOutcome::LinkRequired { ticket, .. } => ticket,
+            other => panic!("{other:?}"),
+        }
+    };
+    // alice proves who she is, but bob@gmail.example is not her login email.
+    let t = ticket().await;
+    let err = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &t, &user("alice"))
+        .await
+        .unwrap_err();
+    assert!(mismatch(EmailMismatch::NotTheUsersEmail)(&err), "{err:?}");
+    assert!(w.no_bindings("alice").await);
+    assert!(kinds(&w).contains(&(AuditKind::BindRefused, "email_match.not_users_email")));
+    // bob's is: linked, and signed in.
+    let t = ticket().await;
+    let redeemed = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &t, &user("bob"))
+        .await
+        .unwrap();
+    assert_eq!(redeemed.binding.user, user("bob"));
+    assert_eq!(
+        w.broker.check_session(&redeemed.session).await.unwrap(),
+        SessionStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn an_email_the_provider_does_not_verify_is_never_bound_when_a_match_is_required() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-bob-unverified")
+            .email("bob@gmail.example")
+            .email_verified(false),
+    );
+    w.idp.add_user(FakeUser::new("g-no-email"));
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_email_match(EmailMatch::Required),
+    )
+    .await;
+    let err = w.login(link("bob"), "g-bob-unverified").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::NotVerified)(&err), "{err:?}");
+    let err = w.login(link("bob"), "g-no-email").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::NoEmail)(&err), "{err:?}");
+    // A first sign-in gets no link ticket that nobody could redeem: refused at once.
+    let err = w
+        .login(LoginIntent::SignIn, "g-bob-unverified")
+        .await
+        .unwrap_err();
+    assert!(mismatch(EmailMismatch::NotVerified)(&err), "{err:?}");
+    assert!(w.no_bindings("bob").await);
+    let k = kinds(&w);
+    assert!(k.contains(&(AuditKind::BindRefused, "email_match.not_verified")));
+    assert!(k.contains(&(AuditKind::BindRefused, "email_match.no_email")));
+    assert!(k.contains(&(AuditKind::SignInRefused, "email_match.not_verified")));
+}
+
+#[tokio::test]
+async fn a_match_required_needs_the_host_to_have_verified_one_user_with_the_email() {
+    let w = google_world().await;
+    w.idp.add_user(
+        FakeUser::new("g-victim")
+            .email("victim@acme.example")
+            .email_verified(true),
+    );
+    w.idp.add_user(
+        FakeUser::new("g-twin")
+            .email("twin@acme.example")
+            .email_verified(true),
+    );
+    w.idp.add_user(
+        FakeUser::new("g-dan")
+            .email("dan@acme.example")
+            .email_verified(true),
+    );
+    let w = with_directory(
+        w.clone_world(),
+        google(&w).with_email_match(EmailMatch::Required),
+    )
+    .await;
+    // The attacker registered the victim's email locally and never verified it.
+    let err = w.login(link("attacker"), "g-victim").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::NotTheUsersEmail)(&err), "{err:?}");
+    assert!(w.no_bindings("attacker").await);
+    // Two users share an email: it identifies neither.
+    let err = w.login(link("twin-1"), "g-twin").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::Ambiguous)(&err), "{err:?}");
+    assert!(kinds(&w).contains(&(AuditKind::BindRefused, "email_match.ambiguous")));
+    // A disabled user is not an active user with that email.
+    let err = w.login(link("dan"), "g-dan").await.unwrap_err();
+    assert!(mismatch(EmailMismatch::NotTheUsersEmail)(&err), "{err:?}");
+}
+
+#[tokio::test]
+async fn entra_plain_email_claims_do_not_satisfy_a_required_match() {
+    let w = entra_world().await;
+    let config = ProviderConfig::microsoft(
+        w.provider.clone(),
+        cx_sso::EntraTenancy::multi(cx_sso::EntraAudience::Organizations, [ENTRA_TENANT]).unwrap(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_email_match(EmailMatch::Required);
+    let w = with_directory(w, config).await;
+    // carol@contoso.example in Entra's plain `email` claim: the nOAuth case.
+    let err = w
+        .login(link("carol"), "pairwise-sub-carol")
+        .await
+        .unwrap_err();
+    assert!(mismatch(EmailMismatch::NotVerified)(&err), "{err:?}");
+    assert!(w.no_bindings("carol").await);
+    // With xms_edov the tenant vouches for the domain: bound.
+    w.idp.add_user(
+        FakeUser::new("pairwise-sub-carol2")
+            .tenant_id(ENTRA_TENANT)
+            .object_id("00000000-0000-0000-0000-00000000ca02")
+            .email("carol@contoso.example")
+            .email_domain_verified(true),
+    );
+    w.bind("carol", "pairwise-sub-carol2").await;
+}
+
+#[tokio::test]
+async fn automatic_linking_still_links_when_a_match_is_required() {
+    let w = google_world().await;
+    let config = google(&w)
+        .with_linking_policy(auto_link(false))
+        .with_email_match(EmailMatch::Required);
+    let w = with_directory(w, config).await;
+    match w.login(LoginIntent::SignIn, "g-alice").await.unwrap() {
+        LoginOutcome::SignedIn { user: u, .. } => assert_eq!(u.as_str(), "alice"),
+        other => panic!("{other:?}"),
+    }
+    assert!(kinds(&w).contains(&(AuditKind::AutoLink, "auto_link.verified_email")));
+}
+
+#[test]
+fn email_mismatch_errors_say_why_without_the_email() {
+    for (reason, words) in [
+        (EmailMismatch::NoEmail, "no email"),
+        (EmailMismatch::NotVerified, "not verified"),
+        (EmailMismatch::NotTheUsersEmail, "not this user"),
+        (EmailMismatch::Ambiguous, "several users"),
+    ] {
+        let text = Error::from(PolicyError::EmailMismatch(reason)).to_string();
+        assert!(text.contains("must be the user's login email"), "{text}");
+        assert!(text.contains(words), "{text}");
+        assert!(!text.contains('@'), "{text}");
+    }
 }

@@ -504,9 +504,7 @@ impl Broker {
                                 );
                                 return Err(PolicyError::NotLinked.into());
                             }
-                            let ticket = self
-                                .issue_link_ticket(&tenant, &provider, &identity)
-                                .await?;
+                            let ticket = self.issue_link_ticket(&tenant, config, &identity).await?;
                             return Ok(LoginOutcome::LinkRequired {
                                 tenant,
                                 ticket,
@@ -540,7 +538,7 @@ impl Broker {
             }
             LoginIntent::Link { user } => {
                 let binding = self
-                    .bind(&tenant, &provider, &user, &identity, "settings")
+                    .bind(&tenant, config, &user, &identity, "settings")
                     .await?;
                 Ok(LoginOutcome::Linked {
                     tenant,

@@ -54,6 +54,8 @@ pub struct ProviderConfig {
     auth_method: ClientAuthMethod,
     #[serde(default)]
     linking: crate::policy::LinkingPolicy,
+    #[serde(default)]
+    email_match: crate::policy::EmailMatch,
 }
 
 /// Which provider an application is registered at, with that provider's own options.
@@ -214,6 +216,7 @@ impl ProviderConfig {
             extra_scopes: Vec::new(),
             auth_method: ClientAuthMethod::default(),
             linking: crate::policy::LinkingPolicy::default(),
+            email_match: crate::policy::EmailMatch::default(),
         }
     }
 
@@ -393,6 +396,19 @@ impl ProviderConfig {
     /// The linking policy.
     pub fn linking_policy(&self) -> &crate::policy::LinkingPolicy {
         &self.linking
+    }
+
+    /// Whether a provider account may be bound only to the user whose login email it has, on
+    /// every path that creates a binding (default: not required). See
+    /// [`EmailMatch`](crate::EmailMatch).
+    pub fn with_email_match(mut self, rule: crate::policy::EmailMatch) -> Self {
+        self.email_match = rule;
+        self
+    }
+
+    /// The email-match rule.
+    pub fn email_match(&self) -> crate::policy::EmailMatch {
+        self.email_match
     }
 
     /// The application's id within the tenant.
