@@ -149,9 +149,8 @@ fn config_for(kind: Kind) -> ProviderConfig {
             pid("mailbox"),
             format!("{OAUTH2_BASE}/authorize"),
             format!("{OAUTH2_BASE}/token"),
-            // The FakeIdp wants `openid` in every request; a real plain OAuth 2.0 provider
-            // would take only the mail scope.
-            ["openid", "email", "https://mail.example.test/imap"],
+            // Plain OAuth 2.0: no `openid`; `email` lets userinfo name the mailbox.
+            ["email", "https://mail.example.test/imap"],
             CLIENT_ID,
             ClientSecret::new(CLIENT_SECRET),
         )
@@ -484,6 +483,104 @@ fn plain_oauth2_configuration_is_validated() {
         ClientSecret::new(CLIENT_SECRET),
     );
     assert!(loopback.problems().is_empty());
+}
+
+/// The Webex Connect email-asset form for Gmail, field by field as the source documents show
+/// it (the Dutch and Korean "email asset with OAuth 2.0" guides).
+const FORM_AUTHORIZATION_URL: &str = "https://accounts.google.com/o/oauth2/auth";
+const FORM_SCOPE: &str = "https://mail.google.com/";
+const FORM_ACCESS_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+const FORM_REFRESH_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+const FORM_EMAIL_ID: &str = "bhusuresimi@gmail.com";
+
+#[tokio::test]
+async fn gmail_email_asset_form_connects_refreshes_and_builds_xoauth2() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let google = FakeIdp::google().with_clock(clock.clone());
+    google.register_client(CLIENT_ID, CLIENT_SECRET);
+    google.add_user(FakeUser::new("g-asset").email(FORM_EMAIL_ID));
+    let store = Arc::new(TestStore::default());
+    let broker = broker(&google, &clock, &store, None);
+    let tenant = tenant("acme");
+    let asset = cid("bhusuresIMIEmail");
+
+    // The admin fills in the form: a plain OAuth 2.0 application, no OpenID Connect.
+    let config = ProviderConfig::oauth2(
+        pid("gmail-asset"),
+        FORM_AUTHORIZATION_URL,
+        FORM_ACCESS_TOKEN_URL,
+        [FORM_SCOPE],
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_oauth2_refresh_url(FORM_REFRESH_TOKEN_URL)
+    .with_oauth2_mailbox(FORM_EMAIL_ID);
+    let check = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(check.is_ok(), "{check:?}");
+
+    // "Generate Token": Google's authorization URL as the form has it, the mail scope alone.
+    let redirect = broker
+        .begin_login(
+            &tenant,
+            &pid("gmail-asset"),
+            LoginIntent::Connect {
+                connection: asset.clone(),
+            },
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let url = &redirect.authorize_url;
+    assert_eq!(
+        format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap(),
+            url.path()
+        ),
+        FORM_AUTHORIZATION_URL
+    );
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query["scope"], FORM_SCOPE,
+        "only the mail scope, no `openid`"
+    );
+    assert_eq!(query["access_type"], "offline");
+
+    // The admin consents at Google; the platform keeps the tokens.
+    let callback = google.authorize(url.as_str(), "g-asset").unwrap();
+    let outcome = broker
+        .complete_login(&callback, redirect.browser_binding.secret())
+        .await
+        .unwrap();
+    match outcome {
+        LoginOutcome::Connected { mailbox, .. } => assert_eq!(mailbox, FORM_EMAIL_ID),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        google.discovery_fetches(),
+        0,
+        "no discovery: plain OAuth 2.0"
+    );
+    assert_eq!(google.jwks_fetches(), 0, "no ID token to verify");
+
+    // Before expiry the stored token; an hour later a refresh at the form's refresh URL.
+    let first = broker.access_token(&tenant, &asset).await.unwrap();
+    assert_eq!(google.refresh_requests(), 0);
+    clock.advance(Duration::hours(1));
+    let second = broker.access_token(&tenant, &asset).await.unwrap();
+    assert_eq!(google.refresh_requests(), 1);
+    assert_ne!(first.secret(), second.secret());
+
+    // And the SMTP/IMAP login string for smtp.gmail.com.
+    let sasl = broker.xoauth2(&tenant, &asset).await.unwrap();
+    assert_eq!(
+        sasl.raw(),
+        format!(
+            "user={FORM_EMAIL_ID}\x01auth=Bearer {}\x01\x01",
+            second.secret()
+        )
+    );
 }
 
 #[tokio::test]

@@ -681,7 +681,10 @@ fn authorize_checks_the_request_like_a_provider() {
         ),
         "response_type",
     );
-    invalid(authorize_url(endpoint, "email profile", &[], &[]), "scope");
+    assert_eq!(
+        idp.authorize(&authorize_url(endpoint, scope, &["scope"], &[]), "g-123"),
+        Err(FakeIdpError::MissingParameter("scope"))
+    );
 
     assert_eq!(
         idp.authorize(&google_authorize_url(), "nobody"),
@@ -1004,6 +1007,78 @@ async fn refresh_token_only_with_offline_access() {
     let body = json(&redeem(&idp, GOOGLE_TOKEN, &callback).await);
     assert!(body["refresh_token"].is_string());
     assert!(google_login(&idp).await.get("refresh_token").is_none());
+}
+
+/// Google's authorization URL as the email-asset forms show it (the older path beside
+/// `/o/oauth2/v2/auth`).
+const GOOGLE_FORM_AUTHORIZE: &str = "https://accounts.google.com/o/oauth2/auth";
+
+#[tokio::test]
+async fn google_answers_a_plain_oauth2_mailbox_request_at_the_form_urls() {
+    let idp = google();
+    // The mail scope alone: no `openid`, so no nonce either.
+    let url = authorize_url(
+        GOOGLE_FORM_AUTHORIZE,
+        "https://mail.google.com/",
+        &["nonce"],
+        &[("access_type", "offline"), ("prompt", "consent")],
+    );
+    let callback = idp.authorize(&url, "g-123").expect("authorize");
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some("the-state")
+    );
+
+    let body = json(&redeem(&idp, GOOGLE_TOKEN, &callback).await);
+    assert_eq!(body["scope"], "https://mail.google.com/");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body.get("id_token").is_none(), "no ID token without openid");
+    let refresh_token = body["refresh_token"].as_str().expect("refresh_token");
+
+    // The refresh URL of the form is the same token endpoint.
+    let refreshed = post_form(
+        &idp,
+        GOOGLE_TOKEN,
+        Some(&basic(CLIENT, SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed = json(&refreshed);
+    assert_eq!(refreshed["scope"], "https://mail.google.com/");
+    let access_token = refreshed["access_token"].as_str().expect("access_token");
+    assert_ne!(refreshed["access_token"], body["access_token"]);
+
+    // A mail-only token is not good for userinfo: the mailbox comes from the form.
+    let response = get_bearer(&idp, GOOGLE_USERINFO, access_token).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(oauth_error(&response), "insufficient_scope");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii");
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+
+    // Plain OAuth 2.0 with the email scope: userinfo answers, still no ID token.
+    let url = authorize_url(GOOGLE_FORM_AUTHORIZE, "email profile", &["nonce"], &[]);
+    let callback = idp.authorize(&url, "g-123").expect("authorize");
+    let body = json(&redeem(&idp, GOOGLE_TOKEN, &callback).await);
+    assert!(body.get("id_token").is_none());
+    let access_token = body["access_token"].as_str().expect("access_token");
+    let info = json(&get_bearer(&idp, GOOGLE_USERINFO, access_token).await);
+    assert_eq!(info["email"], "alice@example.com");
+
+    // OpenID Connect at the older path works as at the v2 path, and still needs its nonce.
+    let url = authorize_url(GOOGLE_FORM_AUTHORIZE, "openid email", &["nonce"], &[]);
+    assert_eq!(
+        idp.authorize(&url, "g-123"),
+        Err(FakeIdpError::MissingParameter("nonce"))
+    );
+    let url = authorize_url(GOOGLE_FORM_AUTHORIZE, "openid email", &[], &[]);
+    let callback = idp.authorize(&url, "g-123").expect("authorize");
+    assert!(json(&redeem(&idp, GOOGLE_TOKEN, &callback).await)["id_token"].is_string());
 }
 
 // ---------------------------------------------------------------------------------------------

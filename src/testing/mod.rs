@@ -15,7 +15,8 @@
 //! | [`FakeIdp::entra()`] | `https://login.microsoftonline.com/{x}/v2.0/.well-known/openid-configuration` | `https://login.microsoftonline.com/<user's tid>/v2.0` |
 //! | [`FakeIdp::oidc(issuer)`] | `{issuer}/.well-known/openid-configuration` | `issuer` |
 //!
-//! - **Google**: authorization `https://accounts.google.com/o/oauth2/v2/auth`, token
+//! - **Google**: authorization `https://accounts.google.com/o/oauth2/v2/auth` (and
+//!   `https://accounts.google.com/o/oauth2/auth`, the URL mailbox forms show), token
 //!   `https://oauth2.googleapis.com/token`, userinfo
 //!   `https://openidconnect.googleapis.com/v1/userinfo`, JWKS
 //!   `https://www.googleapis.com/oauth2/v3/certs`, revocation
@@ -45,8 +46,8 @@
 //!
 //! 1. [`FakeIdp::register_client`] and [`FakeIdp::add_user`].
 //! 2. The relying party builds an authorization URL; [`FakeIdp::authorize`] plays the user
-//!    consenting (checking `response_type=code`, the client, `redirect_uri`, `openid` in
-//!    `scope`, `state`, `nonce`, PKCE `S256`) and returns the callback query
+//!    consenting (checking `response_type=code`, the client, `redirect_uri`, `scope`, `state`,
+//!    PKCE `S256`, and `nonce` when `scope` has `openid`) and returns the callback query
 //!    `code=...&state=...` (`&iss=...` when on). The ID token is signed *here*, so the token
 //!    exchange is cheap to benchmark. [`FakeIdp::deny`] returns `error=...&state=...` instead.
 //! 3. The token endpoint authenticates the client (`client_secret_basic`, with the id and secret
@@ -54,8 +55,8 @@
 //!    401 `invalid_client`), takes the code (single use, 10 minutes, same client, same
 //!    `redirect_uri`, `BASE64URL(SHA256(code_verifier)) == code_challenge`; otherwise 400
 //!    `invalid_grant`) and answers `access_token`, `token_type: Bearer`, `expires_in: 3600`,
-//!    `scope`, `id_token`, and a `refresh_token` when `scope` had `offline_access` or the URL
-//!    had `access_type=offline`.
+//!    `scope`, `id_token` when `scope` had `openid`, and a `refresh_token` when `scope` had
+//!    `offline_access` or the URL had `access_type=offline`.
 //! 4. The `refresh_token` grant (same client only) answers a new `access_token`
 //!    (`expires_in: 3600`) and `scope`, no ID token. Google does not rotate: no new refresh
 //!    token, the old one stays valid. Entra rotates: a new `refresh_token` each time, the
@@ -65,8 +66,20 @@
 //!    [`FakeIdp::refresh_requests`] counts refresh grants; [`Misbehavior::RefreshInvalidGrant`]
 //!    refuses them.
 //! 5. Userinfo takes `Authorization: Bearer <access token>` and answers `sub`, `email`,
-//!    `email_verified` (not for Entra), `name` (and `hd`); anything else is a 401. Revocation
-//!    takes `token=...` and answers 200.
+//!    `email_verified` (not for Entra), `name` (and `hd`); an unknown or expired token is a
+//!    401, a token whose scope has none of `openid`, `email`, `profile` a 403
+//!    `insufficient_scope`. Revocation takes `token=...` and answers 200.
+//!
+//! # Plain OAuth 2.0: the mailbox form
+//!
+//! A request without `openid` in `scope` is plain OAuth 2.0, the way a mailbox form such as
+//! Webex Connect's email asset connects Gmail: authorization URL
+//! `https://accounts.google.com/o/oauth2/auth`, scope `https://mail.google.com/` alone, token
+//! and refresh URL `https://oauth2.googleapis.com/token`. No nonce is needed, the token
+//! endpoint answers no ID token, the refresh grant works as above, and userinfo refuses the
+//! mail-only token (the mailbox address comes from the form). Configure the broker with
+//! [`ProviderConfig::oauth2`](crate::ProviderConfig::oauth2) and those values to test the
+//! story exactly as an admin fills it in.
 //!
 //! ID tokens: header `{"alg":"RS256","typ":"JWT","kid":...}`, claims `iss`, `sub`, `aud` and
 //! `azp` (the client id), `iat`, `exp` (`iat` + 1 hour), `nonce`, `email`, `email_verified`,

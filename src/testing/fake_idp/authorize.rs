@@ -32,7 +32,7 @@ pub enum FakeIdpError {
     #[error("parameter `{0}` appears more than once")]
     DuplicateParameter(String),
     /// A parameter has a value the provider does not accept (`response_type` not `code`,
-    /// `code_challenge_method` not `S256`, `scope` without `openid`, ...).
+    /// `code_challenge_method` not `S256`, ...).
     #[error("parameter `{name}` is not acceptable: {reason}")]
     InvalidParameter {
         /// The parameter.
@@ -84,10 +84,15 @@ impl FakeIdp {
     /// `iss` parameter is on.
     ///
     /// Checks what the provider would: this provider's authorization endpoint,
-    /// `response_type=code`, a registered `client_id`, a `redirect_uri`, `openid` in `scope`,
-    /// `state`, `nonce`, a `code_challenge` with `code_challenge_method=S256`, and the user. The
-    /// code is random, single-use and valid 10 minutes. The ID token is signed here, not at the
-    /// token endpoint, so that timing the token exchange does not time the provider's signing.
+    /// `response_type=code`, a registered `client_id`, a `redirect_uri`, a `scope`, `state`, a
+    /// `code_challenge` with `code_challenge_method=S256`, the user, and a `nonce` when `scope`
+    /// holds `openid`. The code is random, single-use and valid 10 minutes. The ID token is
+    /// signed here, not at the token endpoint, so that timing the token exchange does not time
+    /// the provider's signing.
+    ///
+    /// Without `openid` in `scope` the request is plain OAuth 2.0, as a mailbox form sends it
+    /// (scope `https://mail.google.com/` alone): no nonce is needed and the token endpoint
+    /// answers no ID token.
     ///
     /// A refresh token is issued at the exchange when `scope` holds `offline_access` or the URL
     /// says `access_type=offline`.
@@ -104,14 +109,14 @@ impl FakeIdp {
         let client_id = query.require("client_id")?;
         let redirect_uri = query.require("redirect_uri")?;
         let scope = query.require("scope")?;
-        if !scope.split(' ').any(|s| s == "openid") {
-            return Err(FakeIdpError::InvalidParameter {
-                name: "scope",
-                reason: "`openid` is missing".to_owned(),
-            });
-        }
+        let openid = scope.split(' ').any(|s| s == "openid");
         let state_param = query.require("state")?;
-        let nonce = query.require("nonce")?;
+        // OpenID Connect only: a plain OAuth 2.0 request has no nonce to echo.
+        let nonce = if openid {
+            Some(query.require("nonce")?)
+        } else {
+            None
+        };
         let code_challenge = query.require("code_challenge")?;
         let method = query.require("code_challenge_method")?;
         if method != "S256" {
@@ -132,8 +137,13 @@ impl FakeIdp {
             .get(subject)
             .ok_or_else(|| FakeIdpError::UnknownUser(subject.to_owned()))?;
         let now = state.clock.now().unix_timestamp();
-        let claims = self.id_token_claims(&state, user, client_id, nonce, now);
-        let id_token = sign_id_token(&state, &claims)?;
+        let id_token = match nonce {
+            Some(nonce) => {
+                let claims = self.id_token_claims(&state, user, client_id, nonce, now);
+                Some(sign_id_token(&state, &claims)?)
+            }
+            None => None,
+        };
         let code = random_token(32);
         let grant = Grant {
             subject: subject.to_owned(),

@@ -67,6 +67,10 @@ const ENTRA_HOST: &str = "login.microsoftonline.com";
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
+/// Google's authorization URL as mailbox forms show it (Webex Connect's email asset): the older
+/// path, which Google still answers beside `/o/oauth2/v2/auth`.
+const GOOGLE_FORM_AUTHORIZE: &str = "https://accounts.google.com/o/oauth2/auth";
+
 /// An in-process OpenID provider for tests: Google, Microsoft Entra, or a generic issuer.
 ///
 /// It implements [`HttpClient`](crate::HttpClient), so a [`Broker`](crate::Broker) built with
@@ -114,7 +118,8 @@ struct IssuedCode {
     redirect_uri: String,
     code_challenge: String,
     expires_at: i64,
-    id_token: String,
+    /// `None` for a plain OAuth 2.0 request (no `openid` in the scope).
+    id_token: Option<String>,
     grant: Grant,
     offline: bool,
 }
@@ -131,12 +136,15 @@ struct Grant {
 }
 
 impl FakeIdp {
-    /// Google: issuer `https://accounts.google.com`, with Google's endpoint URLs.
+    /// Google: issuer `https://accounts.google.com`, with Google's endpoint URLs. The
+    /// authorization endpoint also answers at `https://accounts.google.com/o/oauth2/auth`, the
+    /// URL mailbox forms show.
     pub fn google() -> Self {
         Self::with_personality(Personality::Google(FixedRoutes::new(FixedUrls {
             issuer: GOOGLE_ISSUER.to_owned(),
             discovery: format!("{GOOGLE_ISSUER}/.well-known/openid-configuration"),
             authorize: "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+            authorize_aliases: vec![GOOGLE_FORM_AUTHORIZE.to_owned()],
             token: "https://oauth2.googleapis.com/token".to_owned(),
             userinfo: "https://openidconnect.googleapis.com/v1/userinfo".to_owned(),
             jwks: "https://www.googleapis.com/oauth2/v3/certs".to_owned(),
@@ -168,6 +176,7 @@ impl FakeIdp {
             issuer: issuer.to_owned(),
             discovery: endpoint("/.well-known/openid-configuration"),
             authorize: endpoint("/authorize"),
+            authorize_aliases: Vec::new(),
             token: endpoint("/token"),
             userinfo: endpoint("/userinfo"),
             jwks: endpoint("/jwks"),

@@ -31,6 +31,9 @@ pub(super) struct FixedUrls {
     pub(super) issuer: String,
     pub(super) discovery: String,
     pub(super) authorize: String,
+    /// Other paths the authorization endpoint answers at, not in the discovery document (such as
+    /// Google's `/o/oauth2/auth`, the URL the email-asset forms show).
+    pub(super) authorize_aliases: Vec<String>,
     pub(super) token: String,
     pub(super) userinfo: String,
     pub(super) jwks: String,
@@ -53,6 +56,9 @@ impl FixedRoutes {
         };
         add(&urls.discovery, Endpoint::Discovery);
         add(&urls.authorize, Endpoint::Authorize);
+        for alias in &urls.authorize_aliases {
+            add(alias, Endpoint::Authorize);
+        }
         add(&urls.token, Endpoint::Token);
         add(&urls.userinfo, Endpoint::Userinfo);
         add(&urls.jwks, Endpoint::Jwks);

@@ -93,8 +93,10 @@ impl FakeIdp {
         );
         body.insert("expires_in".into(), json!(TOKEN_TTL_SECS));
         body.insert("scope".into(), json!(scope));
-        if !active(Misbehavior::NoIdToken) {
-            body.insert("id_token".into(), Value::String(issued.id_token));
+        if let Some(id_token) = issued.id_token
+            && !active(Misbehavior::NoIdToken)
+        {
+            body.insert("id_token".into(), Value::String(id_token));
         }
         if let Some(rt) = refresh_token {
             body.insert("refresh_token".into(), json!(rt));

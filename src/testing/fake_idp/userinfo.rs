@@ -8,6 +8,9 @@ use super::knobs::Misbehavior;
 use super::wire::{Response, json_response, strip_scheme};
 
 impl FakeIdp {
+    /// `Authorization: Bearer <access token>`: the user's claims. An unknown or expired token
+    /// is a 401 `invalid_token`; a token whose scope holds none of `openid`, `email` and
+    /// `profile` (a plain OAuth 2.0 mail-only token) is a 403 `insufficient_scope`.
     pub(super) fn userinfo(&self, request: &http::Request<Vec<u8>>) -> Response {
         let unauthorized = || {
             http::Response::builder()
@@ -34,6 +37,22 @@ impl FakeIdp {
         else {
             return unauthorized();
         };
+        if !grant
+            .scope
+            .split(' ')
+            .any(|s| matches!(s, "openid" | "email" | "profile"))
+        {
+            // RFC 6750 §3.1: a valid token without a scope userinfo serves (a mail-only token).
+            return http::Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"insufficient_scope\", scope=\"openid email profile\"",
+                )
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(br#"{"error":"insufficient_scope"}"#.to_vec())
+                .unwrap_or_default();
+        }
         let Some(user) = state.users.get(&grant.subject) else {
             return unauthorized();
         };
