@@ -156,7 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bindings = broker.list_bindings(&acme, &ana).await?;
     println!("   bindings before: {}", bindings.len());
     for b in &bindings {
-        broker.unbind(&acme, &ana, &b.issuer, &b.subject).await?;
+        broker.unbind(&acme, &ana, &b.id()).await?;
     }
     println!(
         "   bindings after: {}",

@@ -7,7 +7,7 @@ use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
-use crate::ids::{ProviderId, TenantId, UserId};
+use crate::ids::{BindingId, ProviderId, TenantId, UserId};
 use crate::login::{account_name, binding_key, hash_key, random_token};
 use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
@@ -36,6 +36,14 @@ pub struct AccountBinding {
     pub email: Option<String>,
     /// When the binding was made.
     pub created_at: OffsetDateTime,
+}
+
+impl AccountBinding {
+    /// This binding's id, to give back to [`Broker::unbind`]: stable, opaque and URL-safe
+    /// (see [`BindingId`]), so a settings page can put it in a "Remove" form.
+    pub fn id(&self) -> BindingId {
+        BindingId::of_account(&self.tenant, &self.issuer, &self.subject)
+    }
 }
 
 /// What [`Broker::redeem_link_ticket`] returns: the new binding and the session of the
@@ -487,7 +495,8 @@ impl Broker {
             .collect()
     }
 
-    /// Removes `user`'s binding of the account (`issuer`, `subject`).
+    /// Removes `user`'s binding `binding` (its [`AccountBinding::id`], as listed by
+    /// [`list_bindings`](Self::list_bindings)).
     ///
     /// Refused when the user would be locked out: password sign-in is off for them (the tenant
     /// enforces SSO, now or after a scheduled switch, and they are not privileged) and no other
@@ -497,29 +506,35 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`BindingError::NotFound`] when `user` has no such binding,
-    /// [`BindingError::LastSignInMethod`], [`Error::Store`].
+    /// [`BindingError::NotFound`] when `user` has no such binding in `tenant` (another
+    /// user's or another tenant's binding included), [`BindingError::LastSignInMethod`],
+    /// [`Error::Store`].
     pub async fn unbind(
         &self,
         tenant: &TenantId,
         user: &UserId,
-        issuer: &str,
-        subject: &str,
+        binding: &BindingId,
     ) -> Result<(), Error> {
         let now = self.now();
-        let k = binding_key(tenant, issuer, subject);
-        let record = self
+        // The id is a hash: find it among the user's own bindings (a handful), which also
+        // keeps another user's binding out of reach.
+        let rows = self
             .inner
             .store
-            .get(NS_BINDING, &k, now)
-            .await?
-            .ok_or(BindingError::NotFound)?;
-        let b: AccountBinding =
-            serde_json::from_slice(&record.value).map_err(|_| corrupt("binding"))?;
-        if b.user != *user {
-            return Err(BindingError::NotFound.into());
+            .list(NS_BINDING, &user_index(tenant, user), now)
+            .await?;
+        let mut found = None;
+        for (_, record) in rows {
+            let b: AccountBinding =
+                serde_json::from_slice(&record.value).map_err(|_| corrupt("binding"))?;
+            if b.tenant == *tenant && b.user == *user && b.id() == *binding {
+                found = Some(b);
+                break;
+            }
         }
-        let account = format!("{issuer}#{subject}");
+        let b = found.ok_or(BindingError::NotFound)?;
+        let k = binding_key(tenant, &b.issuer, &b.subject);
+        let account = format!("{}#{}", b.issuer, b.subject);
         if self.would_lock_out(tenant, user, &b).await? {
             self.audit(
                 tenant,

@@ -1,4 +1,9 @@
-//! Validated identifiers: tenants, users, provider applications and mailbox connections.
+//! Validated identifiers: tenants, users, provider applications, mailbox connections and
+//! account bindings.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr) => {
@@ -76,6 +81,11 @@ fn opaque_char(c: char) -> bool {
     !c.is_control()
 }
 
+/// The base64url alphabet (RFC 4648 §5): ASCII letters, digits, `-` and `_`.
+fn base64url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
+}
+
 id_type!(
     /// A tenant (company) of the host platform: 1 to 128 ASCII letters, digits, `-`, `_` or `.`.
     TenantId,
@@ -109,6 +119,33 @@ id_type!(
     slug_char
 );
 
+id_type!(
+    /// One account binding of a tenant, as [`AccountBinding::id`](crate::AccountBinding::id)
+    /// names it for [`Broker::unbind`](crate::Broker::unbind): 43 base64url characters (ASCII
+    /// letters, digits, `-` and `_`), stable for the binding's life, safe in a URL or a form
+    /// field, and opaque: it is a hash of the tenant, issuer and subject, so it reveals neither
+    /// the provider nor the account, and the same account has unrelated ids in two tenants.
+    BindingId,
+    "binding id",
+    43,
+    base64url_char
+);
+
+impl BindingId {
+    /// The id of the binding of the account (`issuer`, `subject`) in `tenant`:
+    /// `BASE64URL(SHA-256(label, then each part length-prefixed))`, so that no two triples
+    /// share a hash input.
+    pub(crate) fn of_account(tenant: &TenantId, issuer: &str, subject: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"cx-sso binding id v1");
+        for part in [tenant.as_str(), issuer, subject] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        Self(URL_SAFE_NO_PAD.encode(hasher.finalize()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +161,32 @@ mod tests {
         assert!(UserId::new("bad\nuser").is_err());
         assert!(ConnectionId::new("asset-42").is_ok());
         assert!(ConnectionId::new("a|b").is_err());
+        assert!(BindingId::new("A".repeat(43)).is_ok());
+        assert!(BindingId::new("A".repeat(44)).is_err());
+        assert!(BindingId::new("a.b").is_err());
+        assert!(BindingId::new("a+b/c=").is_err());
+    }
+
+    #[test]
+    fn binding_ids_are_43_url_safe_characters_and_never_collide_across_part_boundaries() {
+        let t = TenantId::new("acme").unwrap();
+        let id = BindingId::of_account(&t, "https://accounts.google.com", "1089");
+        assert_eq!(id.as_str().len(), 43);
+        assert_eq!(BindingId::new(id.as_str()).unwrap(), id);
+        assert_eq!(
+            id,
+            BindingId::of_account(&t, "https://accounts.google.com", "1089")
+        );
+        // Moving a character from one part to the next gives another id.
+        assert_ne!(
+            BindingId::of_account(&t, "https://idp.example/a", "bc"),
+            BindingId::of_account(&t, "https://idp.example/ab", "c")
+        );
+        let other = TenantId::new("acme2").unwrap();
+        assert_ne!(
+            id,
+            BindingId::of_account(&other, "https://accounts.google.com", "1089")
+        );
+        assert_eq!(format!("{id:?}"), format!("BindingId({:?})", id.as_str()));
     }
 }

@@ -255,7 +255,7 @@ pub use error::{
 pub use http::ReqwestHttpClient;
 pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
-pub use ids::{ConnectionId, ProviderId, TenantId, UserId};
+pub use ids::{BindingId, ConnectionId, ProviderId, TenantId, UserId};
 pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{
     AuthMethod, EmailMatch, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation,

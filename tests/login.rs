@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use common::*;
 use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
 use cx_sso::{
-    BindingError, CallbackError, ClientAuthMethod, ClientSecret, Error, HttpClient, HttpError,
-    HttpErrorKind, IdTokenError, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
-    SessionMethod, StateError,
+    BindingError, BindingId, CallbackError, ClientAuthMethod, ClientSecret, Error, HttpClient,
+    HttpError, HttpErrorKind, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
+    ProviderConfig, SessionMethod, StateError,
 };
 use time::Duration;
 
@@ -540,12 +540,12 @@ async fn bindings_are_listed_and_removed() {
     // Someone else cannot remove alice's binding.
     let err = w
         .broker
-        .unbind(&w.tenant, &user("bob"), &list[0].issuer, &list[0].subject)
+        .unbind(&w.tenant, &user("bob"), &list[0].id())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Binding(BindingError::NotFound)));
     w.broker
-        .unbind(&w.tenant, &user("alice"), &list[0].issuer, &list[0].subject)
+        .unbind(&w.tenant, &user("alice"), &list[0].id())
         .await
         .unwrap();
     assert!(w.no_bindings("alice").await);
@@ -553,6 +553,77 @@ async fn bindings_are_listed_and_removed() {
         w.login(LoginIntent::SignIn, "g-alice").await.unwrap(),
         LoginOutcome::LinkRequired { .. }
     ));
+}
+
+#[tokio::test]
+async fn unbind_takes_the_binding_id_a_settings_page_round_trips() {
+    let w = google_world().await;
+    w.bind("alice", "g-alice").await;
+    let list = w
+        .broker
+        .list_bindings(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    let id = list[0].id();
+    // Stable, opaque and URL-safe: it names neither the issuer nor the subject.
+    assert_eq!(id, list[0].id());
+    assert_eq!(id.as_str().len(), 43);
+    assert!(
+        id.as_str()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{id}"
+    );
+    assert!(!id.as_str().contains("g-alice"));
+    // The "Remove" button posts it back as text.
+    let posted: BindingId = id.to_string().parse().unwrap();
+    assert_eq!(posted, id);
+    assert!("not an id!".parse::<BindingId>().is_err());
+
+    // An id of no binding (well-formed, or another tenant's) is not found; nothing is removed.
+    let unknown = BindingId::new("A".repeat(43)).unwrap();
+    let err = w
+        .broker
+        .unbind(&w.tenant, &user("alice"), &unknown)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::NotFound)),
+        "{err:?}"
+    );
+    let err = w
+        .broker
+        .unbind(&tenant("other"), &user("alice"), &posted)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::NotFound)),
+        "{err:?}"
+    );
+    assert_eq!(
+        w.broker
+            .list_bindings(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    w.broker
+        .unbind(&w.tenant, &user("alice"), &posted)
+        .await
+        .unwrap();
+    assert!(w.no_bindings("alice").await);
+    // Twice is not found.
+    let err = w
+        .broker
+        .unbind(&w.tenant, &user("alice"), &posted)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Binding(BindingError::NotFound)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -755,7 +755,7 @@ async fn unbinding_the_last_way_to_sign_in_is_refused_when_passwords_are_off() {
         .unwrap()[0];
     let err = w
         .broker
-        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .unbind(&w.tenant, &user("bob"), &b.id())
         .await
         .unwrap_err();
     assert!(
@@ -768,7 +768,7 @@ async fn unbinding_the_last_way_to_sign_in_is_refused_when_passwords_are_off() {
         .await
         .unwrap();
     w.broker
-        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .unbind(&w.tenant, &user("bob"), &b.id())
         .await
         .unwrap();
     let k = kinds(&w);
@@ -815,7 +815,7 @@ async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
         .await
         .unwrap()[0];
     w.broker
-        .unbind(&w.tenant, &user("bob"), &bob.issuer, &bob.subject)
+        .unbind(&w.tenant, &user("bob"), &bob.id())
         .await
         .unwrap();
     // AutoLink, AutoLinkRefused.
@@ -991,7 +991,7 @@ async fn unbinding_the_last_way_in_is_refused_before_a_scheduled_sso_switch() {
         .unwrap()[0];
     let err = w
         .broker
-        .unbind(&w.tenant, &user("bob"), &b.issuer, &b.subject)
+        .unbind(&w.tenant, &user("bob"), &b.id())
         .await
         .unwrap_err();
     assert!(

@@ -5,8 +5,8 @@
 
 use cx_sso::testing::FakeIdp;
 use cx_sso::{
-    AuthMethod, Broker, ClientSecret, LinkTicket, LoginIntent, LoginOptions, ProviderConfig,
-    ProviderId, TenantId, UserId,
+    AuthMethod, BindingId, Broker, ClientSecret, LinkTicket, LoginIntent, LoginOptions,
+    ProviderConfig, ProviderId, TenantId, UserId,
 };
 
 fn assert_send<T: Send>(_: &T) {}
@@ -32,7 +32,8 @@ fn every_public_broker_future_is_send() {
     assert_send(&f);
     let f = broker.list_bindings(&tenant, &user);
     assert_send(&f);
-    let f = broker.unbind(&tenant, &user, "https://accounts.google.com", "sub");
+    let binding = BindingId::new("A".repeat(43)).unwrap();
+    let f = broker.unbind(&tenant, &user, &binding);
     assert_send(&f);
     let f = broker.configure_provider(&tenant, config);
     assert_send(&f);
