@@ -243,7 +243,6 @@ pub use broker::{Broker, BrokerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
     ConnectionInfo, ConnectionStatus, ProviderRevocation, Xoauth2, Xoauth2Failure,
-    parse_xoauth2_challenge, xoauth2_initial_response,
 };
 pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};

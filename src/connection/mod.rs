@@ -45,7 +45,7 @@ use time::{Duration, OffsetDateTime};
 use url::Url;
 
 pub(crate) use xoauth2::check_mailbox;
-pub use xoauth2::{Xoauth2, Xoauth2Failure, parse_xoauth2_challenge, xoauth2_initial_response};
+pub use xoauth2::{Xoauth2, Xoauth2Failure};
 
 use crate::audit::AuditKind;
 use crate::broker::Broker;
@@ -368,7 +368,7 @@ impl Broker {
 
     /// The SASL XOAUTH2 initial response for the connection's mailbox, with a valid access
     /// token ([`access_token`](Self::access_token) first, then
-    /// [`xoauth2_initial_response`]).
+    /// [`Xoauth2::new`]).
     ///
     /// # Errors
     ///
@@ -380,7 +380,7 @@ impl Broker {
         connection: &ConnectionId,
     ) -> Result<Xoauth2, Error> {
         let (token, mailbox) = self.valid_token(tenant, connection).await?;
-        xoauth2_initial_response(&mailbox, &token)
+        Xoauth2::new(&mailbox, &token)
     }
 
     async fn valid_token(

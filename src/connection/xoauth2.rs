@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::error::{ConnectionError, Error};
 use crate::secret::AccessToken;
 
-/// The largest challenge accepted by [`parse_xoauth2_challenge`].
+/// The largest challenge accepted by [`Xoauth2Failure::parse`].
 const MAX_CHALLENGE_BYTES: usize = 4096;
 
 /// A SASL XOAUTH2 initial client response: `user=<mailbox>^Aauth=Bearer <token>^A^A`, raw and
@@ -80,41 +80,43 @@ pub(crate) fn check_mailbox(mailbox: &str) -> Result<(), ConnectionError> {
     Ok(())
 }
 
-/// Builds the SASL XOAUTH2 initial client response for `mailbox` and `token`, byte for byte as
-/// Google documents it: `"user=" + mailbox + "\x01auth=Bearer " + token + "\x01\x01"`.
-///
-/// ```
-/// use cx_sso::{AccessToken, xoauth2_initial_response};
-///
-/// # fn main() -> Result<(), cx_sso::Error> {
-/// let token = AccessToken::new("ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
-/// let sasl = xoauth2_initial_response("someuser@example.com", &token)?;
-/// assert_eq!(
-///     sasl.base64(),
-///     "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhk\
-///      SFJoZG1semRHRXVZMjl0Q2cBAQ=="
-/// );
-/// # Ok(()) }
-/// ```
-///
-/// # Errors
-///
-/// [`ConnectionError::InvalidMailbox`] when the mailbox is empty, too long or holds `\x01`,
-/// CR, LF or another control character; the same when the token holds a control character
-/// or a space.
-pub fn xoauth2_initial_response(mailbox: &str, token: &AccessToken) -> Result<Xoauth2, Error> {
-    check_mailbox(mailbox)?;
-    let t = token.secret();
-    if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(ConnectionError::InvalidMailbox.into());
+impl Xoauth2 {
+    /// Builds the SASL XOAUTH2 initial client response for `mailbox` and `token`, byte for byte as
+    /// Google documents it: `"user=" + mailbox + "\x01auth=Bearer " + token + "\x01\x01"`.
+    ///
+    /// ```
+    /// use cx_sso::{AccessToken, Xoauth2};
+    ///
+    /// # fn main() -> Result<(), cx_sso::Error> {
+    /// let token = AccessToken::new("ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+    /// let sasl = Xoauth2::new("someuser@example.com", &token)?;
+    /// assert_eq!(
+    ///     sasl.base64(),
+    ///     "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhk\
+    ///      SFJoZG1semRHRXVZMjl0Q2cBAQ=="
+    /// );
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::InvalidMailbox`] when the mailbox is empty, too long or holds `\x01`,
+    /// CR, LF or another control character; the same when the token holds a control character
+    /// or a space.
+    pub fn new(mailbox: &str, token: &AccessToken) -> Result<Self, Error> {
+        check_mailbox(mailbox)?;
+        let t = token.secret();
+        if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(ConnectionError::InvalidMailbox.into());
+        }
+        let raw = format!("user={mailbox}\x01auth=Bearer {t}\x01\x01");
+        let base64 = STANDARD.encode(raw.as_bytes());
+        Ok(Self {
+            mailbox: mailbox.to_owned(),
+            raw,
+            base64,
+        })
     }
-    let raw = format!("user={mailbox}\x01auth=Bearer {t}\x01\x01");
-    let base64 = STANDARD.encode(raw.as_bytes());
-    Ok(Xoauth2 {
-        mailbox: mailbox.to_owned(),
-        raw,
-        base64,
-    })
 }
 
 /// What a mail server said when it refused an XOAUTH2 authentication: the decoded error
@@ -141,61 +143,63 @@ impl Xoauth2Failure {
     }
 }
 
-/// Decodes a server's XOAUTH2 error challenge (base64 JSON). A leading SMTP `334 ` or IMAP
-/// `+ ` is accepted and skipped.
-///
-/// ```
-/// use cx_sso::parse_xoauth2_challenge;
-///
-/// let failure = parse_xoauth2_challenge(
-///     "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==",
-/// )?;
-/// assert!(failure.is_unauthorized());
-/// assert_eq!(failure.scope.as_deref(), Some("https://mail.google.com/"));
-/// # Ok::<(), cx_sso::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// [`ConnectionError::MalformedChallenge`] when it is not base64, not JSON, has no `status`,
-/// or is larger than 4 KiB.
-pub fn parse_xoauth2_challenge(challenge: &str) -> Result<Xoauth2Failure, Error> {
-    #[derive(Deserialize)]
-    struct Raw {
-        status: Option<serde_json::Value>,
-        schemes: Option<String>,
-        scope: Option<String>,
-    }
-    let mut text = challenge.trim();
-    if text.len() > MAX_CHALLENGE_BYTES {
-        return Err(ConnectionError::MalformedChallenge("too large").into());
-    }
-    for prefix in ["334 ", "+ "] {
-        if let Some(rest) = text.strip_prefix(prefix) {
-            text = rest.trim_start();
+impl Xoauth2Failure {
+    /// Decodes a server's XOAUTH2 error challenge (base64 JSON). A leading SMTP `334 ` or IMAP
+    /// `+ ` is accepted and skipped.
+    ///
+    /// ```
+    /// use cx_sso::Xoauth2Failure;
+    ///
+    /// let failure = Xoauth2Failure::parse(
+    ///     "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==",
+    /// )?;
+    /// assert!(failure.is_unauthorized());
+    /// assert_eq!(failure.scope.as_deref(), Some("https://mail.google.com/"));
+    /// # Ok::<(), cx_sso::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::MalformedChallenge`] when it is not base64, not JSON, has no `status`,
+    /// or is larger than 4 KiB.
+    pub fn parse(challenge: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            status: Option<serde_json::Value>,
+            schemes: Option<String>,
+            scope: Option<String>,
         }
+        let mut text = challenge.trim();
+        if text.len() > MAX_CHALLENGE_BYTES {
+            return Err(ConnectionError::MalformedChallenge("too large").into());
+        }
+        for prefix in ["334 ", "+ "] {
+            if let Some(rest) = text.strip_prefix(prefix) {
+                text = rest.trim_start();
+            }
+        }
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|_| ConnectionError::MalformedChallenge("not base64"))?;
+        let raw: Raw = serde_json::from_slice(&bytes)
+            .map_err(|_| ConnectionError::MalformedChallenge("not a JSON object"))?;
+        let status = match raw.status {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(ConnectionError::MalformedChallenge("no status").into()),
+        };
+        let printable = |s: String| -> String {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect::<String>()
+        };
+        Ok(Self {
+            status: printable(status),
+            schemes: raw.schemes.map(printable),
+            scope: raw.scope.map(printable),
+        })
     }
-    let bytes = STANDARD
-        .decode(text)
-        .map_err(|_| ConnectionError::MalformedChallenge("not base64"))?;
-    let raw: Raw = serde_json::from_slice(&bytes)
-        .map_err(|_| ConnectionError::MalformedChallenge("not a JSON object"))?;
-    let status = match raw.status {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => return Err(ConnectionError::MalformedChallenge("no status").into()),
-    };
-    let printable = |s: String| -> String {
-        s.chars()
-            .filter(|c| !c.is_control())
-            .take(256)
-            .collect::<String>()
-    };
-    Ok(Xoauth2Failure {
-        status: printable(status),
-        schemes: raw.schemes.map(printable),
-        scope: raw.scope.map(printable),
-    })
 }
 
 #[cfg(test)]
@@ -205,7 +209,7 @@ mod tests {
     #[test]
     fn googles_documented_example_byte_exact() {
         let token = AccessToken::new("ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
-        let x = xoauth2_initial_response("someuser@example.com", &token).unwrap();
+        let x = Xoauth2::new("someuser@example.com", &token).unwrap();
         assert_eq!(
             x.raw().as_bytes(),
             b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
@@ -228,24 +232,24 @@ mod tests {
             "a@x.example\n",
             "",
         ] {
-            assert!(xoauth2_initial_response(bad, &token).is_err(), "{bad:?}");
+            assert!(Xoauth2::new(bad, &token).is_err(), "{bad:?}");
         }
         let bad_token = AccessToken::new("tok\x01auth=Bearer other");
-        assert!(xoauth2_initial_response("a@x.example", &bad_token).is_err());
+        assert!(Xoauth2::new("a@x.example", &bad_token).is_err());
     }
 
     #[test]
     fn challenge_decoder() {
         let b64 = STANDARD
             .encode(r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#);
-        let f = parse_xoauth2_challenge(&b64).unwrap();
+        let f = Xoauth2Failure::parse(&b64).unwrap();
         assert_eq!(f.status, "401");
         assert_eq!(f.schemes.as_deref(), Some("Bearer"));
         assert!(f.is_unauthorized());
-        assert_eq!(parse_xoauth2_challenge(&format!("334 {b64}")).unwrap(), f);
-        assert_eq!(parse_xoauth2_challenge(&format!("+ {b64}")).unwrap(), f);
-        assert!(parse_xoauth2_challenge("!!!").is_err());
-        assert!(parse_xoauth2_challenge(&STANDARD.encode("[]")).is_err());
-        assert!(parse_xoauth2_challenge(&STANDARD.encode("{}")).is_err());
+        assert_eq!(Xoauth2Failure::parse(&format!("334 {b64}")).unwrap(), f);
+        assert_eq!(Xoauth2Failure::parse(&format!("+ {b64}")).unwrap(), f);
+        assert!(Xoauth2Failure::parse("!!!").is_err());
+        assert!(Xoauth2Failure::parse(&STANDARD.encode("[]")).is_err());
+        assert!(Xoauth2Failure::parse(&STANDARD.encode("{}")).is_err());
     }
 }
