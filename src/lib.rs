@@ -261,7 +261,8 @@ pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, EmailMismatch,
-    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
+    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, UserInfoError,
+    VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
