@@ -18,10 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     google.add_user(FakeUser::new("1089").email("support@acme.example"));
 
     // In production: a persistent store, the default reqwest transport and an encryption key.
-    let broker = Broker::builder()
+    let builder = Broker::builder()
         .http_client(google.clone())
-        .public_base_url("https://cx.example.com")
-        .build()?;
+        .public_base_url("https://cx.example.com");
+    // Refreshes run on tokio's tasks (a caller giving up cannot lose a rotated refresh token)
+    // and wait for another node's refresh on tokio's timer. Without it they run inline.
+    #[cfg(feature = "tokio")]
+    let builder = builder.runtime(cx_sso::TokioRuntime::current()?);
+    let broker = builder.build()?;
     let tenant = TenantId::new("acme")?;
     let provider = ProviderId::new("gmail")?;
     let asset = ConnectionId::new("email-asset-7")?;

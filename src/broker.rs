@@ -11,6 +11,7 @@ use crate::crypto::EncryptionKey;
 use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
+use crate::runtime::{Sleeper, Spawner};
 use crate::store::{MemoryStore, Store};
 
 /// The SSO broker: holds the store, the transport, the clock and the caches, and runs every flow.
@@ -53,6 +54,10 @@ pub(crate) struct Options {
     pub(crate) method_switch_revocation: crate::policy::SwitchRevocation,
     pub(crate) connection_refresh_margin: Duration,
     pub(crate) encryption_key: Option<EncryptionKey>,
+    /// Carries a started connection refresh through to the store; inline without one.
+    pub(crate) spawner: Option<Arc<dyn Spawner>>,
+    /// Paces the wait on another node's refresh lease; no wait without one.
+    pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
 }
 
 impl Default for Options {
@@ -68,13 +73,16 @@ impl Default for Options {
             method_switch_revocation: crate::policy::SwitchRevocation::AllSessions,
             connection_refresh_margin: Duration::minutes(5),
             encryption_key: None,
+            spawner: None,
+            sleeper: None,
         }
     }
 }
 
 /// Builds a [`Broker`]. Only [`public_base_url`](Self::public_base_url) is required; the store
 /// defaults to [`MemoryStore`], the transport to [`ReqwestHttpClient`](crate::ReqwestHttpClient)
-/// (feature `reqwest`) and the clock to [`SystemClock`].
+/// (feature `reqwest`) and the clock to [`SystemClock`]. There is no default
+/// [`runtime`](Self::runtime): the broker spawns and sleeps only through what it is given.
 #[derive(Debug, Default)]
 pub struct BrokerBuilder {
     store: Option<Arc<dyn Store>>,
@@ -201,6 +209,35 @@ impl BrokerBuilder {
     /// ([`ConnectionError::Undecryptable`](crate::ConnectionError::Undecryptable)).
     pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
         self.options.encryption_key = Some(key);
+        self
+    }
+
+    /// The executor the broker spawns its tasks on and sleeps with: sets both the
+    /// [`spawner`](Self::spawner) and the [`sleeper`](Self::sleeper). With the `tokio` feature,
+    /// `.runtime(TokioRuntime::current()?)` ([`TokioRuntime`](crate::TokioRuntime)).
+    ///
+    /// Without one, everything still works; the [`runtime`](crate::runtime) module says what
+    /// changes for mailbox connection refreshes.
+    pub fn runtime<R: Spawner + Sleeper>(mut self, runtime: R) -> Self {
+        let runtime = Arc::new(runtime);
+        self.options.spawner = Some(runtime.clone());
+        self.options.sleeper = Some(runtime);
+        self
+    }
+
+    /// Where a started connection refresh runs, so that it reaches the store even when the
+    /// caller gives up (default: none, the refresh runs inline in the caller's future; see the
+    /// [`runtime`](crate::runtime) module).
+    pub fn spawner(mut self, spawner: impl Spawner) -> Self {
+        self.options.spawner = Some(Arc::new(spawner));
+        self
+    }
+
+    /// How a caller waits for another node's connection refresh (default: none, it gets
+    /// [`ConnectionError::Transient`](crate::ConnectionError::Transient) at once; see the
+    /// [`runtime`](crate::runtime) module).
+    pub fn sleeper(mut self, sleeper: impl Sleeper) -> Self {
+        self.options.sleeper = Some(Arc::new(sleeper));
         self
     }
 

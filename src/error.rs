@@ -48,7 +48,7 @@ pub enum Error {
     IdToken(#[from] IdTokenError),
     /// The userinfo response was refused.
     #[error("userinfo rejected: {0}")]
-    UserInfo(String),
+    UserInfo(#[from] UserInfoError),
     /// A binding or link-ticket operation was refused.
     #[error("{0}")]
     Binding(#[from] BindingError),
@@ -289,6 +289,56 @@ impl TokenEndpointError {
             Self::ServerError(_) => true,
             Self::Http(e) => e.is_transient(),
             _ => false,
+        }
+    }
+}
+
+/// Why a userinfo response was refused. None carries the body, the access token or the URL;
+/// a malformed body is located (line, column), never quoted.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserInfoError {
+    /// The request could not be built from the endpoint and the access token.
+    #[error("the request could not be built")]
+    Request,
+    /// The endpoint answered with a status other than 200.
+    #[error("status {0}")]
+    Status(u16),
+    /// The response is larger than the cap.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body is not JSON.
+    #[error("the body is not JSON (line {line}, column {column})")]
+    NotJson {
+        /// Where the parser stopped (1-based).
+        line: usize,
+        /// Where the parser stopped (1-based).
+        column: usize,
+    },
+    /// The body is JSON but not a userinfo object (not an object, or a claim of the wrong type).
+    #[error("the body is not a userinfo object (line {line}, column {column})")]
+    InvalidDocument {
+        /// Where the parser stopped (1-based).
+        line: usize,
+        /// Where the parser stopped (1-based).
+        column: usize,
+    },
+    /// The response has no `sub` claim.
+    #[error("the response has no `sub`")]
+    MissingSubject,
+    /// `sub` differs from the ID token's: the answer is about another user.
+    #[error("`sub` differs from the ID token's")]
+    SubjectMismatch,
+}
+
+impl UserInfoError {
+    /// The refusal for a body `serde_json` could not read, located but not quoted: its
+    /// message can quote the body.
+    pub(crate) fn from_json(e: &serde_json::Error) -> Self {
+        let (line, column) = (e.line(), e.column());
+        match e.classify() {
+            serde_json::error::Category::Data => Self::InvalidDocument { line, column },
+            _ => Self::NotJson { line, column },
         }
     }
 }

@@ -90,9 +90,9 @@
 //! 4. [`Broker::list_connections`] and [`Broker::revoke_connection`] for the admin page.
 //!
 //! The cached path is one store read. The refresh is **single-flight**: one async mutex per
-//! connection in the process, and across nodes sharing a store a 30-second lease taken with
+//! connection in the process, and across nodes sharing a store a lease (120 s) taken with
 //! insert-if-absent; a node that does not hold it polls the record every 25 ms for at most
-//! 10 s (this wait uses `tokio::time`, so the refresh path needs a tokio runtime). The lease
+//! 10 s on the broker's [`Clock`], sleeping through the host's [`Sleeper`]. The lease
 //! holder writes with compare-and-swap on the version it read *before* handing out the new
 //! access token, so a rotated refresh token (Microsoft) is persisted before it can be needed;
 //! a provider that returns no new refresh token (Google) keeps the old one. If the process
@@ -104,6 +104,16 @@
 //! callers of the same process that ask within the next 5 seconds get that answer too, so an
 //! outage costs the provider one request per connection and process every 5 seconds, not one
 //! per caller.
+//!
+//! **No hidden runtime.** The broker spawns and sleeps only through what
+//! [`BrokerBuilder::runtime`] (or [`spawner`](BrokerBuilder::spawner) and
+//! [`sleeper`](BrokerBuilder::sleeper)) gives it; with the `tokio` feature that is
+//! `.runtime(TokioRuntime::current()?)`. Any executor works, and so does giving nothing, with
+//! two differences ([`runtime`] has the details): without a [`Spawner`] the refresh runs inline
+//! in the caller's future, so a caller that drops it between the provider's answer and the
+//! store write loses a rotated refresh token (the connection then needs consent again); without
+//! a [`Sleeper`] a caller that finds another node refreshing gets
+//! [`ConnectionError::Transient`] at once instead of waiting for it.
 //!
 //! `examples/mailbox.rs` connects a mailbox and prints the SASL string, token redacted.
 //!
@@ -202,6 +212,7 @@
 //! | feature | default | brings |
 //! |---|---|---|
 //! | `reqwest` | yes | [`ReqwestHttpClient`], the default transport (rustls) |
+//! | `tokio` | yes | `TokioRuntime`, the [`Spawner`] and [`Sleeper`] on a tokio runtime |
 //! | `test-util` | no | [`testing::FakeIdp`] and the [`testing::conformance`] suite for stores |
 //!
 //! # Implementing your own store or transport
@@ -230,6 +241,7 @@ mod ids;
 mod login;
 mod policy;
 mod provider;
+pub mod runtime;
 mod secret;
 mod session;
 pub mod store;
@@ -248,7 +260,8 @@ pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, EmailMismatch,
-    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
+    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, UserInfoError,
+    VisitorError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;
@@ -264,6 +277,9 @@ pub use provider::{
     CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,
     ProviderKind, ProviderProblem, SecretCheck, SsoStatus,
 };
+#[cfg(feature = "tokio")]
+pub use runtime::TokioRuntime;
+pub use runtime::{Sleeper, Spawner};
 pub use secret::{AccessToken, BrowserBinding, ClientSecret, LinkTicket, RefreshToken};
 pub use session::{RevocationReason, SessionGrant, SessionStatus};
 pub use store::{MemoryStore, Store, StoreError};

@@ -176,6 +176,20 @@ fn broker(
     b.build().unwrap()
 }
 
+/// Another node over the same provider, clock and store, spawning and sleeping on the tokio
+/// runtime the test runs on.
+#[cfg(feature = "tokio")]
+fn node_on_tokio(s: &Setup) -> Broker {
+    Broker::builder()
+        .http_client(s.idp.clone())
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .public_base_url("https://cx.example.com")
+        .runtime(cx_sso::TokioRuntime::current().unwrap())
+        .build()
+        .unwrap()
+}
+
 async fn setup_with(kind: Kind, key: Option<EncryptionKey>) -> Setup {
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
     let idp = match kind {
@@ -704,17 +718,20 @@ async fn hundred_concurrent_callers_on_an_expired_token_refresh_once() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_brokers_sharing_a_store_refresh_once() {
     let s = setup(Kind::Entra).await;
-    let node_b = broker(&s.idp, &s.clock, &s.store, None);
+    // Each node waits for the other's refresh with its sleeper.
+    let node_a = node_on_tokio(&s);
+    let node_b = node_on_tokio(&s);
     s.connect("asset-1").await;
     s.expire();
     let calls = s.idp.token_requests();
     let mut tasks = Vec::new();
     for i in 0..100 {
         let broker = if i % 2 == 0 {
-            s.broker.clone()
+            node_a.clone()
         } else {
             node_b.clone()
         };
@@ -773,23 +790,25 @@ async fn a_refresh_finished_by_another_node_before_our_lease_is_not_repeated() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_giving_up_mid_refresh_does_not_lose_the_rotated_token() {
     let s = setup(Kind::Entra).await;
+    // The spawner carries the refresh through to the store.
+    let broker = node_on_tokio(&s);
     s.connect("asset-1").await;
     s.expire();
     let calls = s.idp.token_requests();
     s.store.slow_next_cas.store(true, Ordering::SeqCst);
     let gave_up = tokio::time::timeout(
         std::time::Duration::from_millis(50),
-        s.broker.access_token(&s.tenant, &cid("asset-1")),
+        broker.access_token(&s.tenant, &cid("asset-1")),
     )
     .await;
     assert!(gave_up.is_err(), "the caller timed out");
     // The refresh finishes on its own and stores the rotated token.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let token = s
-        .broker
+    let token = broker
         .access_token(&s.tenant, &cid("asset-1"))
         .await
         .unwrap();
@@ -1342,6 +1361,7 @@ async fn refresh_margin_is_configurable_and_bounded() {
     assert_eq!(s.store.lease_inserts.load(Ordering::SeqCst), leases + 1);
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_lease_expires_and_the_refresh_goes_on() {
     let s = setup(Kind::Google).await;
@@ -1359,7 +1379,8 @@ async fn a_dead_nodes_lease_expires_and_the_refresh_goes_on() {
         .await
         .unwrap();
     assert_eq!(inserted, Inserted::Yes);
-    let broker = s.broker.clone();
+    // It waits for the lease holder with its sleeper.
+    let broker = node_on_tokio(&s);
     let tenant = s.tenant.clone();
     let task = tokio::spawn(async move { broker.access_token(&tenant, &cid("asset-1")).await });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -1566,4 +1587,299 @@ async fn generic_oidc_connect_asks_offline_access_and_reads_the_id_token_email()
         matches!(outcome, LoginOutcome::Connected { ref mailbox, .. } if mailbox == "ops@acme.example")
     );
     assert_eq!(idp.userinfo_requests(), userinfo, "email from the ID token");
+}
+
+// ---------------------------------------------------------------------------------------------
+// No hidden runtime: the refresh path outside tokio
+// ---------------------------------------------------------------------------------------------
+
+/// Another node takes the connection's refresh lease (and, for the test, never finishes).
+async fn lease_held_by_another_node(s: &Setup, connection: &str, lasts: Duration) {
+    let inserted = s
+        .store
+        .insert(
+            "connection_lease",
+            &format!("acme|{connection}"),
+            NewRecord::new(b"node-b".to_vec()).expires_at(s.now() + lasts),
+            s.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, Inserted::Yes);
+}
+
+/// A rotating provider's refresh, then the cached path, on an executor that is not tokio and
+/// with no spawner given: the refresh runs inline in the caller's future.
+#[test]
+fn access_token_refreshes_outside_any_tokio_runtime() {
+    futures_executor::block_on(async {
+        let s = setup(Kind::Entra).await;
+        s.connect("asset-1").await;
+        let before = s.stored_refresh_token("asset-1").await;
+        s.expire();
+        let token = s
+            .broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap();
+        assert!(!token.secret().is_empty());
+        assert_eq!(s.idp.refresh_requests(), 1);
+        assert_ne!(
+            s.stored_refresh_token("asset-1").await,
+            before,
+            "the rotated refresh token is stored"
+        );
+        let again = s
+            .broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap();
+        assert_eq!(again.secret(), token.secret());
+        assert_eq!(s.idp.refresh_requests(), 1, "then the cached path");
+    });
+}
+
+/// Another node holds the lease and the broker has no sleeper: a typed transient error at once
+/// (no panic, no spin, no provider call); once the other node has stored its token, the retry
+/// gets it.
+async fn lease_held_elsewhere_without_a_sleeper_is_transient() {
+    let s = setup(Kind::Google).await;
+    s.connect("asset-1").await;
+    s.expire();
+    lease_held_by_another_node(&s, "asset-1", Duration::seconds(30)).await;
+    let err = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(
+        matches!(
+            connection_error(err),
+            ConnectionError::Transient { retry_after } if retry_after <= Duration::seconds(1)
+        ),
+        "a short retry hint"
+    );
+    assert_eq!(s.idp.refresh_requests(), 0);
+    // The other node finishes: it releases its lease after storing its token.
+    assert!(
+        s.store
+            .delete("connection_lease", "acme|asset-1", s.now())
+            .await
+            .unwrap()
+    );
+    let node_b = broker(&s.idp, &s.clock, &s.store, None);
+    let theirs = node_b
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    let ours = s
+        .broker
+        .access_token(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    assert_eq!(ours.secret(), theirs.secret());
+    assert_eq!(
+        s.idp.refresh_requests(),
+        1,
+        "one refresh, by the other node"
+    );
+}
+
+#[test]
+fn waiting_on_another_nodes_lease_outside_any_tokio_runtime_is_transient() {
+    futures_executor::block_on(lease_held_elsewhere_without_a_sleeper_is_transient());
+}
+
+#[test]
+fn waiting_on_another_nodes_lease_on_a_tokio_runtime_without_timers_is_transient() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(lease_held_elsewhere_without_a_sleeper_is_transient());
+}
+
+/// A sleeper that sleeps on the test's clock: it moves the `ManualClock` on instead of waiting.
+#[derive(Debug)]
+struct ClockSleeper {
+    clock: Arc<ManualClock>,
+    sleeps: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl cx_sso::Sleeper for ClockSleeper {
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.sleeps.fetch_add(1, Ordering::SeqCst);
+        self.clock
+            .advance(Duration::try_from(duration).expect("a short sleep"));
+    }
+}
+
+fn broker_with(
+    s: &Setup,
+    f: impl FnOnce(cx_sso::BrokerBuilder) -> cx_sso::BrokerBuilder,
+) -> Broker {
+    f(Broker::builder()
+        .http_client(s.idp.clone())
+        .clock(s.clock.clone())
+        .shared_store(s.store.clone())
+        .public_base_url("https://cx.example.com"))
+    .build()
+    .unwrap()
+}
+
+/// The wait on another node's lease goes through the injected sleeper and is measured on the
+/// broker's clock: no tokio, and no real time passes.
+#[test]
+fn an_injected_sleeper_waits_for_another_nodes_lease_on_the_broker_clock() {
+    futures_executor::block_on(async {
+        let s = setup(Kind::Google).await;
+        let sleeps = Arc::new(AtomicUsize::new(0));
+        let node = broker_with(&s, |b| {
+            b.sleeper(ClockSleeper {
+                clock: s.clock.clone(),
+                sleeps: sleeps.clone(),
+            })
+        });
+        s.connect("asset-1").await;
+        s.expire();
+
+        // The other node's lease runs out after 2 s: the caller waits, then refreshes.
+        lease_held_by_another_node(&s, "asset-1", Duration::seconds(2)).await;
+        let start = s.now();
+        node.access_token(&s.tenant, &cid("asset-1")).await.unwrap();
+        assert_eq!(s.idp.refresh_requests(), 1);
+        assert_eq!(s.now() - start, Duration::seconds(2), "80 polls of 25 ms");
+        assert_eq!(sleeps.load(Ordering::SeqCst), 80);
+
+        // A lease that outlives the wait: transient after 10 s on the clock.
+        s.expire();
+        lease_held_by_another_node(&s, "asset-1", Duration::seconds(60)).await;
+        let start = s.now();
+        let err = node
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            connection_error(err),
+            ConnectionError::Transient { .. }
+        ));
+        assert_eq!(s.now() - start, Duration::seconds(10));
+        assert_eq!(
+            s.idp.refresh_requests(),
+            1,
+            "no refresh under another's lease"
+        );
+    });
+}
+
+/// A spawner that gives each task a thread and an executor of its own (not tokio).
+#[derive(Debug, Default)]
+struct ThreadSpawner {
+    spawned: Arc<AtomicUsize>,
+}
+
+impl cx_sso::Spawner for ThreadSpawner {
+    fn spawn(&self, task: cx_sso::runtime::Task) {
+        self.spawned.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || futures_executor::block_on(task));
+    }
+}
+
+#[test]
+fn an_injected_spawner_of_another_executor_carries_the_refresh() {
+    futures_executor::block_on(async {
+        let s = setup(Kind::Entra).await;
+        let spawned = Arc::new(AtomicUsize::new(0));
+        let node = broker_with(&s, |b| {
+            b.spawner(ThreadSpawner {
+                spawned: spawned.clone(),
+            })
+        });
+        s.connect("asset-1").await;
+        let before = s.stored_refresh_token("asset-1").await;
+        s.expire();
+        node.access_token(&s.tenant, &cid("asset-1")).await.unwrap();
+        assert_eq!(spawned.load(Ordering::SeqCst), 1);
+        assert_eq!(s.idp.refresh_requests(), 1);
+        assert_ne!(s.stored_refresh_token("asset-1").await, before);
+    });
+}
+
+/// A spawner whose executor is gone drops the task: the caller gets a transient error, no
+/// refresh happened, and the lease is released at once (the next caller is not held up).
+#[test]
+fn a_spawner_that_drops_the_task_gives_a_transient_error_and_frees_the_lease() {
+    #[derive(Debug)]
+    struct ShutDown;
+    impl cx_sso::Spawner for ShutDown {
+        fn spawn(&self, task: cx_sso::runtime::Task) {
+            drop(task);
+        }
+    }
+    futures_executor::block_on(async {
+        let s = setup(Kind::Entra).await;
+        let node = broker_with(&s, |b| b.spawner(ShutDown));
+        s.connect("asset-1").await;
+        s.expire();
+        let err = node
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            connection_error(err),
+            ConnectionError::Transient { .. }
+        ));
+        assert_eq!(s.idp.refresh_requests(), 0);
+        // No lease is left behind: a broker without a sleeper refreshes at once.
+        s.broker
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap();
+        assert_eq!(s.idp.refresh_requests(), 1);
+    });
+}
+
+/// A tokio runtime without timers can still be the spawner.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_tokio_runtime_without_timers_can_be_the_spawner() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = setup(Kind::Entra).await;
+        let node = broker_with(&s, |b| b.spawner(cx_sso::TokioRuntime::current().unwrap()));
+        s.connect("asset-1").await;
+        let before = s.stored_refresh_token("asset-1").await;
+        s.expire();
+        node.access_token(&s.tenant, &cid("asset-1")).await.unwrap();
+        assert_eq!(s.idp.refresh_requests(), 1);
+        assert_ne!(s.stored_refresh_token("asset-1").await, before);
+        // And waiting on another node's lease, with no sleeper, is transient.
+        s.expire();
+        lease_held_by_another_node(&s, "asset-1", Duration::seconds(30)).await;
+        let err = node
+            .access_token(&s.tenant, &cid("asset-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            connection_error(err),
+            ConnectionError::Transient { .. }
+        ));
+    });
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_runtime_outside_a_runtime_is_a_configuration_error() {
+    let err = cx_sso::TokioRuntime::current().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(matches!(
+        err,
+        Error::Config(ConfigError::Invalid {
+            what: "runtime",
+            ..
+        })
+    ));
 }

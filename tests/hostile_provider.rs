@@ -444,3 +444,129 @@ async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
         "{err:?}"
     );
 }
+
+/// A transport in front of the FakeIdp that answers userinfo requests itself with `answer`
+/// (status, body), and remembers the bearer token it was shown.
+#[derive(Debug, Clone)]
+struct HostileUserInfo {
+    idp: cx_sso::testing::FakeIdp,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, Vec<u8>)>>,
+    bearer: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+#[async_trait::async_trait]
+impl cx_sso::HttpClient for HostileUserInfo {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, cx_sso::HttpError> {
+        if !request.uri().path().ends_with("/userinfo") {
+            return self.idp.call(request).await;
+        }
+        let bearer = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        *self.bearer.lock().unwrap() = bearer.to_owned();
+        let (status, body) = self.answer.lock().unwrap().clone();
+        Ok(http::Response::builder().status(status).body(body).unwrap())
+    }
+}
+
+/// Each way a userinfo answer can be wrong has its own `UserInfoError`, and none of them
+/// shows the body, the access token or the endpoint's URL.
+#[tokio::test]
+async fn userinfo_refusals_are_typed_and_quote_no_body_token_or_url() {
+    use cx_sso::{ProviderConfig, UserInfoError};
+    let issuer = "https://idp.example.test";
+    let idp = cx_sso::testing::FakeIdp::oidc(issuer);
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    idp.add_user(
+        FakeUser::new("o-erin")
+            .email("erin@acme.example")
+            .omit_profile_from_id_token(true),
+    );
+    let transport = HostileUserInfo {
+        idp: idp.clone(),
+        answer: Default::default(),
+        bearer: Default::default(),
+    };
+    let broker = cx_sso::Broker::builder()
+        .http_client(transport.clone())
+        .public_base_url("https://cx.example.com")
+        .max_response_bytes(4096)
+        .build()
+        .unwrap();
+    let tenant = tenant("acme");
+    let config = ProviderConfig::oidc(
+        pid("okta"),
+        issuer,
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    broker.configure_provider(&tenant, config).await.unwrap();
+
+    let leak = "LEAKED-BODY-e4f1";
+    type Expected = fn(&UserInfoError) -> bool;
+    let cases: [(u16, Vec<u8>, Expected); 6] = [
+        (401, format!(r#"{{"error":"{leak}"}}"#).into_bytes(), |e| {
+            *e == UserInfoError::Status(401)
+        }),
+        (200, format!("<html>{leak}</html>").into_bytes(), |e| {
+            matches!(e, UserInfoError::NotJson { line: 1, .. })
+        }),
+        (
+            200,
+            format!(r#"{{"sub":"o-erin","email":["{leak}"]}}"#).into_bytes(),
+            |e| matches!(e, UserInfoError::InvalidDocument { line: 1, .. }),
+        ),
+        (
+            200,
+            format!(r#"{{"email":"{leak}@x.example"}}"#).into_bytes(),
+            |e| *e == UserInfoError::MissingSubject,
+        ),
+        (
+            200,
+            format!(r#"{{"sub":"{leak}","email":"e@x.example"}}"#).into_bytes(),
+            |e| *e == UserInfoError::SubjectMismatch,
+        ),
+        (
+            200,
+            format!(r#"{{"sub":"o-erin","name":"{}"}}"#, leak.repeat(400)).into_bytes(),
+            |e| *e == UserInfoError::TooLarge(4096),
+        ),
+    ];
+    for (status, body, expected) in cases {
+        *transport.answer.lock().unwrap() = (status, body);
+        let redirect = broker
+            .begin_login(
+                &tenant,
+                &pid("okta"),
+                LoginIntent::SignIn,
+                LoginOptions::new(),
+            )
+            .await
+            .unwrap();
+        let callback = idp
+            .authorize(redirect.authorize_url.as_str(), "o-erin")
+            .unwrap();
+        let err = broker
+            .complete_login(&callback, redirect.browser_binding.secret())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), cx_sso::ErrorKind::ProviderRejected);
+        let Error::UserInfo(inner) = &err else {
+            panic!("expected a userinfo refusal, got {err:?}");
+        };
+        assert!(expected(inner), "got {inner:?}");
+        let bearer = transport.bearer.lock().unwrap().clone();
+        assert!(!bearer.is_empty());
+        for text in [err.to_string(), format!("{err:?}")] {
+            for secret in [leak, bearer.as_str(), "/userinfo", issuer] {
+                assert!(!text.contains(secret), "{text} shows {secret:?}");
+            }
+        }
+    }
+}

@@ -330,7 +330,10 @@ async fn userinfo_with_another_subject_is_refused() {
     );
     w.idp.misbehave(Misbehavior::UserInfoWrongSub);
     let err = w.login(LoginIntent::SignIn, "o-erin").await.unwrap_err();
-    assert!(matches!(err, Error::UserInfo(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::UserInfo(cx_sso::UserInfoError::SubjectMismatch)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

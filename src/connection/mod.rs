@@ -19,16 +19,23 @@
 //! 1. In the process: one async mutex per connection; whoever gets it second re-reads the
 //!    record and finds the token the first one stored.
 //! 2. Across nodes: a lease record (`connection_lease`, 120 s expiry) taken with the store's
-//!    insert-if-absent. A node that does not get it polls the record (every 25 ms, real time,
-//!    through `tokio::time`: this path needs a tokio runtime) until a fresh token appears or
-//!    the lease expires, for at most 10 s ([`ConnectionError::Transient`]).
+//!    insert-if-absent. A node that does not get it re-reads the record every 25 ms, through
+//!    the host's [`Sleeper`](crate::Sleeper), until a fresh token appears or the lease
+//!    expires, for at most 10 s measured on the broker's [`Clock`](crate::Clock) (and at most
+//!    400 polls, whatever the clock does), then answers [`ConnectionError::Transient`].
+//!    Without a sleeper it answers that at once, with a 1-second hint, and never spins.
 //! 3. The lease holder re-reads the record (another node may have just refreshed), refreshes,
 //!    then writes with `compare_and_swap` on the version it read; only then is the new access
-//!    token handed out. The refresh and the write run on a spawned tokio task, so a caller
-//!    that gives up meanwhile (a timeout around `access_token`) does not lose the rotated
-//!    refresh token. A rotated refresh token is thus
-//!    persisted before any access token from it is used; a provider that returns no refresh
-//!    token (Google) keeps the old one.
+//!    token handed out. With a [`Spawner`](crate::Spawner), the refresh and the write run on
+//!    a spawned task, so a caller that gives up meanwhile (a timeout around `access_token`)
+//!    does not lose the rotated refresh token; without one they run inline in the caller's
+//!    future, and a caller dropping it between the provider's answer and the write loses the
+//!    answer as a crash would (below). A rotated refresh token is thus persisted before any
+//!    access token from it is used; a provider that returns no refresh token (Google) keeps
+//!    the old one.
+//!
+//! Nothing here spawns, sleeps or reads the time except through the broker's `Spawner`,
+//! `Sleeper` and `Clock` (see [`runtime`](crate::runtime)).
 //!
 //! If the process dies between the provider's answer and the store write, the record still
 //! holds the previous refresh token: a provider that does not rotate accepts it again, one
@@ -61,10 +68,13 @@ pub(crate) const NS_LEASE: &str = "connection_lease";
 
 /// How long a refresh lease lasts when its holder dies.
 const LEASE_TTL: Duration = Duration::seconds(120);
-/// How long a caller waits for another node's refresh before giving up.
-const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a caller waits for another node's refresh before giving up, on the broker's clock.
+const LEASE_WAIT: Duration = Duration::seconds(10);
 /// How often a waiting caller re-reads the record.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+/// The most re-reads of one wait, whatever the clock says (a clock that stands still, or a
+/// sleeper that returns at once, must not make a caller spin): `LEASE_WAIT / LEASE_POLL`.
+const LEASE_MAX_POLLS: u32 = 400;
 /// The retry hint after a provider failure.
 const PROVIDER_RETRY: Duration = Duration::seconds(30);
 /// The retry hint after a store conflict or a lease wait that timed out.
@@ -168,10 +178,10 @@ pub(crate) struct NewConnection<'a> {
 /// What the callers queued on one connection's refresh share.
 #[derive(Debug, Default)]
 struct RefreshSlot {
-    /// When the last refresh through this slot failed transiently: the callers queued behind
-    /// it get the same answer instead of asking the provider (or waiting on a lease) one by
-    /// one.
-    transient_failure: Option<OffsetDateTime>,
+    /// When the last refresh through this slot failed transiently, and the retry hint it
+    /// gave: the callers queued behind it get the same answer instead of asking the provider
+    /// (or waiting on a lease) one by one.
+    transient_failure: Option<(OffsetDateTime, Duration)>,
 }
 
 /// One async mutex per connection being refreshed in this process.
@@ -196,7 +206,7 @@ impl RefreshLocks {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let recent_failure = lock.try_lock().map_or(true, |slot| {
             slot.transient_failure
-                .is_some_and(|at| now - at < SHARED_FAILURE)
+                .is_some_and(|(at, _)| now - at < SHARED_FAILURE)
         });
         if Arc::strong_count(&lock) == 2 && !recent_failure {
             map.remove(k);
@@ -346,9 +356,12 @@ impl Broker {
     ///
     /// The cached path is one store read (and one decryption). The refresh is single-flight
     /// per connection, in the process and across nodes sharing the store (see the
-    /// [crate docs](crate#mailbox-connections) and the crate's Security section); it
-    /// needs a tokio runtime, for its bounded wait on another node's refresh and for the
-    /// spawned task that carries a refresh through to the store.
+    /// [crate docs](crate#mailbox-connections) and the crate's Security section). It needs no
+    /// particular runtime: with the broker's [`Spawner`](crate::Spawner) a started refresh
+    /// reaches the store even if this future is dropped, and with its
+    /// [`Sleeper`](crate::Sleeper) a caller waits up to 10 s for another node's refresh;
+    /// without them the refresh runs inline and that wait is a
+    /// [`ConnectionError::Transient`] at once (see [`runtime`](crate::runtime)).
     ///
     /// # Errors
     ///
@@ -399,14 +412,13 @@ impl Broker {
         let result = {
             let mut slot = lock.lock().await;
             match slot.transient_failure {
-                Some(at) if self.now() - at < SHARED_FAILURE => Err(ConnectionError::Transient {
-                    retry_after: PROVIDER_RETRY,
+                Some((at, retry_after)) if self.now() - at < SHARED_FAILURE => {
+                    Err(ConnectionError::Transient { retry_after }.into())
                 }
-                .into()),
                 _ => {
                     let r = self.refresh_single_flight(tenant, connection, &k).await;
-                    if let Err(Error::Connection(ConnectionError::Transient { .. })) = &r {
-                        slot.transient_failure = Some(self.now());
+                    if let Err(Error::Connection(ConnectionError::Transient { retry_after })) = &r {
+                        slot.transient_failure = Some((self.now(), *retry_after));
                     }
                     r
                 }
@@ -424,7 +436,8 @@ impl Broker {
         connection: &ConnectionId,
         k: &str,
     ) -> Result<(AccessToken, String), Error> {
-        let started = std::time::Instant::now();
+        let started = self.now();
+        let mut polls = 0_u32;
         loop {
             let (record, _) = self.load_connection(k).await?;
             Self::usable(&record)?;
@@ -437,58 +450,98 @@ impl Broker {
             let lease = NewRecord::new(holder.clone().into_bytes()).expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {
-                    // Another node may have refreshed between our read and our lease: read
-                    // again under the lease, so we never post a refresh token it already
-                    // rotated (reuse detection would revoke the whole grant).
-                    let result = match self.load_connection(k).await {
-                        Ok((record, _)) if self.is_fresh(&record, self.now()) => {
-                            Self::usable(&record).and_then(|()| {
-                                let token = self.open_access(tenant, connection, &record)?;
-                                Ok((token, record.mailbox))
-                            })
-                        }
-                        Ok((record, version)) => match Self::usable(&record) {
-                            Ok(()) => {
-                                // On its own task: once the provider has answered, a rotated
-                                // refresh token must reach the store even if our caller
-                                // gives up (a timeout around `access_token`) meanwhile.
-                                let (this, t, c, key) = (
-                                    self.clone(),
-                                    tenant.clone(),
-                                    connection.clone(),
-                                    k.to_owned(),
-                                );
-                                let holder = holder.clone();
-                                let task = tokio::spawn(async move {
-                                    let r = this
-                                        .refresh_at_provider(&t, &c, &key, record, version)
-                                        .await;
-                                    this.release_lease(&key, &holder).await;
-                                    r
-                                });
-                                return task.await.unwrap_or_else(|_| {
-                                    Err(ConnectionError::Transient {
-                                        retry_after: CONTENTION_RETRY,
-                                    }
-                                    .into())
-                                });
-                            }
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => Err(e),
-                    };
-                    self.release_lease(k, &holder).await;
-                    return result;
+                    return self
+                        .refresh_under_lease(tenant, connection, k, holder)
+                        .await;
                 }
                 Inserted::No => {
-                    if started.elapsed() >= LEASE_WAIT {
-                        return Err(ConnectionError::Transient {
-                            retry_after: CONTENTION_RETRY,
-                        }
-                        .into());
+                    let busy = Err(ConnectionError::Transient {
+                        retry_after: CONTENTION_RETRY,
                     }
-                    tokio::time::sleep(LEASE_POLL).await;
+                    .into());
+                    let Some(sleeper) = &self.inner.options.sleeper else {
+                        // Nothing to wait with: answer now rather than spin.
+                        return busy;
+                    };
+                    polls += 1;
+                    if polls > LEASE_MAX_POLLS || self.now() - started >= LEASE_WAIT {
+                        return busy;
+                    }
+                    sleeper.sleep(LEASE_POLL).await;
                 }
+            }
+        }
+    }
+
+    /// Holding the lease `holder`: re-read, refresh at the provider, store, release the lease.
+    async fn refresh_under_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        k: &str,
+        holder: String,
+    ) -> Result<(AccessToken, String), Error> {
+        // Another node may have refreshed between our read and our lease: read again under the
+        // lease, so we never post a refresh token it already rotated (reuse detection would
+        // revoke the whole grant).
+        let (record, version) = match self.load_connection(k).await {
+            Ok((record, _)) if self.is_fresh(&record, self.now()) => {
+                let result = Self::usable(&record).and_then(|()| {
+                    let token = self.open_access(tenant, connection, &record)?;
+                    Ok((token, record.mailbox))
+                });
+                self.release_lease(k, &holder).await;
+                return result;
+            }
+            Ok((record, version)) => match Self::usable(&record) {
+                Ok(()) => (record, version),
+                Err(e) => {
+                    self.release_lease(k, &holder).await;
+                    return Err(e);
+                }
+            },
+            Err(e) => {
+                self.release_lease(k, &holder).await;
+                return Err(e);
+            }
+        };
+        let Some(spawner) = &self.inner.options.spawner else {
+            // Inline: a caller dropping this future between the provider's answer and the
+            // store write loses the answer (see the `runtime` module).
+            let result = self
+                .refresh_at_provider(tenant, connection, k, record, version)
+                .await;
+            self.release_lease(k, &holder).await;
+            return result;
+        };
+        // On its own task: once the provider has answered, a rotated refresh token must reach
+        // the store even if our caller gives up (a timeout around `access_token`) meanwhile.
+        let (this, t, c, key) = (
+            self.clone(),
+            tenant.clone(),
+            connection.clone(),
+            k.to_owned(),
+        );
+        let (done, result) = tokio::sync::oneshot::channel();
+        let task_holder = holder.clone();
+        spawner.spawn(Box::pin(async move {
+            let r = this
+                .refresh_at_provider(&t, &c, &key, record, version)
+                .await;
+            this.release_lease(&key, &task_holder).await;
+            // The caller may have given up: then nobody needs the answer.
+            let _ = done.send(r);
+        }));
+        match result.await {
+            Ok(r) => r,
+            Err(_) => {
+                // The spawner dropped the task (its executor is shutting down) or the task
+                // panicked: it runs no more, so its lease can go.
+                self.release_lease(k, &holder).await;
+                Err(ConnectionError::Transient {
+                    retry_after: CONTENTION_RETRY,
+                }
+                .into())
             }
         }
     }

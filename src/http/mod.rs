@@ -23,8 +23,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// - Send the request as given; do not follow redirects (return the 3xx response).
 /// - Return any status, 2xx or not, as `Ok`; `Err` is for transport failures only.
 /// - Put a time limit on the whole exchange and a cap on the body size.
-/// - Never put the request URL, headers or body in the error: URLs and bodies carry codes and
-///   secrets.
+/// - Never put the request URL, headers or body in the error, nor in any error below it: URLs
+///   and bodies carry codes and secrets. Keep the cause as the [`HttpError`]'s source
+///   ([`HttpError::new`]) so that hosts can tell a refused connection from a bad certificate.
 ///
 /// [`ReqwestHttpClient`] (feature `reqwest`, on by default) does all of this. Tests plug in
 /// [`FakeIdp`](crate::testing::FakeIdp) (feature `test-util`), which answers in-process.
@@ -37,20 +38,47 @@ pub trait HttpClient: fmt::Debug + Send + Sync + 'static {
     ) -> Result<http::Response<Vec<u8>>, HttpError>;
 }
 
-/// What went wrong in a transport, without the URL or any body.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind}: {message}")]
+/// What went wrong in a transport: its [`kind`](Self::kind), and the cause, kept as the error's
+/// [`source`](std::error::Error::source) (without the URL or any body).
+///
+/// `Display` prints the kind and the cause (`connection failed: ... Connection refused`);
+/// the cause itself can be inspected through `source()`. [`ReqwestHttpClient`] keeps the
+/// operating-system error under its description (a [`std::io::Error`] to downcast to, when
+/// there was one) and removes the request URL from every level, as `object_store` does: URLs
+/// here carry authorization codes.
+#[derive(Debug)]
 pub struct HttpError {
     kind: HttpErrorKind,
-    message: String,
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
 impl HttpError {
-    /// A transport error of `kind`. `message` must not contain a URL, a header or a body.
-    pub fn new(kind: HttpErrorKind, message: impl Into<String>) -> Self {
+    /// A transport error of `kind` caused by `source`: an error (kept as this error's
+    /// [`source`](std::error::Error::source), downcastable) or a message.
+    ///
+    /// Neither `source` nor any error below it may print the request URL, a header or a body:
+    /// they end up in logs.
+    ///
+    /// ```
+    /// use cx_sso::{HttpError, HttpErrorKind};
+    /// use std::error::Error as _;
+    ///
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let err = HttpError::new(HttpErrorKind::Connect, refused);
+    /// assert!(err.is_transient());
+    /// let cause = err.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    /// assert_eq!(cause.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionRefused));
+    ///
+    /// let err = HttpError::new(HttpErrorKind::Timeout, "no answer in 5 s");
+    /// assert_eq!(err.to_string(), "timed out: no answer in 5 s");
+    /// ```
+    pub fn new(
+        kind: HttpErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
         Self {
             kind,
-            message: message.into(),
+            source: source.into(),
         }
     }
 
@@ -62,6 +90,18 @@ impl HttpError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self.kind, HttpErrorKind::Connect | HttpErrorKind::Timeout)
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.source)
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
     }
 }
 
@@ -114,6 +154,34 @@ pub(crate) fn is_allowed_endpoint(url: &url::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("handshake failed")]
+    struct Handshake(#[source] std::io::Error);
+
+    #[test]
+    fn the_cause_is_kept_and_printed() {
+        let err = HttpError::new(
+            HttpErrorKind::Connect,
+            Handshake(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        );
+        assert_eq!(err.kind(), HttpErrorKind::Connect);
+        assert_eq!(err.to_string(), "connection failed: handshake failed");
+        let source = err.source().expect("a source");
+        assert!(source.is::<Handshake>());
+        let io = source
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error below");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
+        // A message is a source too.
+        let err = HttpError::new(HttpErrorKind::Decode, String::from("truncated body"));
+        assert_eq!(
+            err.source().map(|s| s.to_string()).as_deref(),
+            Some("truncated body")
+        );
+    }
 
     #[test]
     fn endpoint_policy() {

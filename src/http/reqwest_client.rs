@@ -73,7 +73,7 @@ impl ReqwestHttpClientBuilder {
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| HttpError::new(HttpErrorKind::Request, strip(&e)))?;
+            .map_err(|e| HttpError::new(HttpErrorKind::Request, TransportCause::new(&e, None)))?;
         Ok(ReqwestHttpClient {
             client,
             max_response_bytes: self.max_response_bytes,
@@ -97,8 +97,59 @@ impl ReqwestHttpClient {
     }
 }
 
-/// The error's description without the URL it carries: reqwest's own message names the URL, so
-/// it is replaced by the kind, followed by every cause below it (hyper, io, rustls), which is
+/// The cause of a reqwest failure, as [`HttpError`]'s source: reqwest's description without the
+/// URL, and the operating-system error below it, if any, as its own source.
+///
+/// reqwest's error is not kept itself: it (and any reqwest error nested in it) prints the URL,
+/// whose query can carry an authorization code. What is kept is rebuilt from text that went
+/// through [`strip`] and [`redact`], and the raw OS error code.
+#[derive(Debug)]
+struct TransportCause {
+    description: String,
+    io: Option<std::io::Error>,
+}
+
+impl TransportCause {
+    fn new(e: &reqwest::Error, url: Option<&url::Url>) -> Self {
+        let clean = |msg: String| match url {
+            Some(url) => redact(msg, url),
+            None => msg,
+        };
+        let mut io = None;
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(found) = s.downcast_ref::<std::io::Error>() {
+                io = Some(match found.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(found.kind(), clean(found.to_string())),
+                });
+                break;
+            }
+            source = s.source();
+        }
+        Self {
+            description: clean(strip(e)),
+            io,
+        }
+    }
+}
+
+impl std::fmt::Display for TransportCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl std::error::Error for TransportCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The error's description without the URL it carries: reqwest's own message names the URL, so it
+/// is replaced by the kind, followed by every cause below it (hyper, io, rustls), which is
 /// what a host needs to tell "connection refused" from "certificate not valid for name".
 fn strip(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
@@ -151,7 +202,7 @@ fn classify(e: &reqwest::Error, url: &url::Url) -> HttpError {
     } else {
         HttpErrorKind::Request
     };
-    HttpError::new(kind, redact(strip(e), url))
+    HttpError::new(kind, TransportCause::new(e, Some(url)))
 }
 
 #[async_trait]

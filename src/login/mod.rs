@@ -15,7 +15,7 @@ use crate::audit::AuditKind;
 use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
 use crate::error::{
-    ConfigError, ConnectionError, Error, PolicyError, StateError, TokenEndpointError,
+    ConfigError, ConnectionError, Error, PolicyError, StateError, TokenEndpointError, UserInfoError,
 };
 use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
@@ -856,7 +856,11 @@ async fn fill_from_userinfo(
 ) -> Result<(), Error> {
     let info = fetch_userinfo(inner, endpoint, access_token).await?;
     if info.sub.as_deref() != Some(claims.sub.as_str()) {
-        return Err(Error::UserInfo("`sub` differs from the ID token's".into()));
+        return Err(match info.sub {
+            None => UserInfoError::MissingSubject,
+            Some(_) => UserInfoError::SubjectMismatch,
+        }
+        .into());
     }
     if claims.email.is_none() {
         claims.email = info.email;
@@ -888,19 +892,16 @@ async fn fetch_userinfo(
             format!("Bearer {}", access_token.secret()),
         )
         .body(Vec::new())
-        .map_err(|_| Error::UserInfo("request could not be built".into()))?;
+        .map_err(|_| UserInfoError::Request)?;
     let response = inner.http.call(request).await?;
     if response.status() != http::StatusCode::OK {
-        return Err(Error::UserInfo(format!(
-            "status {}",
-            response.status().as_u16()
-        )));
+        return Err(UserInfoError::Status(response.status().as_u16()).into());
     }
     let body = response.into_body();
     if body.len() > inner.options.max_response_bytes {
-        return Err(Error::UserInfo("response too large".into()));
+        return Err(UserInfoError::TooLarge(inner.options.max_response_bytes).into());
     }
-    serde_json::from_slice(&body).map_err(|e| Error::UserInfo(scrub(&e)))
+    Ok(serde_json::from_slice(&body).map_err(|e| UserInfoError::from_json(&e))?)
 }
 
 /// The key of a binding.
