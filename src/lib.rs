@@ -248,7 +248,8 @@ pub use crypto::EncryptionKey;
 pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, EmailMismatch,
-    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorError,
+    Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, VisitorAdminError,
+    VisitorTokenError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;

@@ -9,8 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
 use cx_sso::{
     Broker, Clock, Error, ErrorKind, ExportedVisitorKey, ManualClock, MemoryStore, Store,
-    StoreError, TenantId, VisitorAudience, VisitorClaims, VisitorConfigOptions, VisitorError,
+    StoreError, TenantId, VisitorAdminError, VisitorAudience, VisitorClaims, VisitorConfigOptions,
     VisitorIdentity, VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
+    VisitorTokenError,
 };
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -163,11 +164,11 @@ impl Fx {
     }
 
     /// Verifies `token`, expects `expected`, and checks that the key ring did not change.
-    async fn assert_refused(&self, token: &str, expected: VisitorError) {
+    async fn assert_refused(&self, token: &str, expected: VisitorTokenError) {
         let before = self.snapshot().await;
         let err = self.verify(token).await.unwrap_err();
         assert!(
-            matches!(&err, Error::Visitor(e) if *e == expected),
+            matches!(&err, Error::VisitorToken(e) if *e == expected),
             "expected {expected:?}, got {err:?}"
         );
         assert_eq!(
@@ -316,7 +317,10 @@ async fn lifetime_over_the_maximum_is_refused_at_mint() {
             .mint_visitor_token(&fx.tenant, &fx.aud, &claims(), Some(lifetime))
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Visitor(VisitorError::LifetimeTooLong)));
+        assert!(matches!(
+            err,
+            Error::VisitorAdmin(VisitorAdminError::LifetimeTooLong)
+        ));
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 }
@@ -338,7 +342,7 @@ async fn invalid_claims_are_refused_at_mint() {
             .unwrap_err();
         assert!(matches!(
             err,
-            Error::Visitor(VisitorError::InvalidClaims(_))
+            Error::VisitorAdmin(VisitorAdminError::InvalidClaims(_))
         ));
     }
 }
@@ -359,7 +363,10 @@ async fn unknown_configuration_is_not_configured() {
         .verify_visitor_token(&fx.tenant, &other, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::NotConfigured)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::NotConfigured)
+    ));
 }
 
 #[tokio::test]
@@ -377,7 +384,10 @@ async fn a_tenant_has_one_configuration_per_audience() {
         .create_visitor_config(&fx.tenant, &team, VisitorConfigOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::ConfigExists)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::ConfigExists)
+    ));
     let mut auds = fx.broker.list_visitor_configs(&fx.tenant).await.unwrap();
     auds.sort();
     assert_eq!(auds, vec![fx.aud.clone(), team.clone()]);
@@ -388,7 +398,10 @@ async fn a_tenant_has_one_configuration_per_audience() {
         .verify_visitor_token(&fx.tenant, &team, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::UnknownKey)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::UnknownKey)
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,17 +419,21 @@ async fn tampered_payload_is_refused() {
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         p[2]
     );
-    fx.assert_refused(&forged, VisitorError::BadSignature).await;
+    fx.assert_refused(&forged, VisitorTokenError::BadSignature)
+        .await;
 }
 
 #[tokio::test]
 async fn truncated_signature_is_refused() {
     let fx = fixture().await;
     let token = fx.mint().await;
-    fx.assert_refused(&token[..token.len() - 4], VisitorError::TruncatedSignature)
-        .await;
+    fx.assert_refused(
+        &token[..token.len() - 4],
+        VisitorTokenError::TruncatedSignature,
+    )
+    .await;
     let no_sig = &token[..=token.rfind('.').unwrap()];
-    fx.assert_refused(no_sig, VisitorError::TruncatedSignature)
+    fx.assert_refused(no_sig, VisitorTokenError::TruncatedSignature)
         .await;
 }
 
@@ -442,12 +459,12 @@ async fn padding_plus_or_slash_in_base64url_is_refused() {
         assert!(
             matches!(
                 err,
-                Error::Visitor(VisitorError::BadBase64 | VisitorError::BadSignature)
+                Error::VisitorToken(VisitorTokenError::BadBase64 | VisitorTokenError::BadSignature)
             ),
             "{err:?}"
         );
         if bad.contains(['=', '+', '/']) {
-            fx.assert_refused(&bad, VisitorError::BadBase64).await;
+            fx.assert_refused(&bad, VisitorTokenError::BadBase64).await;
         }
     }
 }
@@ -461,7 +478,10 @@ async fn not_three_parts_is_malformed() {
         token[..token.rfind('.').unwrap()].to_owned(),
     ] {
         let err = fx.verify(&bad).await.unwrap_err();
-        assert!(matches!(err, Error::Visitor(VisitorError::Malformed(_))));
+        assert!(matches!(
+            err,
+            Error::VisitorToken(VisitorTokenError::Malformed(_))
+        ));
     }
 }
 
@@ -472,7 +492,8 @@ async fn wrong_kid_is_refused() {
         r#"{"alg":"HS256","typ":"JWT","kid":"vk_not-in-the-ring"}"#,
         &fx.claims_json(json!({})),
     );
-    fx.assert_refused(&token, VisitorError::UnknownKey).await;
+    fx.assert_refused(&token, VisitorTokenError::UnknownKey)
+        .await;
 }
 
 #[tokio::test]
@@ -495,13 +516,15 @@ async fn another_tenants_kid_is_refused() {
             .await
             .is_ok()
     );
-    fx.assert_refused(&token, VisitorError::UnknownKey).await;
+    fx.assert_refused(&token, VisitorTokenError::UnknownKey)
+        .await;
     // Even signed with our own key, their kid is not looked up in our ring.
     let forged = fx.sign_raw(
         &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, theirs.kid()),
         &fx.claims_json(json!({})),
     );
-    fx.assert_refused(&forged, VisitorError::UnknownKey).await;
+    fx.assert_refused(&forged, VisitorTokenError::UnknownKey)
+        .await;
 }
 
 #[tokio::test]
@@ -512,7 +535,7 @@ async fn expired_token_is_refused() {
         .advance(Duration::minutes(10) + Duration::seconds(59));
     assert!(fx.verify(&token).await.is_ok(), "within the leeway");
     fx.clock.advance(Duration::seconds(1));
-    fx.assert_refused(&token, VisitorError::Expired).await;
+    fx.assert_refused(&token, VisitorTokenError::Expired).await;
 }
 
 #[tokio::test]
@@ -522,7 +545,7 @@ async fn future_iat_is_refused() {
     let ok = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"iat": now + 60})));
     assert!(fx.verify(&ok).await.is_ok(), "within the leeway");
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"iat": now + 61})));
-    fx.assert_refused(&token, VisitorError::IssuedInFuture)
+    fx.assert_refused(&token, VisitorTokenError::IssuedInFuture)
         .await;
 }
 
@@ -533,7 +556,8 @@ async fn future_nbf_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"nbf": fx.now() + 300})),
     );
-    fx.assert_refused(&token, VisitorError::NotYetValid).await;
+    fx.assert_refused(&token, VisitorTokenError::NotYetValid)
+        .await;
 }
 
 #[tokio::test]
@@ -541,13 +565,13 @@ async fn string_exp_is_refused() {
     let fx = fixture().await;
     let exp = (fx.now() + 600).to_string();
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "exp": exp })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("exp"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("exp"))
         .await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "iat": "0" })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("iat"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("iat"))
         .await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "nbf": [1] })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("nbf"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("nbf"))
         .await;
 }
 
@@ -555,7 +579,7 @@ async fn string_exp_is_refused() {
 async fn missing_exp_is_refused() {
     let fx = fixture().await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"exp": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("exp"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("exp"))
         .await;
 }
 
@@ -566,7 +590,7 @@ async fn exp_beyond_the_maximum_lifetime_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"exp": fx.now() + 86_400 * 365})),
     );
-    fx.assert_refused(&token, VisitorError::ExpiresTooLate)
+    fx.assert_refused(&token, VisitorTokenError::ExpiresTooLate)
         .await;
 }
 
@@ -575,10 +599,11 @@ async fn wrong_scope_is_refused() {
     let fx = fixture().await;
     for scope in [json!("admin"), json!(["user"]), json!("USER")] {
         let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "scope": scope })));
-        fx.assert_refused(&token, VisitorError::WrongScope).await;
+        fx.assert_refused(&token, VisitorTokenError::WrongScope)
+            .await;
     }
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"scope": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("scope"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("scope"))
         .await;
 }
 
@@ -586,7 +611,7 @@ async fn wrong_scope_is_refused() {
 async fn missing_or_bad_external_id_is_refused() {
     let fx = fixture().await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"external_id": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("external_id"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("external_id"))
         .await;
     for bad in [
         json!(""),
@@ -595,7 +620,7 @@ async fn missing_or_bad_external_id_is_refused() {
         json!("a\u{1}"),
     ] {
         let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "external_id": bad })));
-        fx.assert_refused(&token, VisitorError::MalformedClaim("external_id"))
+        fx.assert_refused(&token, VisitorTokenError::MalformedClaim("external_id"))
             .await;
     }
 }
@@ -610,7 +635,7 @@ async fn duplicate_claims_are_refused() {
     );
     fx.assert_refused(
         &fx.sign_raw(&fx.header(), &claims),
-        VisitorError::DuplicateClaim,
+        VisitorTokenError::DuplicateClaim,
     )
     .await;
 }
@@ -620,10 +645,10 @@ async fn replay_in_single_use_mode_is_refused() {
     let fx = fixture_with(VisitorConfigOptions::default().single_use(true)).await;
     let token = fx.mint().await;
     assert!(fx.verify(&token).await.is_ok());
-    fx.assert_refused(&token, VisitorError::Replayed).await;
+    fx.assert_refused(&token, VisitorTokenError::Replayed).await;
     // A token without jti cannot be single-use.
     let no_jti = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"jti": null})));
-    fx.assert_refused(&no_jti, VisitorError::MissingClaim("jti"))
+    fx.assert_refused(&no_jti, VisitorTokenError::MissingClaim("jti"))
         .await;
     // Without single-use mode, a token verifies as often as it is presented.
     let fx = fixture().await;
@@ -639,7 +664,7 @@ async fn oversize_token_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"padding": "x".repeat(9 * 1024)})),
     );
-    fx.assert_refused(&token, VisitorError::TooLarge(8 * 1024))
+    fx.assert_refused(&token, VisitorTokenError::TooLarge(8 * 1024))
         .await;
 }
 
@@ -651,17 +676,20 @@ async fn algorithms_other_than_hs256_are_refused() {
     for (header, expected) in [
         (
             format!(r#"{{"alg":"none","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("none".into()),
+            VisitorTokenError::AlgorithmNotAllowed("none".into()),
         ),
         (
             format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("RS256".into()),
+            VisitorTokenError::AlgorithmNotAllowed("RS256".into()),
         ),
         (
             format!(r#"{{"alg":"HS512","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("HS512".into()),
+            VisitorTokenError::AlgorithmNotAllowed("HS512".into()),
         ),
-        (format!(r#"{{"kid":"{kid}"}}"#), VisitorError::MissingAlg),
+        (
+            format!(r#"{{"kid":"{kid}"}}"#),
+            VisitorTokenError::MissingAlg,
+        ),
     ] {
         fx.assert_refused(&fx.sign_raw(&header, &claims), expected.clone())
             .await;
@@ -672,8 +700,11 @@ async fn algorithms_other_than_hs256_are_refused() {
         URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#)),
         URL_SAFE_NO_PAD.encode(&claims)
     );
-    fx.assert_refused(&unsigned, VisitorError::AlgorithmNotAllowed("none".into()))
-        .await;
+    fx.assert_refused(
+        &unsigned,
+        VisitorTokenError::AlgorithmNotAllowed("none".into()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -689,14 +720,14 @@ async fn duplicate_header_members_and_crit_are_refused() {
     ] {
         fx.assert_refused(
             &fx.sign_raw(&header, &claims),
-            VisitorError::DuplicateHeaderMember,
+            VisitorTokenError::DuplicateHeaderMember,
         )
         .await;
     }
     let header = format!(r#"{{"alg":"HS256","kid":"{kid}","crit":["b64"],"b64":false}}"#);
     fx.assert_refused(
         &fx.sign_raw(&header, &claims),
-        VisitorError::UnsupportedCritical,
+        VisitorTokenError::UnsupportedCritical,
     )
     .await;
 }
@@ -708,29 +739,32 @@ async fn hostile_kid_values_are_refused_before_any_store_lookup() {
     let cases = [
         (
             r#"{"alg":"HS256","kid":"../x"}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             format!(r#"{{"alg":"HS256","kid":"{}"}}"#, "k".repeat(65)),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":42}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":""}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":"a|b%7C"}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
-        (r#"{"alg":"HS256"}"#.to_owned(), VisitorError::MissingKid),
+        (
+            r#"{"alg":"HS256"}"#.to_owned(),
+            VisitorTokenError::MissingKid,
+        ),
         // 10 KB: refused by the size cap, before the header is even decoded.
         (
             format!(r#"{{"alg":"HS256","kid":"{}"}}"#, "k".repeat(10 * 1024)),
-            VisitorError::TooLarge(8 * 1024),
+            VisitorTokenError::TooLarge(8 * 1024),
         ),
     ];
     for (header, expected) in cases {
@@ -738,7 +772,7 @@ async fn hostile_kid_values_are_refused_before_any_store_lookup() {
         let before = fx.store.config_reads.load(Ordering::SeqCst);
         let err = fx.verify(&token).await.unwrap_err();
         assert!(
-            matches!(&err, Error::Visitor(e) if *e == expected),
+            matches!(&err, Error::VisitorToken(e) if *e == expected),
             "{header:.40}: expected {expected:?}, got {err:?}"
         );
         assert_eq!(
@@ -834,7 +868,10 @@ async fn debug_and_display_never_show_key_bytes() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::DuplicateKid)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::DuplicateKid)
+    ));
     assert!(!format!("{err} {err:?}").contains(&b64));
 }
 
@@ -852,7 +889,10 @@ async fn imported_key_shorter_than_32_bytes_is_refused() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyTooShort)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyTooShort)
+    ));
     assert_eq!(fx.snapshot().await, before);
 }
 
@@ -887,7 +927,7 @@ async fn imported_key_equal_to_a_client_secret_is_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Visitor(VisitorError::KeyReusesClientSecret)
+        Error::VisitorAdmin(VisitorAdminError::KeyReusesClientSecret)
     ));
     assert_eq!(fx.snapshot().await, before);
     // Another tenant's secrets are not ours to compare with.
@@ -953,7 +993,7 @@ async fn rotation_timeline_has_no_disconnect_window() {
     assert_eq!(&fx.verify(&by_k2).await.unwrap().kid, k2.kid());
     assert!(matches!(
         fx.verify(&t0).await,
-        Err(Error::Visitor(VisitorError::Expired))
+        Err(Error::VisitorToken(VisitorTokenError::Expired))
     ));
 
     // Promote k2: new tokens carry k2; t1 (k1) keeps verifying during the overlap.
@@ -986,7 +1026,10 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .retire_visitor_key(&fx.tenant, &fx.aud, k2.kid())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyState(_))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyState(_))
+    ));
 
     // After the overlap, retire k1: a fresh k1 token (a stale backend) is refused.
     fx.clock.advance(Duration::hours(1));
@@ -996,7 +1039,8 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .retire_visitor_key(&fx.tenant, &fx.aud, &k1)
         .await
         .unwrap();
-    fx.assert_refused(&stale, VisitorError::KeyRetired).await;
+    fx.assert_refused(&stale, VisitorTokenError::KeyRetired)
+        .await;
     let keys = fx
         .broker
         .list_visitor_keys(&fx.tenant, &fx.aud)
@@ -1011,7 +1055,10 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .promote_visitor_key(&fx.tenant, &fx.aud, &k1)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyState(_))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyState(_))
+    ));
 }
 
 #[tokio::test]
@@ -1049,7 +1096,10 @@ async fn retirement_on_one_node_is_seen_by_another_at_once() {
         .verify_visitor_token(&fx.tenant, &fx.aud, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyRetired)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::KeyRetired)
+    ));
 }
 
 #[tokio::test]
@@ -1068,7 +1118,10 @@ async fn deleted_and_recreated_configuration_does_not_serve_old_keys() {
         .await
         .unwrap();
     let err = fx.verify(&token).await.unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::UnknownKey)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::UnknownKey)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1106,7 +1159,10 @@ async fn concurrent_key_additions_are_not_lost() {
         .add_visitor_key(&fx.tenant, &fx.aud)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::TooManyKeys(8))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::TooManyKeys(8))
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::{HmacSha256, MAX_CLAIM_CHARS, MAX_TOKEN_BYTES, VisitorClaims, is_slug};
-use crate::error::VisitorError;
+use crate::error::{VisitorAdminError, VisitorTokenError};
 
 const SIG_B64_LEN: usize = 43; // 32 bytes, unpadded
 const MAX_MEMBERS: usize = 64;
@@ -42,7 +42,7 @@ pub(super) fn mint(
     claims: &VisitorClaims,
     iat: i64,
     exp: i64,
-) -> Result<String, VisitorError> {
+) -> Result<String, VisitorAdminError> {
     let mut jti_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut jti_bytes);
     let mut jti_buf = [0u8; 22];
@@ -51,7 +51,7 @@ pub(super) fn mint(
         .ok()
         .and_then(|n| jti_buf.get(..n))
         .and_then(|b| std::str::from_utf8(b).ok())
-        .ok_or(VisitorError::InvalidClaims("jti encoding"))?;
+        .ok_or(VisitorAdminError::InvalidClaims("jti encoding"))?;
     let payload = serde_json::to_vec(&ClaimsOut {
         scope: "user",
         external_id: &claims.external_id,
@@ -62,7 +62,7 @@ pub(super) fn mint(
         exp,
         jti,
     })
-    .map_err(|_| VisitorError::InvalidClaims("not serializable"))?;
+    .map_err(|_| VisitorAdminError::InvalidClaims("not serializable"))?;
     let mut token =
         String::with_capacity(header_b64.len() + 2 + payload.len() * 4 / 3 + 4 + SIG_B64_LEN);
     token.push_str(header_b64);
@@ -103,28 +103,32 @@ const TOKEN_ALPHABET: [bool; 256] = {
 /// What [`mint`] writes before the `kid` (the key order of `HeaderOut`).
 const CANONICAL_HEADER_START: &[u8] = br#"{"alg":"HS256","typ":"JWT","kid":""#;
 
-pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
+pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorTokenError> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(VisitorError::TooLarge(MAX_TOKEN_BYTES));
+        return Err(VisitorTokenError::TooLarge(MAX_TOKEN_BYTES));
     }
     if !token.bytes().all(|b| TOKEN_ALPHABET[usize::from(b)]) {
-        return Err(VisitorError::BadBase64);
+        return Err(VisitorTokenError::BadBase64);
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(VisitorError::Malformed("not three dot-separated parts"));
+        return Err(VisitorTokenError::Malformed(
+            "not three dot-separated parts",
+        ));
     };
     if h.is_empty() || p.is_empty() {
-        return Err(VisitorError::Malformed("empty part"));
+        return Err(VisitorTokenError::Malformed("empty part"));
     }
     let header_bytes = URL_SAFE_NO_PAD
         .decode(h.as_bytes())
-        .map_err(|_| VisitorError::BadBase64)?;
+        .map_err(|_| VisitorTokenError::BadBase64)?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
-        .ok_or(VisitorError::Malformed("not three dot-separated parts"))?;
+        .ok_or(VisitorTokenError::Malformed(
+            "not three dot-separated parts",
+        ))?;
     // The header every token we mint carries, byte for byte: no JSON parsing needed. Anything
     // else takes the full, strict path below.
     if let Some(kid) = header_bytes
@@ -141,18 +145,18 @@ pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
         });
     }
     let header: RawHeader<'_> = serde_json::from_slice(&header_bytes)
-        .map_err(|_| VisitorError::Malformed("header is not a JSON object"))?;
+        .map_err(|_| VisitorTokenError::Malformed("header is not a JSON object"))?;
     if header.too_many {
-        return Err(VisitorError::Malformed("too many header members"));
+        return Err(VisitorTokenError::Malformed("too many header members"));
     }
     if header.duplicate {
-        return Err(VisitorError::DuplicateHeaderMember);
+        return Err(VisitorTokenError::DuplicateHeaderMember);
     }
     if header.crit {
-        return Err(VisitorError::UnsupportedCritical);
+        return Err(VisitorTokenError::UnsupportedCritical);
     }
     match header.alg {
-        None => return Err(VisitorError::MissingAlg),
+        None => return Err(VisitorTokenError::MissingAlg),
         Some(Val::Str(a)) if a == "HS256" => {}
         Some(Val::Str(a)) => {
             let shown = if is_slug(&a, 16) {
@@ -160,19 +164,19 @@ pub(super) fn parse(token: &str) -> Result<Parsed<'_>, VisitorError> {
             } else {
                 "?".into()
             };
-            return Err(VisitorError::AlgorithmNotAllowed(shown));
+            return Err(VisitorTokenError::AlgorithmNotAllowed(shown));
         }
-        Some(_) => return Err(VisitorError::AlgorithmNotAllowed("?".into())),
+        Some(_) => return Err(VisitorTokenError::AlgorithmNotAllowed("?".into())),
     }
     match header.typ {
         None | Some(Val::Null) => {}
         Some(Val::Str(t)) if t.eq_ignore_ascii_case("JWT") => {}
-        Some(_) => return Err(VisitorError::WrongType),
+        Some(_) => return Err(VisitorTokenError::WrongType),
     }
     let kid = match header.kid {
-        None => return Err(VisitorError::MissingKid),
+        None => return Err(VisitorTokenError::MissingKid),
         Some(Val::Str(k)) if is_slug(&k, 64) => k.into_owned(),
-        Some(_) => return Err(VisitorError::InvalidKid),
+        Some(_) => return Err(VisitorTokenError::InvalidKid),
     };
     Ok(Parsed {
         kid,
@@ -202,72 +206,72 @@ pub(super) fn check(
     leeway: i64,
     max_lifetime: i64,
     single_use: bool,
-) -> Result<Checked, VisitorError> {
+) -> Result<Checked, VisitorTokenError> {
     if parsed.sig_b64.len() != SIG_B64_LEN {
-        return Err(VisitorError::TruncatedSignature);
+        return Err(VisitorTokenError::TruncatedSignature);
     }
     let mut sig = [0u8; 33];
     let n = URL_SAFE_NO_PAD
         .decode_slice(parsed.sig_b64.as_bytes(), &mut sig)
-        .map_err(|_| VisitorError::BadBase64)?;
-    let sig = sig.get(..n).ok_or(VisitorError::BadSignature)?;
+        .map_err(|_| VisitorTokenError::BadBase64)?;
+    let sig = sig.get(..n).ok_or(VisitorTokenError::BadSignature)?;
     let mut mac = mac.clone();
     mac.update(parsed.signing_input.as_bytes());
     let expected = mac.finalize().into_bytes();
     if !bool::from(expected.as_slice().ct_eq(sig)) {
-        return Err(VisitorError::BadSignature);
+        return Err(VisitorTokenError::BadSignature);
     }
 
     let payload = URL_SAFE_NO_PAD
         .decode(parsed.payload_b64.as_bytes())
-        .map_err(|_| VisitorError::BadBase64)?;
+        .map_err(|_| VisitorTokenError::BadBase64)?;
     let c: RawClaims<'_> = serde_json::from_slice(&payload)
-        .map_err(|_| VisitorError::Malformed("claims are not a JSON object"))?;
+        .map_err(|_| VisitorTokenError::Malformed("claims are not a JSON object"))?;
     if c.too_many {
-        return Err(VisitorError::Malformed("too many claims"));
+        return Err(VisitorTokenError::Malformed("too many claims"));
     }
     if c.duplicate {
-        return Err(VisitorError::DuplicateClaim);
+        return Err(VisitorTokenError::DuplicateClaim);
     }
 
     let exp = match c.exp {
-        None => return Err(VisitorError::MissingClaim("exp")),
+        None => return Err(VisitorTokenError::MissingClaim("exp")),
         Some(v) => numeric(v, "exp")?,
     };
     let iat = c.iat.map(|v| numeric(v, "iat")).transpose()?;
     let nbf = c.nbf.map(|v| numeric(v, "nbf")).transpose()?;
     match c.scope {
-        None => return Err(VisitorError::MissingClaim("scope")),
+        None => return Err(VisitorTokenError::MissingClaim("scope")),
         Some(Val::Str(s)) if s == "user" => {}
-        Some(_) => return Err(VisitorError::WrongScope),
+        Some(_) => return Err(VisitorTokenError::WrongScope),
     }
     if now.saturating_sub(leeway) >= exp {
-        return Err(VisitorError::Expired);
+        return Err(VisitorTokenError::Expired);
     }
     if exp > now.saturating_add(max_lifetime).saturating_add(leeway) {
-        return Err(VisitorError::ExpiresTooLate);
+        return Err(VisitorTokenError::ExpiresTooLate);
     }
     if iat.is_some_and(|t| t > now.saturating_add(leeway)) {
-        return Err(VisitorError::IssuedInFuture);
+        return Err(VisitorTokenError::IssuedInFuture);
     }
     if nbf.is_some_and(|t| t > now.saturating_add(leeway)) {
-        return Err(VisitorError::NotYetValid);
+        return Err(VisitorTokenError::NotYetValid);
     }
 
     let external_id = match c.external_id {
-        None => return Err(VisitorError::MissingClaim("external_id")),
-        Some(v) => text(v, "external_id")?.ok_or(VisitorError::MissingClaim("external_id"))?,
+        None => return Err(VisitorTokenError::MissingClaim("external_id")),
+        Some(v) => text(v, "external_id")?.ok_or(VisitorTokenError::MissingClaim("external_id"))?,
     };
     let name = c.name.map(|v| text(v, "name")).transpose()?.flatten();
     let email = c.email.map(|v| text(v, "email")).transpose()?.flatten();
     let email_verified = match c.email_verified {
         None | Some(Val::Null) => false,
         Some(Val::Bool(b)) => b,
-        Some(_) => return Err(VisitorError::MalformedClaim("email_verified")),
+        Some(_) => return Err(VisitorTokenError::MalformedClaim("email_verified")),
     };
     let jti = c.jti.map(|v| text(v, "jti")).transpose()?.flatten();
     if single_use && jti.is_none() {
-        return Err(VisitorError::MissingClaim("jti"));
+        return Err(VisitorTokenError::MissingClaim("jti"));
     }
     Ok(Checked {
         external_id,
@@ -281,12 +285,12 @@ pub(super) fn check(
 }
 
 /// A NumericDate: an integer, or a finite number (truncated). Anything else is malformed.
-fn numeric(v: Val<'_>, what: &'static str) -> Result<i64, VisitorError> {
+fn numeric(v: Val<'_>, what: &'static str) -> Result<i64, VisitorTokenError> {
     match v {
         Val::Int(i) => Ok(i),
         #[allow(clippy::cast_possible_truncation)]
         Val::Float(f) if f.is_finite() && f.abs() < 1e15 => Ok(f.trunc() as i64),
-        _ => Err(VisitorError::MalformedClaim(what)),
+        _ => Err(VisitorTokenError::MalformedClaim(what)),
     }
 }
 
@@ -307,13 +311,13 @@ fn plain_text_within(s: &str, max: usize) -> bool {
 
 /// An optional text claim: `null` is absent; otherwise 1 to 255 characters, no control
 /// characters.
-fn text(v: Val<'_>, what: &'static str) -> Result<Option<String>, VisitorError> {
+fn text(v: Val<'_>, what: &'static str) -> Result<Option<String>, VisitorTokenError> {
     match v {
         Val::Null => Ok(None),
         Val::Str(s) if !s.is_empty() && plain_text_within(&s, MAX_CLAIM_CHARS) => {
             Ok(Some(s.into_owned()))
         }
-        _ => Err(VisitorError::MalformedClaim(what)),
+        _ => Err(VisitorTokenError::MalformedClaim(what)),
     }
 }
 
@@ -543,7 +547,7 @@ mod tests {
         URL_SAFE_NO_PAD.encode(s)
     }
 
-    fn parse_header(h: &str) -> Result<String, VisitorError> {
+    fn parse_header(h: &str) -> Result<String, VisitorTokenError> {
         let token = format!("{}.{}.sig", b64(h), b64("{}"));
         parse(&token).map(|p| p.kid)
     }
@@ -560,47 +564,47 @@ mod tests {
         );
         assert_eq!(
             parse_header(r#"{"kid":"k1"}"#),
-            Err(VisitorError::MissingAlg)
+            Err(VisitorTokenError::MissingAlg)
         );
         assert_eq!(
             parse_header(r#"{"alg":"none","kid":"k1"}"#),
-            Err(VisitorError::AlgorithmNotAllowed("none".into()))
+            Err(VisitorTokenError::AlgorithmNotAllowed("none".into()))
         );
         assert_eq!(
             parse_header(r#"{"alg":"RS256","kid":"k1"}"#),
-            Err(VisitorError::AlgorithmNotAllowed("RS256".into()))
+            Err(VisitorTokenError::AlgorithmNotAllowed("RS256".into()))
         );
         assert_eq!(
             parse_header(r#"{"alg":256,"kid":"k1"}"#),
-            Err(VisitorError::AlgorithmNotAllowed("?".into()))
+            Err(VisitorTokenError::AlgorithmNotAllowed("?".into()))
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256","alg":"HS256","kid":"k1"}"#),
-            Err(VisitorError::DuplicateHeaderMember)
+            Err(VisitorTokenError::DuplicateHeaderMember)
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256","x":1,"\u0078":2,"kid":"k1"}"#),
-            Err(VisitorError::DuplicateHeaderMember)
+            Err(VisitorTokenError::DuplicateHeaderMember)
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256","kid":"k1","crit":["exp"]}"#),
-            Err(VisitorError::UnsupportedCritical)
+            Err(VisitorTokenError::UnsupportedCritical)
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256","typ":"JOSE+JSON","kid":"k1"}"#),
-            Err(VisitorError::WrongType)
+            Err(VisitorTokenError::WrongType)
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256"}"#),
-            Err(VisitorError::MissingKid)
+            Err(VisitorTokenError::MissingKid)
         );
         assert_eq!(
             parse_header(r#"{"alg":"HS256","kid":7}"#),
-            Err(VisitorError::InvalidKid)
+            Err(VisitorTokenError::InvalidKid)
         );
         assert_eq!(
             parse_header(r#"["alg"]"#),
-            Err(VisitorError::Malformed("header is not a JSON object"))
+            Err(VisitorTokenError::Malformed("header is not a JSON object"))
         );
     }
 }
@@ -635,10 +639,13 @@ mod canonical_tests {
             match h {
                 x if x == &minted[..] => assert_eq!(parsed.ok().map(|p| p.kid), Some("k1".into())),
                 x if x.ends_with(br#""kid":"k2"}"#) => {
-                    assert!(matches!(parsed, Err(VisitorError::DuplicateHeaderMember)))
+                    assert!(matches!(
+                        parsed,
+                        Err(VisitorTokenError::DuplicateHeaderMember)
+                    ))
                 }
                 x if x.ends_with(br#""../x"}"#) => {
-                    assert!(matches!(parsed, Err(VisitorError::InvalidKid)))
+                    assert!(matches!(parsed, Err(VisitorTokenError::InvalidKid)))
                 }
                 _ => assert_eq!(parsed.ok().map(|p| p.kid), Some("k1".into())),
             }

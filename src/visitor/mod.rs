@@ -43,7 +43,7 @@
 //!
 //! # Verification
 //!
-//! [`Broker::verify_visitor_token`] refuses, each with its own [`VisitorError`]: a token over
+//! [`Broker::verify_visitor_token`] refuses, each with its own [`VisitorTokenError`](crate::VisitorTokenError): a token over
 //! 8 KiB, anything but three unpadded base64url parts, an `alg` other than `HS256` (`none`,
 //! `RS256`, missing), a `crit` header, duplicate header members or claims, a `kid` that is not a
 //! short identifier (checked before any store lookup), a `kid` unknown to *this tenant's*
@@ -137,7 +137,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::broker::Broker;
 use crate::crypto::{self, EncryptionKey};
-use crate::error::{ConfigError, Error, VisitorError};
+use crate::error::{ConfigError, Error, VisitorAdminError, VisitorTokenError};
 use crate::ids::{TenantId, id_type, slug_char};
 use crate::secret::ClientSecret;
 use crate::store::{self, CasOutcome, Inserted, NewRecord, Record, StoreError};
@@ -425,19 +425,19 @@ impl VisitorClaims {
         self
     }
 
-    fn validate(&self) -> Result<(), VisitorError> {
+    fn validate(&self) -> Result<(), VisitorAdminError> {
         if !valid_text(&self.external_id) {
-            return Err(VisitorError::InvalidClaims(
+            return Err(VisitorAdminError::InvalidClaims(
                 "external_id must be 1 to 255 characters without control characters",
             ));
         }
         if self.name.as_deref().is_some_and(|n| !valid_text(n)) {
-            return Err(VisitorError::InvalidClaims(
+            return Err(VisitorAdminError::InvalidClaims(
                 "name must be 1 to 255 characters without control characters",
             ));
         }
         if self.email.as_deref().is_some_and(|e| !valid_email(e)) {
-            return Err(VisitorError::InvalidClaims(
+            return Err(VisitorAdminError::InvalidClaims(
                 "email must be at most 255 characters, with an @ and no whitespace",
             ));
         }
@@ -600,11 +600,11 @@ impl RingRecord {
             .count()
     }
 
-    fn find_mut(&mut self, kid: &VisitorKeyId) -> Result<&mut KeyRecord, VisitorError> {
+    fn find_mut(&mut self, kid: &VisitorKeyId) -> Result<&mut KeyRecord, VisitorAdminError> {
         self.keys
             .iter_mut()
             .find(|k| k.kid == kid.as_str())
-            .ok_or(VisitorError::NoSuchKey)
+            .ok_or(VisitorAdminError::NoSuchKey)
     }
 
     fn push_key(
@@ -612,12 +612,12 @@ impl RingRecord {
         kid: &VisitorKeyId,
         key: &[u8],
         now: OffsetDateTime,
-    ) -> Result<(), VisitorError> {
+    ) -> Result<(), VisitorAdminError> {
         if self.keys.iter().any(|k| k.kid == kid.as_str()) {
-            return Err(VisitorError::DuplicateKid);
+            return Err(VisitorAdminError::DuplicateKid);
         }
         if self.usable() >= MAX_USABLE_KEYS {
-            return Err(VisitorError::TooManyKeys(MAX_USABLE_KEYS));
+            return Err(VisitorAdminError::TooManyKeys(MAX_USABLE_KEYS));
         }
         self.keys.push(KeyRecord {
             kid: kid.as_str().to_owned(),
@@ -771,7 +771,7 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] for out-of-range options, [`VisitorError::ConfigExists`] when
+    /// [`ConfigError::Invalid`] for out-of-range options, [`VisitorAdminError::ConfigExists`] when
     /// the configuration exists, [`Error::Store`] when the store fails.
     pub async fn create_visitor_config(
         &self,
@@ -809,7 +809,7 @@ impl Broker {
             .await?
         {
             Inserted::Yes => {}
-            Inserted::No => return Err(VisitorError::ConfigExists.into()),
+            Inserted::No => return Err(VisitorAdminError::ConfigExists.into()),
         }
         tracing::info!(tenant = %tenant, audience = %audience, kid = %kid, "visitor configuration created");
         Ok(ExportedVisitorKey {
@@ -868,7 +868,7 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::NotConfigured`], [`Error::Store`].
+    /// [`VisitorAdminError::NotConfigured`], [`Error::Store`].
     pub async fn list_visitor_keys(
         &self,
         tenant: &TenantId,
@@ -879,7 +879,7 @@ impl Broker {
             .store
             .get(NS_CONFIG, &config_key(tenant, audience), self.now())
             .await?
-            .ok_or(VisitorError::NotConfigured)?;
+            .ok_or(VisitorAdminError::NotConfigured)?;
         Ok(RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?.infos())
     }
 
@@ -888,8 +888,8 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::NotConfigured`], [`VisitorError::TooManyKeys`],
-    /// [`VisitorError::Contended`], [`Error::Store`].
+    /// [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::TooManyKeys`],
+    /// [`VisitorAdminError::Contended`], [`Error::Store`].
     pub async fn add_visitor_key(
         &self,
         tenant: &TenantId,
@@ -916,9 +916,9 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::KeyTooShort`] under 32 bytes, [`VisitorError::KeyTooLong`] over 512,
-    /// [`VisitorError::KeyReusesClientSecret`] when the key equals a client secret of one of the
-    /// tenant's SSO applications, [`VisitorError::DuplicateKid`], and as for
+    /// [`VisitorAdminError::KeyTooShort`] under 32 bytes, [`VisitorAdminError::KeyTooLong`] over 512,
+    /// [`VisitorAdminError::KeyReusesClientSecret`] when the key equals a client secret of one of the
+    /// tenant's SSO applications, [`VisitorAdminError::DuplicateKid`], and as for
     /// [`add_visitor_key`](Self::add_visitor_key).
     pub async fn import_visitor_key(
         &self,
@@ -929,14 +929,14 @@ impl Broker {
     ) -> Result<VisitorKeyInfo, Error> {
         let bytes = key.secret();
         if bytes.len() < MIN_KEY_BYTES {
-            return Err(VisitorError::KeyTooShort.into());
+            return Err(VisitorAdminError::KeyTooShort.into());
         }
         if bytes.len() > MAX_KEY_BYTES {
-            return Err(VisitorError::KeyTooLong(MAX_KEY_BYTES).into());
+            return Err(VisitorAdminError::KeyTooLong(MAX_KEY_BYTES).into());
         }
         let secrets = self.tenant_client_secrets(tenant).await?;
         if reuses_client_secret(bytes, &secrets) {
-            return Err(VisitorError::KeyReusesClientSecret.into());
+            return Err(VisitorAdminError::KeyReusesClientSecret.into());
         }
         let kid = kid.unwrap_or_else(VisitorKeyId::generate);
         let now = self
@@ -959,8 +959,8 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::NoSuchKey`], [`VisitorError::KeyState`] when the key is retired,
-    /// [`VisitorError::NotConfigured`], [`VisitorError::Contended`], [`Error::Store`].
+    /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::KeyState`] when the key is retired,
+    /// [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::Contended`], [`Error::Store`].
     pub async fn promote_visitor_key(
         &self,
         tenant: &TenantId,
@@ -970,7 +970,9 @@ impl Broker {
         self.update_ring(tenant, audience, |ring, _| {
             match ring.find_mut(kid)?.state {
                 VisitorKeyState::Retired => {
-                    return Err(VisitorError::KeyState("a retired key cannot sign again"));
+                    return Err(VisitorAdminError::KeyState(
+                        "a retired key cannot sign again",
+                    ));
                 }
                 VisitorKeyState::Signing => return Ok(()),
                 VisitorKeyState::VerifyOnly => {}
@@ -993,8 +995,8 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::KeyState`] for the signing key (promote another first),
-    /// [`VisitorError::NoSuchKey`], [`VisitorError::NotConfigured`], [`VisitorError::Contended`],
+    /// [`VisitorAdminError::KeyState`] for the signing key (promote another first),
+    /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::Contended`],
     /// [`Error::Store`].
     pub async fn retire_visitor_key(
         &self,
@@ -1006,7 +1008,7 @@ impl Broker {
             let k = ring.find_mut(kid)?;
             match k.state {
                 VisitorKeyState::Signing => {
-                    return Err(VisitorError::KeyState(
+                    return Err(VisitorAdminError::KeyState(
                         "the signing key cannot be retired; promote another key first",
                     ));
                 }
@@ -1047,8 +1049,8 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`VisitorError::InvalidClaims`], [`VisitorError::LifetimeTooLong`] (not positive, or over
-    /// the configuration's maximum), [`VisitorError::NotConfigured`], [`Error::Store`].
+    /// [`VisitorAdminError::InvalidClaims`], [`VisitorAdminError::LifetimeTooLong`] (not positive, or over
+    /// the configuration's maximum), [`VisitorAdminError::NotConfigured`], [`Error::Store`].
     pub async fn mint_visitor_token(
         &self,
         tenant: &TenantId,
@@ -1061,14 +1063,14 @@ impl Broker {
         let ring = self.load_ring(tenant, audience, now).await?;
         let lifetime = lifetime.map_or(ring.default_lifetime, |d| d.whole_seconds());
         if lifetime < 1 || lifetime > ring.max_lifetime {
-            return Err(VisitorError::LifetimeTooLong.into());
+            return Err(VisitorAdminError::LifetimeTooLong.into());
         }
         let key = ring
             .keys
             .iter()
             .find(|k| k.state == VisitorKeyState::Signing)
-            .ok_or(VisitorError::NoSigningKey)?;
-        let mac = key.mac.as_ref().ok_or(VisitorError::NoSigningKey)?;
+            .ok_or(VisitorAdminError::NoSigningKey)?;
+        let mac = key.mac.as_ref().ok_or(VisitorAdminError::NoSigningKey)?;
         let iat = now.unix_timestamp();
         Ok(jwt::mint(
             &key.header_b64,
@@ -1083,8 +1085,8 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// A [`VisitorError`] naming the check that failed (see the
-    /// [module docs](crate::visitor#verification)); [`VisitorError::NotConfigured`];
+    /// A [`VisitorTokenError`] naming the check that failed (see the
+    /// [module docs](crate::visitor#verification)); [`VisitorAdminError::NotConfigured`];
     /// [`Error::Store`] when the store fails (never an identity).
     pub async fn verify_visitor_token(
         &self,
@@ -1099,10 +1101,10 @@ impl Broker {
             .keys
             .iter()
             .find(|k| k.kid == parsed.kid)
-            .ok_or(VisitorError::UnknownKey)?;
+            .ok_or(VisitorTokenError::UnknownKey)?;
         let mac = match (&key.mac, key.state) {
             (Some(mac), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => mac,
-            _ => return Err(VisitorError::KeyRetired.into()),
+            _ => return Err(VisitorTokenError::KeyRetired.into()),
         };
         let checked = jwt::check(
             &parsed,
@@ -1116,12 +1118,12 @@ impl Broker {
             let jti = checked
                 .jti
                 .as_deref()
-                .ok_or(VisitorError::MissingClaim("jti"))?;
+                .ok_or(VisitorTokenError::MissingClaim("jti"))?;
             let until = from_unix(checked.exp).saturating_add(self.inner.options.leeway);
             let rkey = store::key(&[tenant.as_str(), audience.as_str(), jti]);
             let rec = NewRecord::new(Vec::new()).expires_at(until);
             if self.inner.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
-                return Err(VisitorError::Replayed.into());
+                return Err(VisitorTokenError::Replayed.into());
             }
         }
         Ok(VisitorIdentity {
@@ -1148,7 +1150,7 @@ impl Broker {
             .store
             .get(NS_CONFIG, &skey, now)
             .await?
-            .ok_or(VisitorError::NotConfigured)?;
+            .ok_or(VisitorAdminError::NotConfigured)?;
         self.inner
             .visitor_rings
             .get_or_decode(&skey, &rec.value, || {
@@ -1161,7 +1163,7 @@ impl Broker {
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
-        mut change: impl FnMut(&mut RingRecord, OffsetDateTime) -> Result<T, VisitorError> + Send,
+        mut change: impl FnMut(&mut RingRecord, OffsetDateTime) -> Result<T, VisitorAdminError> + Send,
     ) -> Result<T, Error> {
         let skey = config_key(tenant, audience);
         for _ in 0..CAS_ATTEMPTS {
@@ -1171,7 +1173,7 @@ impl Broker {
                 .store
                 .get(NS_CONFIG, &skey, now)
                 .await?
-                .ok_or(VisitorError::NotConfigured)?;
+                .ok_or(VisitorAdminError::NotConfigured)?;
             let mut ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
             let out = change(&mut ring, now)?;
             let new = ring.encode(self.inner.options.encryption_key.as_ref())?;
@@ -1186,10 +1188,10 @@ impl Broker {
                     return Ok(out);
                 }
                 CasOutcome::Conflict { .. } => continue,
-                CasOutcome::Missing => return Err(VisitorError::NotConfigured.into()),
+                CasOutcome::Missing => return Err(VisitorAdminError::NotConfigured.into()),
             }
         }
-        Err(VisitorError::Contended.into())
+        Err(VisitorAdminError::Contended.into())
     }
 
     /// The client secrets of the tenant's SSO applications (opened under the broker's key).
