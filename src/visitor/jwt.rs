@@ -12,7 +12,10 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::{HmacSha256, MAX_CLAIM_CHARS, MAX_TOKEN_BYTES, VisitorClaims, is_slug};
+use super::claims::{MAX_CLAIM_CHARS, VisitorClaims};
+use super::keys::is_slug;
+use super::ring::HmacSha256;
+use super::token::MAX_TOKEN_BYTES;
 use crate::error::{VisitorAdminError, VisitorTokenError};
 
 const SIG_B64_LEN: usize = 43; // 32 bytes, unpadded

@@ -1,0 +1,417 @@
+//! The key ring of a configuration: as stored (keys sealed), as decoded and cached (keyed HMAC
+//! states), and how it is read and changed (compare-and-swap on the version).
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::VisitorAudience;
+use super::keys::{VisitorKeyId, VisitorKeyInfo, VisitorKeyState};
+use crate::broker::Broker;
+use crate::crypto::{self, EncryptionKey};
+use crate::error::{Error, VisitorAdminError, VisitorTokenError};
+use crate::ids::TenantId;
+use crate::store::{self, CasOutcome, NewRecord, Record, StoreError};
+
+/// The store namespace of visitor configurations, keyed `tenant|audience`, indexed by tenant.
+pub(super) const NS_CONFIG: &str = "visitor_config";
+/// The format version of [`RingRecord`].
+pub(super) const RECORD_FORMAT: u32 = 1;
+/// Keys a ring may hold that are not retired.
+const MAX_USABLE_KEYS: usize = 8;
+/// Retired keys whose metadata a ring keeps (the oldest go first).
+const MAX_RETIRED_KEPT: usize = 16;
+/// How many times a key-ring change is retried when another write got in between.
+const CAS_ATTEMPTS: usize = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Stored form
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct RingRecord {
+    pub(super) v: u32,
+    pub(super) tenant: String,
+    pub(super) audience: String,
+    pub(super) max_lifetime_secs: i64,
+    pub(super) default_lifetime_secs: i64,
+    pub(super) single_use: bool,
+    pub(super) keys: Vec<KeyRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct KeyRecord {
+    pub(super) kid: String,
+    pub(super) state: VisitorKeyState,
+    pub(super) created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) retired_at: Option<i64>,
+    /// Unpadded base64url in memory; in the store, sealed under the broker's encryption key
+    /// when there is one (`crypto::seal_text`, bound to tenant, audience and kid). Erased when
+    /// the key is retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) key: Option<String>,
+}
+
+/// A ring as written: its fields, with the sealed keys in place of the plain ones.
+struct SealedRing<'a> {
+    ring: &'a RingRecord,
+    keys: Vec<KeyRecord>,
+}
+
+impl Serialize for SealedRing<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.ring;
+        let mut st = s.serialize_struct("RingRecord", 7)?;
+        st.serialize_field("v", &r.v)?;
+        st.serialize_field("tenant", &r.tenant)?;
+        st.serialize_field("audience", &r.audience)?;
+        st.serialize_field("max_lifetime_secs", &r.max_lifetime_secs)?;
+        st.serialize_field("default_lifetime_secs", &r.default_lifetime_secs)?;
+        st.serialize_field("single_use", &r.single_use)?;
+        st.serialize_field("keys", &self.keys)?;
+        st.end()
+    }
+}
+
+impl Drop for KeyRecord {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.as_mut() {
+            k.zeroize();
+        }
+    }
+}
+
+fn key_binding<'a>(tenant: &'a str, audience: &'a str) -> crypto::Binding<'a> {
+    crypto::Binding {
+        domain: crypto::VISITOR_DOMAIN,
+        tenant,
+        item: audience,
+    }
+}
+
+impl RingRecord {
+    /// Decodes a stored ring and opens its keys.
+    pub(super) fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
+        let mut ring: Self = serde_json::from_slice(&rec.value).map_err(|_| corrupt())?;
+        if ring.v != RECORD_FORMAT {
+            return Err(corrupt());
+        }
+        let at = key_binding(&ring.tenant, &ring.audience);
+        for k in &mut ring.keys {
+            if let Some(stored) = k.key.as_mut() {
+                let open = crypto::open_text(secret, at, &k.kid, stored).ok_or_else(|| {
+                    StoreError::Corrupt {
+                        message: "a visitor key does not decrypt under this broker's key for \
+                                  this record"
+                            .into(),
+                    }
+                })?;
+                stored.zeroize();
+                *stored = open;
+            }
+        }
+        Ok(ring)
+    }
+
+    /// The stored form, keys sealed.
+    pub(super) fn encode(&self, secret: Option<&EncryptionKey>) -> Result<NewRecord, Error> {
+        let at = key_binding(&self.tenant, &self.audience);
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                Ok(KeyRecord {
+                    kid: k.kid.clone(),
+                    state: k.state,
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                    key: k
+                        .key
+                        .as_deref()
+                        .map(|plain| crypto::seal_text(secret, at, &k.kid, plain))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let sealed = SealedRing { ring: self, keys };
+        let value = serde_json::to_vec(&sealed).map_err(|_| corrupt())?;
+        Ok(NewRecord::new(value).index(self.tenant.clone()))
+    }
+
+    /// How many keys are not retired.
+    pub(super) fn usable(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| k.state != VisitorKeyState::Retired)
+            .count()
+    }
+
+    pub(super) fn find_mut(
+        &mut self,
+        kid: &VisitorKeyId,
+    ) -> Result<&mut KeyRecord, VisitorAdminError> {
+        self.keys
+            .iter_mut()
+            .find(|k| k.kid == kid.as_str())
+            .ok_or(VisitorAdminError::NoSuchKey)
+    }
+
+    /// Adds a key as verify-only.
+    pub(super) fn push_key(
+        &mut self,
+        kid: &VisitorKeyId,
+        key: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), VisitorAdminError> {
+        if self.keys.iter().any(|k| k.kid == kid.as_str()) {
+            return Err(VisitorAdminError::DuplicateKid);
+        }
+        if self.usable() >= MAX_USABLE_KEYS {
+            return Err(VisitorAdminError::TooManyKeys(MAX_USABLE_KEYS));
+        }
+        self.keys.push(KeyRecord {
+            kid: kid.as_str().to_owned(),
+            state: VisitorKeyState::VerifyOnly,
+            created_at: now.unix_timestamp(),
+            retired_at: None,
+            key: Some(URL_SAFE_NO_PAD.encode(key)),
+        });
+        Ok(())
+    }
+
+    /// Drops the metadata of the oldest retired keys beyond what a ring keeps.
+    pub(super) fn trim_retired(&mut self) {
+        let retired = self
+            .keys
+            .iter()
+            .filter(|k| k.state == VisitorKeyState::Retired)
+            .count();
+        if retired > MAX_RETIRED_KEPT {
+            let mut drop_n = retired - MAX_RETIRED_KEPT;
+            self.keys.retain(|k| {
+                if drop_n > 0 && k.state == VisitorKeyState::Retired {
+                    drop_n -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    pub(super) fn infos(&self) -> Vec<VisitorKeyInfo> {
+        self.keys
+            .iter()
+            .filter_map(|k| {
+                Some(VisitorKeyInfo {
+                    kid: VisitorKeyId::new(k.kid.clone()).ok()?,
+                    state: k.state,
+                    created_at: from_unix(k.created_at),
+                    retired_at: k.retired_at.map(from_unix),
+                })
+            })
+            .collect()
+    }
+}
+
+pub(super) fn corrupt() -> Error {
+    StoreError::Corrupt {
+        message: "visitor configuration record".into(),
+    }
+    .into()
+}
+
+pub(super) fn from_unix(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(super) fn config_key(tenant: &TenantId, audience: &VisitorAudience) -> String {
+    store::key(&[tenant.as_str(), audience.as_str()])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoded, cached form
+
+pub(super) type HmacSha256 = Hmac<Sha256>;
+
+/// One key of a decoded ring: the keyed HMAC state (never the raw bytes) and the encoded header.
+struct RingKey {
+    kid: String,
+    state: VisitorKeyState,
+    mac: Option<HmacSha256>,
+    header_b64: String,
+}
+
+/// A decoded key ring, valid for exactly the record bytes it was decoded from.
+pub(crate) struct Ring {
+    pub(super) max_lifetime: i64,
+    pub(super) default_lifetime: i64,
+    pub(super) single_use: bool,
+    keys: Vec<RingKey>,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct HeaderOut<'a> {
+    alg: &'static str,
+    typ: &'static str,
+    kid: &'a str,
+}
+
+impl Ring {
+    fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
+        let stored = RingRecord::decode(rec, secret)?;
+        let mut keys = Vec::with_capacity(stored.keys.len());
+        for k in &stored.keys {
+            let mac = match (&k.key, k.state) {
+                (Some(b64), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => {
+                    let bytes = Zeroizing::new(
+                        URL_SAFE_NO_PAD
+                            .decode(b64.as_bytes())
+                            .map_err(|_| corrupt())?,
+                    );
+                    Some(HmacSha256::new_from_slice(&bytes).map_err(|_| corrupt())?)
+                }
+                _ => None,
+            };
+            let header = serde_json::to_vec(&HeaderOut {
+                alg: "HS256",
+                typ: "JWT",
+                kid: &k.kid,
+            })
+            .map_err(|_| corrupt())?;
+            keys.push(RingKey {
+                kid: k.kid.clone(),
+                state: k.state,
+                mac,
+                header_b64: URL_SAFE_NO_PAD.encode(header),
+            });
+        }
+        Ok(Self {
+            max_lifetime: stored.max_lifetime_secs,
+            default_lifetime: stored.default_lifetime_secs,
+            single_use: stored.single_use,
+            keys,
+        })
+    }
+
+    /// The key that mints: its encoded header and keyed HMAC state.
+    pub(super) fn signer(&self) -> Result<(&str, &HmacSha256), VisitorAdminError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.state == VisitorKeyState::Signing)
+            .ok_or(VisitorAdminError::NoSigningKey)?;
+        let mac = key.mac.as_ref().ok_or(VisitorAdminError::NoSigningKey)?;
+        Ok((&key.header_b64, mac))
+    }
+
+    /// The key that verifies a token whose header names `kid`.
+    pub(super) fn verifier(&self, kid: &str) -> Result<&HmacSha256, VisitorTokenError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(VisitorTokenError::UnknownKey)?;
+        match (&key.mac, key.state) {
+            (Some(mac), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => Ok(mac),
+            _ => Err(VisitorTokenError::KeyRetired),
+        }
+    }
+}
+
+/// Decoded key rings by store key. An entry is used only when the stored record is byte-for-byte
+/// the one it was decoded from, so it never outlives a rotation, on this node or another.
+pub(crate) type RingCache = crate::store::DecodedCache<Ring>;
+
+// ---------------------------------------------------------------------------------------------
+// Reading and changing a ring
+
+impl Broker {
+    /// The decoded ring of a configuration, from the cache while the stored bytes are unchanged.
+    pub(super) async fn load_visitor_ring(
+        &self,
+        tenant: &TenantId,
+        audience: &VisitorAudience,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Ring>, Error> {
+        let skey = config_key(tenant, audience);
+        let rec = self
+            .inner
+            .store
+            .get(NS_CONFIG, &skey, now)
+            .await?
+            .ok_or(VisitorAdminError::NotConfigured)?;
+        self.inner
+            .visitor_rings
+            .get_or_decode(&skey, &rec.value, || {
+                Ring::decode(&rec, self.inner.options.encryption_key.as_ref())
+            })
+    }
+
+    /// The stored ring of a configuration, keys opened.
+    pub(super) async fn read_visitor_ring(
+        &self,
+        tenant: &TenantId,
+        audience: &VisitorAudience,
+    ) -> Result<RingRecord, Error> {
+        let rec = self
+            .inner
+            .store
+            .get(NS_CONFIG, &config_key(tenant, audience), self.now())
+            .await?
+            .ok_or(VisitorAdminError::NotConfigured)?;
+        RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())
+    }
+
+    /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
+    pub(super) async fn update_visitor_ring<T>(
+        &self,
+        tenant: &TenantId,
+        audience: &VisitorAudience,
+        mut change: impl FnMut(&mut RingRecord, OffsetDateTime) -> Result<T, VisitorAdminError> + Send,
+    ) -> Result<T, Error> {
+        let skey = config_key(tenant, audience);
+        for _ in 0..CAS_ATTEMPTS {
+            let now = self.now();
+            let rec = self
+                .inner
+                .store
+                .get(NS_CONFIG, &skey, now)
+                .await?
+                .ok_or(VisitorAdminError::NotConfigured)?;
+            let mut ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
+            let out = change(&mut ring, now)?;
+            let new = ring.encode(self.inner.options.encryption_key.as_ref())?;
+            match self
+                .inner
+                .store
+                .compare_and_swap(NS_CONFIG, &skey, rec.version, new, now)
+                .await?
+            {
+                CasOutcome::Swapped { .. } => {
+                    self.inner.visitor_rings.forget(&skey);
+                    return Ok(out);
+                }
+                CasOutcome::Conflict { .. } => continue,
+                CasOutcome::Missing => return Err(VisitorAdminError::NotConfigured.into()),
+            }
+        }
+        Err(VisitorAdminError::Contended.into())
+    }
+}
