@@ -638,6 +638,62 @@ async fn duplicate_claims_are_refused() {
         VisitorTokenError::DuplicateClaim,
     )
     .await;
+    // A repeated registered claim too (the JWT decoder's own claim view refuses it first).
+    let claims = format!(
+        r#"{{"scope":"user","external_id":"c-42","exp":{},"exp":{}}}"#,
+        now + 600,
+        now + 60
+    );
+    fx.assert_refused(
+        &fx.sign_raw(&fx.header(), &claims),
+        VisitorTokenError::DuplicateClaim,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_exp_before_1970_is_expired() {
+    let fx = fixture().await;
+    let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"exp": -5})));
+    fx.assert_refused(&token, VisitorTokenError::Expired).await;
+}
+
+#[tokio::test]
+async fn signed_claims_that_are_not_an_object_are_malformed() {
+    let fx = fixture().await;
+    for claims in [r#"["scope","user"]"#, "42", r#""user""#] {
+        fx.assert_refused(
+            &fx.sign_raw(&fx.header(), claims),
+            VisitorTokenError::Malformed("claims are not a JSON object"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_registered_header_member_of_the_wrong_type_is_malformed() {
+    let fx = fixture().await;
+    let header = format!(
+        r#"{{"alg":"HS256","typ":"JWT","kid":"{}","x5c":"not-a-list"}}"#,
+        fx.key.kid()
+    );
+    let token = fx.sign_raw(&header, &fx.claims_json(json!({})));
+    let err = fx.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(err, Error::VisitorToken(VisitorTokenError::Malformed(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_aud_claim_is_ignored_as_before() {
+    // Not part of the widget's token shape; a vendor library may add one.
+    let fx = fixture().await;
+    let token = fx.sign_raw(
+        &fx.header(),
+        &fx.claims_json(json!({"aud": "someone-else"})),
+    );
+    assert_eq!(fx.verify(&token).await.unwrap().external_id, "c-42");
 }
 
 #[tokio::test]

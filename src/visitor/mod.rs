@@ -11,13 +11,15 @@
 //! The shape web-chat widgets (Zendesk messaging and others) accept:
 //!
 //! ```text
-//! header  {"alg":"HS256","typ":"JWT","kid":"vk_..."}
+//! header  {"typ":"JWT","alg":"HS256","kid":"vk_..."}
 //! claims  {"scope":"user","external_id":"c-42","name":"Ada","email":"ada@example.com",
 //!          "email_verified":true,"iat":1767258000,"exp":1767258600,"jti":"..."}
 //! ```
 //!
 //! `name`, `email` and `email_verified` appear only when set. `exp` defaults to 10 minutes after
-//! `iat` ([`VisitorConfigOptions::default_lifetime`]).
+//! `iat` ([`VisitorConfigOptions::default_lifetime`]). Tokens are signed, and their signatures
+//! checked, by the [`jsonwebtoken`](https://docs.rs/jsonwebtoken) crate (aws-lc-rs backend); the
+//! claims are checked here, against the broker's [`Clock`](crate::Clock).
 //!
 //! # Keys and rotation
 //!
@@ -43,22 +45,32 @@
 //!
 //! # Verification
 //!
-//! [`Broker::verify_visitor_token`] refuses, each with its own [`VisitorTokenError`](crate::VisitorTokenError): a token over
-//! 8 KiB, anything but three unpadded base64url parts, an `alg` other than `HS256` (`none`,
-//! `RS256`, missing), a `crit` header, duplicate header members or claims, a `kid` that is not a
-//! short identifier (checked before any store lookup), a `kid` unknown to *this tenant's*
-//! configuration for *this audience*, a retired key, a MAC that does not match (compared in
-//! constant time), a missing or non-numeric `exp`, a non-numeric `iat` or `nbf`, times outside the
-//! broker's leeway, an `exp` further away than the maximum lifetime, a `scope` other than
-//! `"user"`, and, in single-use mode ([`VisitorConfigOptions::single_use`]), a replayed `jti`
-//! (recorded with the store's insert-if-absent until `exp` plus leeway).
+//! [`Broker::verify_visitor_token`] refuses, each with its own
+//! [`VisitorTokenError`](crate::VisitorTokenError): a token over 8 KiB, anything but three
+//! unpadded base64url parts, an `alg` other than `HS256` (`none`, `RS256`, missing), a `crit`
+//! header, duplicate header members or claims, a `kid` that is not a short identifier (checked
+//! before any store lookup), a `kid` unknown to *this tenant's* configuration for *this
+//! audience*, a retired key, a signature that is cut short or does not match, a missing or
+//! non-numeric `exp`, a non-numeric `iat` or `nbf`, times outside the broker's leeway, an `exp`
+//! further away than the maximum lifetime, a `scope` other than `"user"`, and, in single-use
+//! mode ([`VisitorConfigOptions::single_use`]), a replayed `jti` (recorded with the store's
+//! insert-if-absent until `exp` plus leeway).
+//!
+//! `jsonwebtoken` checks the signature (in constant time), the algorithm, and that `exp` is
+//! there and numeric; its own clock checks are off. The checks it does not make, or does not
+//! tell apart, are made here, each with a comment in `token.rs` or `claims.rs` saying why: the
+//! size cap, the base64url alphabet (checked before the signature, so that a `+` reads as what
+//! it is), the header's `alg`, `typ`, `crit` and `kid` and repeated members (jsonwebtoken keeps
+//! the last of a repeated unknown member), the signature's length, and every claim, against
+//! the broker's clock and leeway rather than the system time.
 //!
 //! ## Caching
 //!
 //! Every mint and verify reads the configuration record from the store, so a key retired on any
-//! node is refused everywhere at once. The decoded ring (parsed JSON, keyed HMAC states) is cached
-//! per broker and reused only while the stored record is byte-for-byte the one it was decoded
-//! from: no TTL to tune and no stale key served, at the cost of one store read per token.
+//! node is refused everywhere at once. The decoded ring (parsed JSON, the `jsonwebtoken` keys and
+//! header) is cached per broker and reused only while the stored record is byte-for-byte the one
+//! it was decoded from: no TTL to tune and no stale key served, at the cost of one store read per
+//! token.
 //!
 //! # Other ecosystems
 //!
@@ -118,19 +130,18 @@
 //! # Security
 //!
 //! Keys never appear in `Debug`, `Display`, errors or logs; [`VisitorSigningKey`] is zeroized on
-//! drop. Keys are stored as they are until the store's encryption at rest lands.
+//! drop, and so are the decoded keys the broker caches. Keys are stored as they are until the store's encryption at rest lands.
 //!
 //! # Source layout
 //!
 //! `keys.rs` (key ids, key material, generation, the import checks), `ring.rs` (the key ring as
 //! stored and as decoded, read and compare-and-swap), `rotation.rs` (add, import, promote,
 //! retire, list keys), `admin.rs` (configuration options; create, list, delete
-//! configurations), `claims.rs` (the claims minted and verified), `token.rs` (mint and verify),
-//! `jwt.rs` (the compact-JWS codec).
+//! configurations), `claims.rs` (the claims minted, and their checks on verify), `token.rs`
+//! (mint and verify with `jsonwebtoken`, and the checks made before it).
 
 mod admin;
 mod claims;
-mod jwt;
 mod keys;
 mod ring;
 mod rotation;

@@ -1,14 +1,13 @@
-//! The key ring of a configuration: as stored (keys sealed), as decoded and cached (keyed HMAC
-//! states), and how it is read and changed (compare-and-swap on the version).
+//! The key ring of a configuration: as stored (keys sealed), as decoded and cached (ready-made
+//! `jsonwebtoken` keys), and how it is read and changed (compare-and-swap on the version).
 
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -240,14 +239,21 @@ pub(super) fn config_key(tenant: &TenantId, audience: &VisitorAudience) -> Strin
 // ---------------------------------------------------------------------------------------------
 // Decoded, cached form
 
-pub(super) type HmacSha256 = Hmac<Sha256>;
+/// What the signing key of a ring mints with: the header every token carries, and the key.
+pub(super) struct Signer {
+    pub(super) header: Header,
+    pub(super) key: EncodingKey,
+}
 
-/// One key of a decoded ring: the keyed HMAC state (never the raw bytes) and the encoded header.
+/// One key of a decoded ring. The `jsonwebtoken` keys hold copies of the key bytes and zeroize
+/// them on drop.
 struct RingKey {
     kid: String,
     state: VisitorKeyState,
-    mac: Option<HmacSha256>,
-    header_b64: String,
+    /// `None` once the key is retired.
+    verifier: Option<DecodingKey>,
+    /// Only for the signing key.
+    signer: Option<Signer>,
 }
 
 /// A decoded key ring, valid for exactly the record bytes it was decoded from.
@@ -266,40 +272,36 @@ impl fmt::Debug for Ring {
     }
 }
 
-#[derive(Serialize)]
-struct HeaderOut<'a> {
-    alg: &'static str,
-    typ: &'static str,
-    kid: &'a str,
-}
-
 impl Ring {
     fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
         let stored = RingRecord::decode(rec, secret)?;
         let mut keys = Vec::with_capacity(stored.keys.len());
         for k in &stored.keys {
-            let mac = match (&k.key, k.state) {
+            let bytes = match (&k.key, k.state) {
                 (Some(b64), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => {
-                    let bytes = Zeroizing::new(
+                    Some(Zeroizing::new(
                         URL_SAFE_NO_PAD
                             .decode(b64.as_bytes())
                             .map_err(|_| corrupt())?,
-                    );
-                    Some(HmacSha256::new_from_slice(&bytes).map_err(|_| corrupt())?)
+                    ))
                 }
                 _ => None,
             };
-            let header = serde_json::to_vec(&HeaderOut {
-                alg: "HS256",
-                typ: "JWT",
-                kid: &k.kid,
-            })
-            .map_err(|_| corrupt())?;
+            let signer = match (&bytes, k.state) {
+                (Some(bytes), VisitorKeyState::Signing) => Some(Signer {
+                    header: Header {
+                        kid: Some(k.kid.clone()),
+                        ..Header::new(Algorithm::HS256)
+                    },
+                    key: EncodingKey::from_secret(bytes),
+                }),
+                _ => None,
+            };
             keys.push(RingKey {
                 kid: k.kid.clone(),
                 state: k.state,
-                mac,
-                header_b64: URL_SAFE_NO_PAD.encode(header),
+                verifier: bytes.as_deref().map(|b| DecodingKey::from_secret(b)),
+                signer,
             });
         }
         Ok(Self {
@@ -310,26 +312,24 @@ impl Ring {
         })
     }
 
-    /// The key that mints: its encoded header and keyed HMAC state.
-    pub(super) fn signer(&self) -> Result<(&str, &HmacSha256), VisitorAdminError> {
-        let key = self
-            .keys
+    /// The key that mints.
+    pub(super) fn signer(&self) -> Result<&Signer, VisitorAdminError> {
+        self.keys
             .iter()
             .find(|k| k.state == VisitorKeyState::Signing)
-            .ok_or(VisitorAdminError::NoSigningKey)?;
-        let mac = key.mac.as_ref().ok_or(VisitorAdminError::NoSigningKey)?;
-        Ok((&key.header_b64, mac))
+            .and_then(|k| k.signer.as_ref())
+            .ok_or(VisitorAdminError::NoSigningKey)
     }
 
     /// The key that verifies a token whose header names `kid`.
-    pub(super) fn verifier(&self, kid: &str) -> Result<&HmacSha256, VisitorTokenError> {
+    pub(super) fn verifier(&self, kid: &str) -> Result<&DecodingKey, VisitorTokenError> {
         let key = self
             .keys
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(VisitorTokenError::UnknownKey)?;
-        match (&key.mac, key.state) {
-            (Some(mac), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => Ok(mac),
+        match (&key.verifier, key.state) {
+            (Some(v), VisitorKeyState::Signing | VisitorKeyState::VerifyOnly) => Ok(v),
             _ => Err(VisitorTokenError::KeyRetired),
         }
     }
