@@ -698,7 +698,7 @@ async fn an_aud_claim_is_ignored_as_before() {
 
 #[tokio::test]
 async fn replay_in_single_use_mode_is_refused() {
-    let fx = fixture_with(VisitorConfigOptions::default().single_use(true)).await;
+    let fx = fixture_with(VisitorConfigOptions::default().with_single_use(true)).await;
     let token = fx.mint().await;
     assert!(fx.verify(&token).await.is_ok());
     fx.assert_refused(&token, VisitorTokenError::Replayed).await;
@@ -1022,6 +1022,200 @@ async fn imported_vendor_key_verifies_tokens_with_its_kid() {
         &fx.claims_json(json!({})),
     );
     assert_eq!(fx.verify(&token).await.unwrap().kid, kid);
+}
+
+#[tokio::test]
+async fn a_configuration_can_be_created_from_a_vendor_issued_key() {
+    let fx = fixture().await;
+    let team = VisitorAudience::new("team-members").unwrap();
+    let vendor_secret = "a-key-the-chat-vendor-issued-of-at-least-32-bytes";
+    let kid = VisitorKeyId::new("app_5f1c").unwrap();
+    let info = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default(),
+            Some(kid.clone()),
+            VisitorSigningKey::new(vendor_secret),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.kid, kid);
+    assert_eq!(info.state, VisitorKeyState::Signing);
+    assert_eq!(info.created_at, fx.clock.now());
+    assert_eq!(
+        fx.broker
+            .list_visitor_keys(&fx.tenant, &team)
+            .await
+            .unwrap(),
+        vec![info]
+    );
+
+    // The imported key signs: the vendor's own library verifies what we mint, with its kid.
+    let token = fx
+        .broker
+        .mint_visitor_token(&fx.tenant, &team, &claims(), None)
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("app_5f1c"));
+    let data = jsonwebtoken::decode::<Value>(
+        &token,
+        &DecodingKey::from_secret(vendor_secret.as_bytes()),
+        &Validation::new(Algorithm::HS256),
+    )
+    .unwrap();
+    assert_eq!(data.claims["external_id"], "c-42");
+    // And what the vendor signs verifies here.
+    let theirs = sign_raw(
+        vendor_secret.as_bytes(),
+        r#"{"alg":"HS256","typ":"JWT","kid":"app_5f1c"}"#,
+        &fx.claims_json(json!({})),
+    );
+    assert_eq!(
+        fx.broker
+            .verify_visitor_token(&fx.tenant, &team, &theirs)
+            .await
+            .unwrap()
+            .kid,
+        kid
+    );
+
+    // Without a kid, one is generated.
+    let end_users = VisitorAudience::new("end-users").unwrap();
+    let generated = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &end_users,
+            VisitorConfigOptions::default(),
+            None,
+            VisitorSigningKey::new(vendor_secret),
+        )
+        .await
+        .unwrap();
+    assert!(generated.kid.as_str().starts_with("vk_"));
+}
+
+#[tokio::test]
+async fn a_configuration_from_a_key_refuses_what_import_refuses_and_stores_nothing() {
+    let fx = fixture().await;
+    let team = VisitorAudience::new("team-members").unwrap();
+    let create = |key: VisitorSigningKey, aud: VisitorAudience| {
+        let broker = fx.broker.clone();
+        let tenant = fx.tenant.clone();
+        async move {
+            broker
+                .create_visitor_config_with_key(
+                    &tenant,
+                    &aud,
+                    VisitorConfigOptions::default(),
+                    None,
+                    key,
+                )
+                .await
+                .unwrap_err()
+        }
+    };
+    let err = create(VisitorSigningKey::new(vec![7u8; 31]), team.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::KeyTooShort)),
+        "{err:?}"
+    );
+    let err = create(VisitorSigningKey::new(vec![7u8; 513]), team.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::KeyTooLong(512))),
+        "{err:?}"
+    );
+    // The configuration that exists is kept as it is.
+    let before = fx.snapshot().await;
+    let err = create(VisitorSigningKey::new(vec![7u8; 32]), fx.aud.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::ConfigExists)),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot().await, before);
+    // Out-of-range options are refused like for a generated key.
+    let err = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default().with_max_lifetime(Duration::days(2)),
+            None,
+            VisitorSigningKey::new(vec![7u8; 32]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        fx.broker.list_visitor_configs(&fx.tenant).await.unwrap(),
+        vec![fx.aud.clone()]
+    );
+}
+
+#[tokio::test]
+async fn a_configuration_from_a_key_refuses_a_client_secret_of_the_tenant() {
+    let fx = fixture().await;
+    let secret = "GOCSPX-0123456789abcdefghijklmnopqrstuvwxyz";
+    let admin = Broker::builder()
+        .http_client(cx_sso::testing::FakeIdp::google())
+        .shared_store(fx.store.clone() as Arc<dyn Store>)
+        .clock(fx.clock.clone() as Arc<dyn Clock>)
+        .public_base_url("https://cx.example.test")
+        .build()
+        .unwrap();
+    admin
+        .configure_provider(
+            &fx.tenant,
+            cx_sso::ProviderConfig::google(
+                cx_sso::ProviderId::new("google").unwrap(),
+                "x",
+                cx_sso::ClientSecret::new(secret),
+            ),
+        )
+        .await
+        .unwrap();
+    let team = VisitorAudience::new("team-members").unwrap();
+    let err = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default(),
+            None,
+            VisitorSigningKey::new(secret),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::VisitorAdmin(VisitorAdminError::KeyReusesClientSecret)
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains(secret));
+    assert_eq!(
+        fx.broker.list_visitor_configs(&fx.tenant).await.unwrap(),
+        vec![fx.aud.clone()]
+    );
+}
+
+#[test]
+fn options_getters_report_what_was_set() {
+    let o = VisitorConfigOptions::default();
+    assert_eq!(o.max_lifetime(), Duration::hours(1));
+    assert_eq!(o.default_lifetime(), Duration::minutes(10));
+    assert!(!o.is_single_use());
+    let o = o
+        .with_max_lifetime(Duration::hours(2))
+        .with_default_lifetime(Duration::minutes(5))
+        .with_single_use(true);
+    assert_eq!(o.max_lifetime(), Duration::hours(2));
+    assert_eq!(o.default_lifetime(), Duration::minutes(5));
+    assert!(o.is_single_use());
 }
 
 #[tokio::test]

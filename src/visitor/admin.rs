@@ -3,7 +3,9 @@
 use time::{Duration, OffsetDateTime};
 
 use super::VisitorAudience;
-use super::keys::{ExportedVisitorKey, VisitorKeyId, VisitorKeyState, VisitorSigningKey};
+use super::keys::{
+    ExportedVisitorKey, VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
+};
 use super::ring::{NS_CONFIG, RECORD_FORMAT, RingRecord, config_key, corrupt, from_unix};
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error, VisitorAdminError};
@@ -11,6 +13,18 @@ use crate::ids::TenantId;
 use crate::store::Inserted;
 
 /// Settings of one visitor configuration, with safe defaults.
+///
+/// ```
+/// use cx_sso::VisitorConfigOptions;
+/// use time::Duration;
+///
+/// let options = VisitorConfigOptions::default()
+///     .with_max_lifetime(Duration::minutes(30))
+///     .with_single_use(true);
+/// assert_eq!(options.max_lifetime(), Duration::minutes(30));
+/// assert_eq!(options.default_lifetime(), Duration::minutes(10));
+/// assert!(options.is_single_use());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VisitorConfigOptions {
     max_lifetime: Duration,
@@ -31,31 +45,31 @@ impl Default for VisitorConfigOptions {
 impl VisitorConfigOptions {
     /// The longest token lifetime minted or accepted (default 1 hour, at most 24 hours). A
     /// token whose `exp` is further than this (plus leeway) from now is refused.
-    pub fn max_lifetime(mut self, max: Duration) -> Self {
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
         self.max_lifetime = max;
         self
     }
 
     /// The lifetime of a minted token when none is asked for (default 10 minutes).
-    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = lifetime;
         self
     }
 
     /// Single-use mode: a token's `jti` is accepted once; a replay is refused, and a token
     /// without `jti` too (default off).
-    pub fn single_use(mut self, on: bool) -> Self {
+    pub fn with_single_use(mut self, on: bool) -> Self {
         self.single_use = on;
         self
     }
 
-    /// The longest lifetime.
-    pub fn get_max_lifetime(&self) -> Duration {
+    /// The longest token lifetime minted or accepted.
+    pub fn max_lifetime(&self) -> Duration {
         self.max_lifetime
     }
 
-    /// The default lifetime.
-    pub fn get_default_lifetime(&self) -> Duration {
+    /// The lifetime of a minted token when none is asked for.
+    pub fn default_lifetime(&self) -> Duration {
         self.default_lifetime
     }
 
@@ -109,6 +123,41 @@ impl Broker {
             kid,
             key,
             created_at,
+        })
+    }
+
+    /// Creates the visitor configuration of `tenant` for `audience` with a key made elsewhere
+    /// as its signing key: the shared secret a chat vendor issues, with the `kid` the vendor
+    /// expects in the header (a new one is generated when `None`). The key is checked as
+    /// [`import_visitor_key`](Self::import_visitor_key) checks it; rotation then goes on as for
+    /// any configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for out-of-range options, [`VisitorAdminError::KeyTooShort`]
+    /// under 32 bytes, [`VisitorAdminError::KeyTooLong`] over 512,
+    /// [`VisitorAdminError::KeyReusesClientSecret`] when the key equals a client secret of one
+    /// of the tenant's SSO applications, [`VisitorAdminError::ConfigExists`] when the
+    /// configuration exists (it is left as it is), [`Error::Store`] when the store fails.
+    pub async fn create_visitor_config_with_key(
+        &self,
+        tenant: &TenantId,
+        audience: &VisitorAudience,
+        options: VisitorConfigOptions,
+        kid: Option<VisitorKeyId>,
+        key: VisitorSigningKey,
+    ) -> Result<VisitorKeyInfo, Error> {
+        options.validate()?;
+        self.check_imported_visitor_key(tenant, &key).await?;
+        let kid = kid.unwrap_or_else(VisitorKeyId::generate);
+        let created_at = self
+            .insert_visitor_config(tenant, audience, options, &kid, &key)
+            .await?;
+        Ok(VisitorKeyInfo {
+            kid,
+            state: VisitorKeyState::Signing,
+            created_at,
+            retired_at: None,
         })
     }
 

@@ -56,7 +56,8 @@ pub(super) fn is_slug(s: &str, max: usize) -> bool {
 pub struct VisitorSigningKey(pub(super) Zeroizing<Vec<u8>>);
 
 impl VisitorSigningKey {
-    /// Wraps key bytes (for [`Broker::import_visitor_key`]).
+    /// Wraps key bytes (for [`Broker::import_visitor_key`] and
+    /// [`Broker::create_visitor_config_with_key`]).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Self(Zeroizing::new(bytes.into()))
     }
