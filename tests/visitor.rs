@@ -1504,3 +1504,92 @@ async fn visitor_keys_are_sealed_at_rest_with_an_encryption_key() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_sealed_visitor_key_copied_to_another_record_does_not_open() {
+    let store = Arc::new(MemoryStore::new());
+    let build = |key: Option<[u8; 32]>| {
+        let b = Broker::builder()
+            .shared_store(store.clone() as Arc<dyn Store>)
+            .public_base_url("https://cx.example.test");
+        match key {
+            Some(k) => b.encryption_key(cx_sso::EncryptionKey::from_bytes(k)),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let sealed = build(Some([3; 32]));
+    let tenant = TenantId::new("acme").unwrap();
+    let brand = VisitorAudience::new("brand-acme").unwrap();
+    sealed
+        .create_visitor_config(&tenant, &brand, VisitorConfigOptions::default())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let stored = store
+        .get("visitor_config", "acme|brand-acme", now)
+        .await
+        .unwrap()
+        .unwrap();
+    // The same bytes under another audience's key: the record says brand-acme.
+    store
+        .put(
+            "visitor_config",
+            "acme|team",
+            NewRecord::new(stored.value.clone()).index("acme".to_owned()),
+            now,
+        )
+        .await
+        .unwrap();
+    let team = VisitorAudience::new("team").unwrap();
+    let err = sealed
+        .mint_visitor_token(&tenant, &team, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // Rewritten to say team: the sealed keys are bound to brand-acme.
+    let mut forged: Value = serde_json::from_slice(&stored.value).unwrap();
+    forged["audience"] = json!("team");
+    store
+        .put(
+            "visitor_config",
+            "acme|team",
+            NewRecord::new(forged.to_string().into_bytes()).index("acme".to_owned()),
+            now,
+        )
+        .await
+        .unwrap();
+    let err = sealed
+        .mint_visitor_token(&tenant, &team, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // A broker with the key refuses a ring stored in the clear as well.
+    let globex = TenantId::new("globex").unwrap();
+    build(None)
+        .create_visitor_config(&globex, &brand, VisitorConfigOptions::default())
+        .await
+        .unwrap();
+    let err = sealed
+        .mint_visitor_token(&globex, &brand, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // The original record is untouched and still works.
+    assert!(
+        sealed
+            .mint_visitor_token(&tenant, &brand, &claims(), None)
+            .await
+            .is_ok()
+    );
+}

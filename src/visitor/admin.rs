@@ -234,8 +234,8 @@ impl Broker {
             .list(NS_CONFIG, tenant.as_str(), self.now())
             .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (_, rec) in rows {
-            let ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
+        for (skey, rec) in rows {
+            let ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)?;
             if ring.tenant == tenant.as_str() {
                 out.push(VisitorAudience::new(ring.audience.clone()).map_err(|_| corrupt())?);
             }

@@ -97,10 +97,17 @@ fn key_binding<'a>(tenant: &'a str, audience: &'a str) -> crypto::Binding<'a> {
 }
 
 impl RingRecord {
-    /// Decodes a stored ring and opens its keys.
-    pub(super) fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
+    /// Decodes the ring stored under `skey` and opens its keys. A record whose tenant and
+    /// audience do not name `skey` is refused: copied under another key, it would otherwise
+    /// serve its keys there (the sealing binds each key to the tenant and audience the record
+    /// *says*, so it cannot tell).
+    pub(super) fn decode(
+        rec: &Record,
+        secret: Option<&EncryptionKey>,
+        skey: &str,
+    ) -> Result<Self, Error> {
         let mut ring: Self = serde_json::from_slice(&rec.value).map_err(|_| corrupt())?;
-        if ring.v != RECORD_FORMAT {
+        if ring.v != RECORD_FORMAT || store::key(&[&ring.tenant, &ring.audience]) != skey {
             return Err(corrupt());
         }
         let at = key_binding(&ring.tenant, &ring.audience);
@@ -273,8 +280,8 @@ impl fmt::Debug for Ring {
 }
 
 impl Ring {
-    fn decode(rec: &Record, secret: Option<&EncryptionKey>) -> Result<Self, Error> {
-        let stored = RingRecord::decode(rec, secret)?;
+    fn decode(rec: &Record, secret: Option<&EncryptionKey>, skey: &str) -> Result<Self, Error> {
+        let stored = RingRecord::decode(rec, secret, skey)?;
         let mut keys = Vec::with_capacity(stored.keys.len());
         for k in &stored.keys {
             let bytes = match (&k.key, k.state) {
@@ -360,7 +367,7 @@ impl Broker {
         self.inner
             .visitor_rings
             .get_or_decode(&skey, &rec.value, || {
-                Ring::decode(&rec, self.inner.options.encryption_key.as_ref())
+                Ring::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)
             })
     }
 
@@ -370,13 +377,14 @@ impl Broker {
         tenant: &TenantId,
         audience: &VisitorAudience,
     ) -> Result<RingRecord, Error> {
+        let skey = config_key(tenant, audience);
         let rec = self
             .inner
             .store
-            .get(NS_CONFIG, &config_key(tenant, audience), self.now())
+            .get(NS_CONFIG, &skey, self.now())
             .await?
             .ok_or(VisitorAdminError::NotConfigured)?;
-        RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())
+        RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)
     }
 
     /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
@@ -395,7 +403,8 @@ impl Broker {
                 .get(NS_CONFIG, &skey, now)
                 .await?
                 .ok_or(VisitorAdminError::NotConfigured)?;
-            let mut ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref())?;
+            let mut ring =
+                RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)?;
             let out = change(&mut ring, now)?;
             let new = ring.encode(self.inner.options.encryption_key.as_ref())?;
             match self
