@@ -17,9 +17,9 @@
 //! ```
 //!
 //! `name`, `email` and `email_verified` appear only when set. `exp` defaults to 10 minutes after
-//! `iat` ([`VisitorConfigOptions::with_default_lifetime`]). Tokens are signed, and their signatures
-//! checked, by the [`jsonwebtoken`](https://docs.rs/jsonwebtoken) crate (aws-lc-rs backend); the
-//! claims are checked here, against the broker's [`Clock`](crate::Clock).
+//! `iat` ([`VisitorConfigOptions::with_default_lifetime`]). Tokens are signed, and their
+//! signatures checked, by the [`jsonwebtoken`](https://docs.rs/jsonwebtoken) crate (aws-lc-rs
+//! backend); the claims are checked here, against the broker's [`Clock`](crate::Clock).
 //!
 //! # Keys and rotation
 //!
@@ -46,6 +46,19 @@
 //!
 //! Key-ring changes are compare-and-swap writes on the store record's version, so two
 //! administrators working at once never lose a key.
+//!
+//! # Errors
+//!
+//! Two kinds, because a host handles them differently:
+//!
+//! - [`VisitorAdminError`](crate::VisitorAdminError), under
+//!   [`Error::VisitorAdmin`](crate::Error::VisitorAdmin): the host's side went wrong. No
+//!   configuration or one already there, a key that is not acceptable, a key-ring change the
+//!   ring's state does not allow, claims or a lifetime that cannot be minted.
+//! - [`VisitorTokenError`](crate::VisitorTokenError), under
+//!   [`Error::VisitorToken`](crate::Error::VisitorToken): a token presented to
+//!   [`Broker::verify_visitor_token`] was refused. Treat the caller as anonymous
+//!   ([`ErrorKind::Unauthenticated`](crate::ErrorKind::Unauthenticated)).
 //!
 //! # Verification
 //!
@@ -134,7 +147,17 @@
 //! # Security
 //!
 //! Keys never appear in `Debug`, `Display`, errors or logs; [`VisitorSigningKey`] is zeroized on
-//! drop, and so are the decoded keys the broker caches. Keys are stored as they are until the store's encryption at rest lands.
+//! drop, and so are the decoded keys the broker caches.
+//!
+//! At rest, when the broker has an [`EncryptionKey`](crate::EncryptionKey)
+//! ([`BrokerBuilder::encryption_key`](crate::BrokerBuilder::encryption_key)), every key of a ring
+//! is sealed with XChaCha20-Poly1305 (random 192-bit nonce per write), with its tenant, audience
+//! and `kid` bound as associated data. A key copied into another record does not open, and a
+//! whole record read under another tenant's or audience's store key is refused: the broker
+//! answers [`Error::Store`](crate::Error::Store) with
+//! [`StoreError::Corrupt`](crate::StoreError::Corrupt), leaving the record as it is. With an
+//! encryption key, a key stored in the clear is refused too. Without one, keys are stored in the
+//! clear: give the broker an encryption key in production.
 //!
 //! # Source layout
 //!
