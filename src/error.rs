@@ -61,9 +61,14 @@ pub enum Error {
     /// The store failed; nothing was granted.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// A visitor-token operation was refused (see [`VisitorError`]).
-    #[error("visitor token: {0}")]
-    Visitor(#[from] VisitorError),
+    /// A visitor-token configuration, key-ring change or mint was refused: a problem on the
+    /// host's side (see [`VisitorAdminError`]).
+    #[error("visitor tokens: {0}")]
+    VisitorAdmin(#[from] VisitorAdminError),
+    /// A visitor token presented for verification was refused: treat the caller as anonymous
+    /// (see [`VisitorTokenError`]).
+    #[error("visitor token rejected: {0}")]
+    VisitorToken(#[from] VisitorTokenError),
     /// A mailbox connection operation was refused or failed.
     #[error("mailbox connection: {0}")]
     Connection(#[from] ConnectionError),
@@ -117,7 +122,8 @@ impl Error {
             Self::Http(e) if e.is_transient() => ErrorKind::Unavailable,
             Self::Http(_) => ErrorKind::ProviderRejected,
             Self::Store(_) => ErrorKind::Unavailable,
-            Self::Visitor(e) => e.kind(),
+            Self::VisitorAdmin(e) => e.kind(),
+            Self::VisitorToken(e) => e.kind(),
             Self::Connection(e) => match e {
                 ConnectionError::NotFound => ErrorKind::NotConfigured,
                 ConnectionError::NeedsReconsent { .. } | ConnectionError::Revoked => {
@@ -481,15 +487,15 @@ pub enum EmailMismatch {
     Ambiguous,
 }
 
-/// Why a visitor-token operation was refused.
+/// Why a visitor-token configuration, key-ring change or mint was refused.
 ///
-/// The verification refusals (everything [`VisitorError::kind`] maps to
-/// [`ErrorKind::Unauthenticated`]) each name one check; none carries the token, a key or a claim
-/// value, only the name of what failed.
+/// These are problems on the host's side: a configuration that is missing or already there, a
+/// key that is not acceptable, a key-ring change the ring's state does not allow, claims or a
+/// lifetime that cannot be minted. A token presented by a visitor is never the cause (that is a
+/// [`VisitorTokenError`]). No variant carries a key or a claim value.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum VisitorError {
-    // --- administration and minting ---
+pub enum VisitorAdminError {
     /// No visitor configuration exists for this tenant and audience.
     #[error("no visitor configuration for this tenant and audience")]
     NotConfigured,
@@ -530,8 +536,39 @@ pub enum VisitorError {
     /// Another administrator kept changing the key ring; try again.
     #[error("the key ring changed concurrently too many times; try again")]
     Contended,
+}
 
-    // --- verification ---
+impl VisitorAdminError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotConfigured => ErrorKind::NotConfigured,
+            Self::ConfigExists
+            | Self::NoSuchKey
+            | Self::DuplicateKid
+            | Self::KeyState(_)
+            | Self::TooManyKeys(_) => ErrorKind::Conflict,
+            Self::Contended => ErrorKind::Unavailable,
+            Self::KeyTooShort
+            | Self::KeyTooLong(_)
+            | Self::KeyReusesClientSecret
+            | Self::InvalidClaims(_)
+            | Self::LifetimeTooLong
+            | Self::NoSigningKey => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// Why a visitor token presented for verification was refused; each variant names one check.
+///
+/// Every variant is [`ErrorKind::Unauthenticated`]: treat the caller as anonymous. None carries
+/// the token, a key or a claim value, only the name of what failed. Grouped as the token is
+/// read: its shape and header (checked before any store lookup), its key, its signature, its
+/// claims.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VisitorTokenError {
+    // --- shape and header ---
     /// The token is larger than the limit.
     #[error("token larger than {0} bytes")]
     TooLarge(usize),
@@ -563,19 +600,25 @@ pub enum VisitorError {
     /// The `kid` is not a string of 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
     #[error("invalid kid")]
     InvalidKid,
+
+    // --- key ---
     /// No key of this configuration has this `kid`.
     #[error("unknown signing key")]
     UnknownKey,
     /// The key with this `kid` was retired.
     #[error("the signing key was retired")]
     KeyRetired,
-    /// The MAC does not verify: the header or payload was changed, or another key signed.
+
+    // --- signature ---
+    /// The signature does not verify: the header or payload was changed, or another key signed.
     #[error("bad signature")]
     BadSignature,
     /// The signature is not the 43 base64url characters of an HMAC-SHA256 (cut short, or
     /// missing).
     #[error("signature truncated or missing")]
     TruncatedSignature,
+
+    // --- claims ---
     /// A claim has the wrong type or an unacceptable value (such as a string `exp`).
     #[error("claim `{0}` is malformed")]
     MalformedClaim(&'static str),
@@ -605,25 +648,10 @@ pub enum VisitorError {
     Replayed,
 }
 
-impl VisitorError {
-    /// The coarse class of this error.
+impl VisitorTokenError {
+    /// The coarse class of this error: always [`ErrorKind::Unauthenticated`].
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NotConfigured => ErrorKind::NotConfigured,
-            Self::ConfigExists
-            | Self::NoSuchKey
-            | Self::DuplicateKid
-            | Self::KeyState(_)
-            | Self::TooManyKeys(_) => ErrorKind::Conflict,
-            Self::Contended => ErrorKind::Unavailable,
-            Self::KeyTooShort
-            | Self::KeyTooLong(_)
-            | Self::KeyReusesClientSecret
-            | Self::InvalidClaims(_)
-            | Self::LifetimeTooLong
-            | Self::NoSigningKey => ErrorKind::InvalidInput,
-            _ => ErrorKind::Unauthenticated,
-        }
+        ErrorKind::Unauthenticated
     }
 }
 

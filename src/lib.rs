@@ -261,7 +261,7 @@ pub use directory::{NoDirectory, UserDirectory};
 pub use error::{
     BindingError, CallbackError, ConfigError, ConnectionError, DiscoveryError, EmailMismatch,
     Error, ErrorKind, IdTokenError, PolicyError, StateError, TokenEndpointError, UserInfoError,
-    VisitorError,
+    VisitorAdminError, VisitorTokenError,
 };
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;

@@ -9,8 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
 use cx_sso::{
     Broker, Clock, Error, ErrorKind, ExportedVisitorKey, ManualClock, MemoryStore, Store,
-    StoreError, TenantId, VisitorAudience, VisitorClaims, VisitorConfigOptions, VisitorError,
+    StoreError, TenantId, VisitorAdminError, VisitorAudience, VisitorClaims, VisitorConfigOptions,
     VisitorIdentity, VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
+    VisitorTokenError,
 };
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -163,11 +164,11 @@ impl Fx {
     }
 
     /// Verifies `token`, expects `expected`, and checks that the key ring did not change.
-    async fn assert_refused(&self, token: &str, expected: VisitorError) {
+    async fn assert_refused(&self, token: &str, expected: VisitorTokenError) {
         let before = self.snapshot().await;
         let err = self.verify(token).await.unwrap_err();
         assert!(
-            matches!(&err, Error::Visitor(e) if *e == expected),
+            matches!(&err, Error::VisitorToken(e) if *e == expected),
             "expected {expected:?}, got {err:?}"
         );
         assert_eq!(
@@ -316,7 +317,10 @@ async fn lifetime_over_the_maximum_is_refused_at_mint() {
             .mint_visitor_token(&fx.tenant, &fx.aud, &claims(), Some(lifetime))
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Visitor(VisitorError::LifetimeTooLong)));
+        assert!(matches!(
+            err,
+            Error::VisitorAdmin(VisitorAdminError::LifetimeTooLong)
+        ));
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 }
@@ -338,7 +342,7 @@ async fn invalid_claims_are_refused_at_mint() {
             .unwrap_err();
         assert!(matches!(
             err,
-            Error::Visitor(VisitorError::InvalidClaims(_))
+            Error::VisitorAdmin(VisitorAdminError::InvalidClaims(_))
         ));
     }
 }
@@ -359,7 +363,10 @@ async fn unknown_configuration_is_not_configured() {
         .verify_visitor_token(&fx.tenant, &other, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::NotConfigured)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::NotConfigured)
+    ));
 }
 
 #[tokio::test]
@@ -377,7 +384,10 @@ async fn a_tenant_has_one_configuration_per_audience() {
         .create_visitor_config(&fx.tenant, &team, VisitorConfigOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::ConfigExists)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::ConfigExists)
+    ));
     let mut auds = fx.broker.list_visitor_configs(&fx.tenant).await.unwrap();
     auds.sort();
     assert_eq!(auds, vec![fx.aud.clone(), team.clone()]);
@@ -388,7 +398,10 @@ async fn a_tenant_has_one_configuration_per_audience() {
         .verify_visitor_token(&fx.tenant, &team, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::UnknownKey)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::UnknownKey)
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,17 +419,21 @@ async fn tampered_payload_is_refused() {
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         p[2]
     );
-    fx.assert_refused(&forged, VisitorError::BadSignature).await;
+    fx.assert_refused(&forged, VisitorTokenError::BadSignature)
+        .await;
 }
 
 #[tokio::test]
 async fn truncated_signature_is_refused() {
     let fx = fixture().await;
     let token = fx.mint().await;
-    fx.assert_refused(&token[..token.len() - 4], VisitorError::TruncatedSignature)
-        .await;
+    fx.assert_refused(
+        &token[..token.len() - 4],
+        VisitorTokenError::TruncatedSignature,
+    )
+    .await;
     let no_sig = &token[..=token.rfind('.').unwrap()];
-    fx.assert_refused(no_sig, VisitorError::TruncatedSignature)
+    fx.assert_refused(no_sig, VisitorTokenError::TruncatedSignature)
         .await;
 }
 
@@ -442,12 +459,12 @@ async fn padding_plus_or_slash_in_base64url_is_refused() {
         assert!(
             matches!(
                 err,
-                Error::Visitor(VisitorError::BadBase64 | VisitorError::BadSignature)
+                Error::VisitorToken(VisitorTokenError::BadBase64 | VisitorTokenError::BadSignature)
             ),
             "{err:?}"
         );
         if bad.contains(['=', '+', '/']) {
-            fx.assert_refused(&bad, VisitorError::BadBase64).await;
+            fx.assert_refused(&bad, VisitorTokenError::BadBase64).await;
         }
     }
 }
@@ -461,7 +478,10 @@ async fn not_three_parts_is_malformed() {
         token[..token.rfind('.').unwrap()].to_owned(),
     ] {
         let err = fx.verify(&bad).await.unwrap_err();
-        assert!(matches!(err, Error::Visitor(VisitorError::Malformed(_))));
+        assert!(matches!(
+            err,
+            Error::VisitorToken(VisitorTokenError::Malformed(_))
+        ));
     }
 }
 
@@ -472,7 +492,8 @@ async fn wrong_kid_is_refused() {
         r#"{"alg":"HS256","typ":"JWT","kid":"vk_not-in-the-ring"}"#,
         &fx.claims_json(json!({})),
     );
-    fx.assert_refused(&token, VisitorError::UnknownKey).await;
+    fx.assert_refused(&token, VisitorTokenError::UnknownKey)
+        .await;
 }
 
 #[tokio::test]
@@ -495,13 +516,15 @@ async fn another_tenants_kid_is_refused() {
             .await
             .is_ok()
     );
-    fx.assert_refused(&token, VisitorError::UnknownKey).await;
+    fx.assert_refused(&token, VisitorTokenError::UnknownKey)
+        .await;
     // Even signed with our own key, their kid is not looked up in our ring.
     let forged = fx.sign_raw(
         &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, theirs.kid()),
         &fx.claims_json(json!({})),
     );
-    fx.assert_refused(&forged, VisitorError::UnknownKey).await;
+    fx.assert_refused(&forged, VisitorTokenError::UnknownKey)
+        .await;
 }
 
 #[tokio::test]
@@ -512,7 +535,7 @@ async fn expired_token_is_refused() {
         .advance(Duration::minutes(10) + Duration::seconds(59));
     assert!(fx.verify(&token).await.is_ok(), "within the leeway");
     fx.clock.advance(Duration::seconds(1));
-    fx.assert_refused(&token, VisitorError::Expired).await;
+    fx.assert_refused(&token, VisitorTokenError::Expired).await;
 }
 
 #[tokio::test]
@@ -522,7 +545,7 @@ async fn future_iat_is_refused() {
     let ok = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"iat": now + 60})));
     assert!(fx.verify(&ok).await.is_ok(), "within the leeway");
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"iat": now + 61})));
-    fx.assert_refused(&token, VisitorError::IssuedInFuture)
+    fx.assert_refused(&token, VisitorTokenError::IssuedInFuture)
         .await;
 }
 
@@ -533,7 +556,8 @@ async fn future_nbf_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"nbf": fx.now() + 300})),
     );
-    fx.assert_refused(&token, VisitorError::NotYetValid).await;
+    fx.assert_refused(&token, VisitorTokenError::NotYetValid)
+        .await;
 }
 
 #[tokio::test]
@@ -541,13 +565,13 @@ async fn string_exp_is_refused() {
     let fx = fixture().await;
     let exp = (fx.now() + 600).to_string();
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "exp": exp })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("exp"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("exp"))
         .await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "iat": "0" })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("iat"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("iat"))
         .await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "nbf": [1] })));
-    fx.assert_refused(&token, VisitorError::MalformedClaim("nbf"))
+    fx.assert_refused(&token, VisitorTokenError::MalformedClaim("nbf"))
         .await;
 }
 
@@ -555,7 +579,7 @@ async fn string_exp_is_refused() {
 async fn missing_exp_is_refused() {
     let fx = fixture().await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"exp": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("exp"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("exp"))
         .await;
 }
 
@@ -566,7 +590,7 @@ async fn exp_beyond_the_maximum_lifetime_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"exp": fx.now() + 86_400 * 365})),
     );
-    fx.assert_refused(&token, VisitorError::ExpiresTooLate)
+    fx.assert_refused(&token, VisitorTokenError::ExpiresTooLate)
         .await;
 }
 
@@ -575,10 +599,11 @@ async fn wrong_scope_is_refused() {
     let fx = fixture().await;
     for scope in [json!("admin"), json!(["user"]), json!("USER")] {
         let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "scope": scope })));
-        fx.assert_refused(&token, VisitorError::WrongScope).await;
+        fx.assert_refused(&token, VisitorTokenError::WrongScope)
+            .await;
     }
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"scope": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("scope"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("scope"))
         .await;
 }
 
@@ -586,7 +611,7 @@ async fn wrong_scope_is_refused() {
 async fn missing_or_bad_external_id_is_refused() {
     let fx = fixture().await;
     let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"external_id": null})));
-    fx.assert_refused(&token, VisitorError::MissingClaim("external_id"))
+    fx.assert_refused(&token, VisitorTokenError::MissingClaim("external_id"))
         .await;
     for bad in [
         json!(""),
@@ -595,7 +620,7 @@ async fn missing_or_bad_external_id_is_refused() {
         json!("a\u{1}"),
     ] {
         let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({ "external_id": bad })));
-        fx.assert_refused(&token, VisitorError::MalformedClaim("external_id"))
+        fx.assert_refused(&token, VisitorTokenError::MalformedClaim("external_id"))
             .await;
     }
 }
@@ -610,20 +635,76 @@ async fn duplicate_claims_are_refused() {
     );
     fx.assert_refused(
         &fx.sign_raw(&fx.header(), &claims),
-        VisitorError::DuplicateClaim,
+        VisitorTokenError::DuplicateClaim,
+    )
+    .await;
+    // A repeated registered claim too (the JWT decoder's own claim view refuses it first).
+    let claims = format!(
+        r#"{{"scope":"user","external_id":"c-42","exp":{},"exp":{}}}"#,
+        now + 600,
+        now + 60
+    );
+    fx.assert_refused(
+        &fx.sign_raw(&fx.header(), &claims),
+        VisitorTokenError::DuplicateClaim,
     )
     .await;
 }
 
 #[tokio::test]
+async fn an_exp_before_1970_is_expired() {
+    let fx = fixture().await;
+    let token = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"exp": -5})));
+    fx.assert_refused(&token, VisitorTokenError::Expired).await;
+}
+
+#[tokio::test]
+async fn signed_claims_that_are_not_an_object_are_malformed() {
+    let fx = fixture().await;
+    for claims in [r#"["scope","user"]"#, "42", r#""user""#] {
+        fx.assert_refused(
+            &fx.sign_raw(&fx.header(), claims),
+            VisitorTokenError::Malformed("claims are not a JSON object"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_registered_header_member_of_the_wrong_type_is_malformed() {
+    let fx = fixture().await;
+    let header = format!(
+        r#"{{"alg":"HS256","typ":"JWT","kid":"{}","x5c":"not-a-list"}}"#,
+        fx.key.kid()
+    );
+    let token = fx.sign_raw(&header, &fx.claims_json(json!({})));
+    let err = fx.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(err, Error::VisitorToken(VisitorTokenError::Malformed(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_aud_claim_is_ignored_as_before() {
+    // Not part of the widget's token shape; a vendor library may add one.
+    let fx = fixture().await;
+    let token = fx.sign_raw(
+        &fx.header(),
+        &fx.claims_json(json!({"aud": "someone-else"})),
+    );
+    assert_eq!(fx.verify(&token).await.unwrap().external_id, "c-42");
+}
+
+#[tokio::test]
 async fn replay_in_single_use_mode_is_refused() {
-    let fx = fixture_with(VisitorConfigOptions::default().single_use(true)).await;
+    let fx = fixture_with(VisitorConfigOptions::default().with_single_use(true)).await;
     let token = fx.mint().await;
     assert!(fx.verify(&token).await.is_ok());
-    fx.assert_refused(&token, VisitorError::Replayed).await;
+    fx.assert_refused(&token, VisitorTokenError::Replayed).await;
     // A token without jti cannot be single-use.
     let no_jti = fx.sign_raw(&fx.header(), &fx.claims_json(json!({"jti": null})));
-    fx.assert_refused(&no_jti, VisitorError::MissingClaim("jti"))
+    fx.assert_refused(&no_jti, VisitorTokenError::MissingClaim("jti"))
         .await;
     // Without single-use mode, a token verifies as often as it is presented.
     let fx = fixture().await;
@@ -639,7 +720,7 @@ async fn oversize_token_is_refused() {
         &fx.header(),
         &fx.claims_json(json!({"padding": "x".repeat(9 * 1024)})),
     );
-    fx.assert_refused(&token, VisitorError::TooLarge(8 * 1024))
+    fx.assert_refused(&token, VisitorTokenError::TooLarge(8 * 1024))
         .await;
 }
 
@@ -651,17 +732,20 @@ async fn algorithms_other_than_hs256_are_refused() {
     for (header, expected) in [
         (
             format!(r#"{{"alg":"none","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("none".into()),
+            VisitorTokenError::AlgorithmNotAllowed("none".into()),
         ),
         (
             format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("RS256".into()),
+            VisitorTokenError::AlgorithmNotAllowed("RS256".into()),
         ),
         (
             format!(r#"{{"alg":"HS512","kid":"{kid}"}}"#),
-            VisitorError::AlgorithmNotAllowed("HS512".into()),
+            VisitorTokenError::AlgorithmNotAllowed("HS512".into()),
         ),
-        (format!(r#"{{"kid":"{kid}"}}"#), VisitorError::MissingAlg),
+        (
+            format!(r#"{{"kid":"{kid}"}}"#),
+            VisitorTokenError::MissingAlg,
+        ),
     ] {
         fx.assert_refused(&fx.sign_raw(&header, &claims), expected.clone())
             .await;
@@ -672,8 +756,11 @@ async fn algorithms_other_than_hs256_are_refused() {
         URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#)),
         URL_SAFE_NO_PAD.encode(&claims)
     );
-    fx.assert_refused(&unsigned, VisitorError::AlgorithmNotAllowed("none".into()))
-        .await;
+    fx.assert_refused(
+        &unsigned,
+        VisitorTokenError::AlgorithmNotAllowed("none".into()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -689,14 +776,14 @@ async fn duplicate_header_members_and_crit_are_refused() {
     ] {
         fx.assert_refused(
             &fx.sign_raw(&header, &claims),
-            VisitorError::DuplicateHeaderMember,
+            VisitorTokenError::DuplicateHeaderMember,
         )
         .await;
     }
     let header = format!(r#"{{"alg":"HS256","kid":"{kid}","crit":["b64"],"b64":false}}"#);
     fx.assert_refused(
         &fx.sign_raw(&header, &claims),
-        VisitorError::UnsupportedCritical,
+        VisitorTokenError::UnsupportedCritical,
     )
     .await;
 }
@@ -708,29 +795,32 @@ async fn hostile_kid_values_are_refused_before_any_store_lookup() {
     let cases = [
         (
             r#"{"alg":"HS256","kid":"../x"}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             format!(r#"{{"alg":"HS256","kid":"{}"}}"#, "k".repeat(65)),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":42}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":""}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
         (
             r#"{"alg":"HS256","kid":"a|b%7C"}"#.to_owned(),
-            VisitorError::InvalidKid,
+            VisitorTokenError::InvalidKid,
         ),
-        (r#"{"alg":"HS256"}"#.to_owned(), VisitorError::MissingKid),
+        (
+            r#"{"alg":"HS256"}"#.to_owned(),
+            VisitorTokenError::MissingKid,
+        ),
         // 10 KB: refused by the size cap, before the header is even decoded.
         (
             format!(r#"{{"alg":"HS256","kid":"{}"}}"#, "k".repeat(10 * 1024)),
-            VisitorError::TooLarge(8 * 1024),
+            VisitorTokenError::TooLarge(8 * 1024),
         ),
     ];
     for (header, expected) in cases {
@@ -738,7 +828,7 @@ async fn hostile_kid_values_are_refused_before_any_store_lookup() {
         let before = fx.store.config_reads.load(Ordering::SeqCst);
         let err = fx.verify(&token).await.unwrap_err();
         assert!(
-            matches!(&err, Error::Visitor(e) if *e == expected),
+            matches!(&err, Error::VisitorToken(e) if *e == expected),
             "{header:.40}: expected {expected:?}, got {err:?}"
         );
         assert_eq!(
@@ -834,7 +924,10 @@ async fn debug_and_display_never_show_key_bytes() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::DuplicateKid)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::DuplicateKid)
+    ));
     assert!(!format!("{err} {err:?}").contains(&b64));
 }
 
@@ -852,7 +945,10 @@ async fn imported_key_shorter_than_32_bytes_is_refused() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyTooShort)));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyTooShort)
+    ));
     assert_eq!(fx.snapshot().await, before);
 }
 
@@ -887,7 +983,7 @@ async fn imported_key_equal_to_a_client_secret_is_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Visitor(VisitorError::KeyReusesClientSecret)
+        Error::VisitorAdmin(VisitorAdminError::KeyReusesClientSecret)
     ));
     assert_eq!(fx.snapshot().await, before);
     // Another tenant's secrets are not ours to compare with.
@@ -929,6 +1025,200 @@ async fn imported_vendor_key_verifies_tokens_with_its_kid() {
 }
 
 #[tokio::test]
+async fn a_configuration_can_be_created_from_a_vendor_issued_key() {
+    let fx = fixture().await;
+    let team = VisitorAudience::new("team-members").unwrap();
+    let vendor_secret = "a-key-the-chat-vendor-issued-of-at-least-32-bytes";
+    let kid = VisitorKeyId::new("app_5f1c").unwrap();
+    let info = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default(),
+            Some(kid.clone()),
+            VisitorSigningKey::new(vendor_secret),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.kid, kid);
+    assert_eq!(info.state, VisitorKeyState::Signing);
+    assert_eq!(info.created_at, fx.clock.now());
+    assert_eq!(
+        fx.broker
+            .list_visitor_keys(&fx.tenant, &team)
+            .await
+            .unwrap(),
+        vec![info]
+    );
+
+    // The imported key signs: the vendor's own library verifies what we mint, with its kid.
+    let token = fx
+        .broker
+        .mint_visitor_token(&fx.tenant, &team, &claims(), None)
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("app_5f1c"));
+    let data = jsonwebtoken::decode::<Value>(
+        &token,
+        &DecodingKey::from_secret(vendor_secret.as_bytes()),
+        &Validation::new(Algorithm::HS256),
+    )
+    .unwrap();
+    assert_eq!(data.claims["external_id"], "c-42");
+    // And what the vendor signs verifies here.
+    let theirs = sign_raw(
+        vendor_secret.as_bytes(),
+        r#"{"alg":"HS256","typ":"JWT","kid":"app_5f1c"}"#,
+        &fx.claims_json(json!({})),
+    );
+    assert_eq!(
+        fx.broker
+            .verify_visitor_token(&fx.tenant, &team, &theirs)
+            .await
+            .unwrap()
+            .kid,
+        kid
+    );
+
+    // Without a kid, one is generated.
+    let end_users = VisitorAudience::new("end-users").unwrap();
+    let generated = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &end_users,
+            VisitorConfigOptions::default(),
+            None,
+            VisitorSigningKey::new(vendor_secret),
+        )
+        .await
+        .unwrap();
+    assert!(generated.kid.as_str().starts_with("vk_"));
+}
+
+#[tokio::test]
+async fn a_configuration_from_a_key_refuses_what_import_refuses_and_stores_nothing() {
+    let fx = fixture().await;
+    let team = VisitorAudience::new("team-members").unwrap();
+    let create = |key: VisitorSigningKey, aud: VisitorAudience| {
+        let broker = fx.broker.clone();
+        let tenant = fx.tenant.clone();
+        async move {
+            broker
+                .create_visitor_config_with_key(
+                    &tenant,
+                    &aud,
+                    VisitorConfigOptions::default(),
+                    None,
+                    key,
+                )
+                .await
+                .unwrap_err()
+        }
+    };
+    let err = create(VisitorSigningKey::new(vec![7u8; 31]), team.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::KeyTooShort)),
+        "{err:?}"
+    );
+    let err = create(VisitorSigningKey::new(vec![7u8; 513]), team.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::KeyTooLong(512))),
+        "{err:?}"
+    );
+    // The configuration that exists is kept as it is.
+    let before = fx.snapshot().await;
+    let err = create(VisitorSigningKey::new(vec![7u8; 32]), fx.aud.clone()).await;
+    assert!(
+        matches!(err, Error::VisitorAdmin(VisitorAdminError::ConfigExists)),
+        "{err:?}"
+    );
+    assert_eq!(fx.snapshot().await, before);
+    // Out-of-range options are refused like for a generated key.
+    let err = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default().with_max_lifetime(Duration::days(2)),
+            None,
+            VisitorSigningKey::new(vec![7u8; 32]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        fx.broker.list_visitor_configs(&fx.tenant).await.unwrap(),
+        vec![fx.aud.clone()]
+    );
+}
+
+#[tokio::test]
+async fn a_configuration_from_a_key_refuses_a_client_secret_of_the_tenant() {
+    let fx = fixture().await;
+    let secret = "GOCSPX-0123456789abcdefghijklmnopqrstuvwxyz";
+    let admin = Broker::builder()
+        .http_client(cx_sso::testing::FakeIdp::google())
+        .shared_store(fx.store.clone() as Arc<dyn Store>)
+        .clock(fx.clock.clone() as Arc<dyn Clock>)
+        .public_base_url("https://cx.example.test")
+        .build()
+        .unwrap();
+    admin
+        .configure_provider(
+            &fx.tenant,
+            cx_sso::ProviderConfig::google(
+                cx_sso::ProviderId::new("google").unwrap(),
+                "x",
+                cx_sso::ClientSecret::new(secret),
+            ),
+        )
+        .await
+        .unwrap();
+    let team = VisitorAudience::new("team-members").unwrap();
+    let err = fx
+        .broker
+        .create_visitor_config_with_key(
+            &fx.tenant,
+            &team,
+            VisitorConfigOptions::default(),
+            None,
+            VisitorSigningKey::new(secret),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::VisitorAdmin(VisitorAdminError::KeyReusesClientSecret)
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains(secret));
+    assert_eq!(
+        fx.broker.list_visitor_configs(&fx.tenant).await.unwrap(),
+        vec![fx.aud.clone()]
+    );
+}
+
+#[test]
+fn options_getters_report_what_was_set() {
+    let o = VisitorConfigOptions::default();
+    assert_eq!(o.max_lifetime(), Duration::hours(1));
+    assert_eq!(o.default_lifetime(), Duration::minutes(10));
+    assert!(!o.is_single_use());
+    let o = o
+        .with_max_lifetime(Duration::hours(2))
+        .with_default_lifetime(Duration::minutes(5))
+        .with_single_use(true);
+    assert_eq!(o.max_lifetime(), Duration::hours(2));
+    assert_eq!(o.default_lifetime(), Duration::minutes(5));
+    assert!(o.is_single_use());
+}
+
+#[tokio::test]
 async fn rotation_timeline_has_no_disconnect_window() {
     let fx = fixture().await;
     let k1 = fx.key.kid().clone();
@@ -953,7 +1243,7 @@ async fn rotation_timeline_has_no_disconnect_window() {
     assert_eq!(&fx.verify(&by_k2).await.unwrap().kid, k2.kid());
     assert!(matches!(
         fx.verify(&t0).await,
-        Err(Error::Visitor(VisitorError::Expired))
+        Err(Error::VisitorToken(VisitorTokenError::Expired))
     ));
 
     // Promote k2: new tokens carry k2; t1 (k1) keeps verifying during the overlap.
@@ -986,7 +1276,10 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .retire_visitor_key(&fx.tenant, &fx.aud, k2.kid())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyState(_))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyState(_))
+    ));
 
     // After the overlap, retire k1: a fresh k1 token (a stale backend) is refused.
     fx.clock.advance(Duration::hours(1));
@@ -996,7 +1289,8 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .retire_visitor_key(&fx.tenant, &fx.aud, &k1)
         .await
         .unwrap();
-    fx.assert_refused(&stale, VisitorError::KeyRetired).await;
+    fx.assert_refused(&stale, VisitorTokenError::KeyRetired)
+        .await;
     let keys = fx
         .broker
         .list_visitor_keys(&fx.tenant, &fx.aud)
@@ -1011,7 +1305,10 @@ async fn rotation_timeline_has_no_disconnect_window() {
         .promote_visitor_key(&fx.tenant, &fx.aud, &k1)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyState(_))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::KeyState(_))
+    ));
 }
 
 #[tokio::test]
@@ -1049,7 +1346,10 @@ async fn retirement_on_one_node_is_seen_by_another_at_once() {
         .verify_visitor_token(&fx.tenant, &fx.aud, &token)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::KeyRetired)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::KeyRetired)
+    ));
 }
 
 #[tokio::test]
@@ -1068,7 +1368,10 @@ async fn deleted_and_recreated_configuration_does_not_serve_old_keys() {
         .await
         .unwrap();
     let err = fx.verify(&token).await.unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::UnknownKey)));
+    assert!(matches!(
+        err,
+        Error::VisitorToken(VisitorTokenError::UnknownKey)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1106,7 +1409,10 @@ async fn concurrent_key_additions_are_not_lost() {
         .add_visitor_key(&fx.tenant, &fx.aud)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Visitor(VisitorError::TooManyKeys(8))));
+    assert!(matches!(
+        err,
+        Error::VisitorAdmin(VisitorAdminError::TooManyKeys(8))
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1194,6 +1500,95 @@ async fn visitor_keys_are_sealed_at_rest_with_an_encryption_key() {
     assert!(
         broker
             .verify_visitor_token(&tenant, &aud, &token)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_visitor_key_copied_to_another_record_does_not_open() {
+    let store = Arc::new(MemoryStore::new());
+    let build = |key: Option<[u8; 32]>| {
+        let b = Broker::builder()
+            .shared_store(store.clone() as Arc<dyn Store>)
+            .public_base_url("https://cx.example.test");
+        match key {
+            Some(k) => b.encryption_key(cx_sso::EncryptionKey::from_bytes(k)),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let sealed = build(Some([3; 32]));
+    let tenant = TenantId::new("acme").unwrap();
+    let brand = VisitorAudience::new("brand-acme").unwrap();
+    sealed
+        .create_visitor_config(&tenant, &brand, VisitorConfigOptions::default())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let stored = store
+        .get("visitor_config", "acme|brand-acme", now)
+        .await
+        .unwrap()
+        .unwrap();
+    // The same bytes under another audience's key: the record says brand-acme.
+    store
+        .put(
+            "visitor_config",
+            "acme|team",
+            NewRecord::new(stored.value.clone()).index("acme".to_owned()),
+            now,
+        )
+        .await
+        .unwrap();
+    let team = VisitorAudience::new("team").unwrap();
+    let err = sealed
+        .mint_visitor_token(&tenant, &team, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // Rewritten to say team: the sealed keys are bound to brand-acme.
+    let mut forged: Value = serde_json::from_slice(&stored.value).unwrap();
+    forged["audience"] = json!("team");
+    store
+        .put(
+            "visitor_config",
+            "acme|team",
+            NewRecord::new(forged.to_string().into_bytes()).index("acme".to_owned()),
+            now,
+        )
+        .await
+        .unwrap();
+    let err = sealed
+        .mint_visitor_token(&tenant, &team, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // A broker with the key refuses a ring stored in the clear as well.
+    let globex = TenantId::new("globex").unwrap();
+    build(None)
+        .create_visitor_config(&globex, &brand, VisitorConfigOptions::default())
+        .await
+        .unwrap();
+    let err = sealed
+        .mint_visitor_token(&globex, &brand, &claims(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    // The original record is untouched and still works.
+    assert!(
+        sealed
+            .mint_visitor_token(&tenant, &brand, &claims(), None)
             .await
             .is_ok()
     );
