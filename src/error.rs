@@ -348,6 +348,10 @@ pub enum IdTokenError {
     /// The `nonce` claim is not the one of this login.
     #[error("nonce mismatch")]
     NonceMismatch,
+    /// The `at_hash` claim does not match the access token returned with the ID token (OpenID
+    /// Connect Core 3.1.3.8): the access token was substituted.
+    #[error("at_hash does not match the access token")]
+    AtHashMismatch,
     /// Google: `hd` is missing or not an allowed hosted domain.
     #[error("hosted domain not allowed")]
     HostedDomainNotAllowed,

@@ -491,7 +491,15 @@ impl Broker {
             .id_token
             .as_deref()
             .ok_or(TokenEndpointError::MissingIdToken)?;
-        let mut claims = id_token::verify(inner, &config, &meta, id_token, &pending.nonce).await?;
+        let mut claims = id_token::verify(
+            inner,
+            &config,
+            &meta,
+            id_token,
+            &pending.nonce,
+            tokens.access_token.secret(),
+        )
+        .await?;
         if (claims.email.is_none() || claims.name.is_none())
             && let Some(userinfo) = &meta.userinfo_endpoint
         {
@@ -651,8 +659,15 @@ impl Broker {
                 // OpenID: the verified ID token's email, else userinfo's.
                 let mut email = None;
                 if let Some(id_token) = tokens.id_token.as_deref() {
-                    let claims =
-                        id_token::verify(inner, config, meta, id_token, &pending.nonce).await?;
+                    let claims = id_token::verify(
+                        inner,
+                        config,
+                        meta,
+                        id_token,
+                        &pending.nonce,
+                        tokens.access_token.secret(),
+                    )
+                    .await?;
                     if callback_iss.is_some_and(|iss| iss != claims.iss) {
                         return Err(StateError::IssuerMismatch.into());
                     }
