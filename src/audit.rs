@@ -66,11 +66,13 @@ pub enum AuditKind {
     SessionRevoked,
     /// A sign-in was refused by the tenant's policy.
     SignInRefused,
-    /// A login step was refused as a possible attack, not a mistake or a timeout: `rule` names
-    /// the check (`login.browser_mismatch`: a live state presented with another browser's
-    /// cookie; `login.iss_mismatch`: RFC 9207 mix-up; `login.nonce_mismatch`: a replayed or
-    /// injected ID token; `login.at_hash_mismatch`: an access token that is not the ID token's).
-    /// [`TracingAuditSink`] logs these at WARN.
+    /// A login step was refused as a possible attack, not a mistake or a timeout. `actor` is
+    /// `browser` (whoever sent the callback), `subject` the application (`provider:<id>`), and
+    /// `rule` names the check: `login.browser_mismatch` (a live state presented with another
+    /// browser's cookie, or none), `login.iss_mismatch` (RFC 9207: a possible mix-up),
+    /// `login.nonce_mismatch` (a replayed or injected ID token), `login.at_hash_mismatch` (an
+    /// access token that is not the one the ID token names). [`TracingAuditSink`] logs these
+    /// at WARN.
     SecurityRefusal,
     /// A mailbox was connected (or reconnected); `subject` is the connection id.
     ConnectionConnected,

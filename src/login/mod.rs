@@ -14,7 +14,7 @@ use crate::audit::AuditKind;
 use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
 use crate::error::{
-    ConfigError, ConnectionError, Error, PolicyError, StateError, TokenEndpointError,
+    ConfigError, ConnectionError, Error, IdTokenError, PolicyError, StateError, TokenEndpointError,
 };
 use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
@@ -471,7 +471,7 @@ impl Broker {
             None => !meta.iss_parameter_supported,
         };
         if !iss_ok {
-            return Err(StateError::IssuerMismatch.into());
+            return Err(self.security_refusal(&pending, StateError::IssuerMismatch.into()));
         }
 
         let code = match callback.result {
@@ -499,7 +499,8 @@ impl Broker {
             &pending.nonce,
             tokens.access_token.secret(),
         )
-        .await?;
+        .await
+        .map_err(|e| self.security_refusal(&pending, e))?;
         if (claims.email.is_none() || claims.name.is_none())
             && let Some(userinfo) = &meta.userinfo_endpoint
         {
@@ -536,6 +537,25 @@ impl Broker {
             );
         }
         Ok(StateError::BrowserMismatch)
+    }
+
+    /// Audits `e` as an [`AuditKind::SecurityRefusal`] when it is one (actor `browser`, the
+    /// sender of the callback; subject the application), and hands it back.
+    fn security_refusal(&self, pending: &PendingLogin, e: Error) -> Error {
+        let rule = match &e {
+            Error::State(StateError::IssuerMismatch) => "login.iss_mismatch",
+            Error::IdToken(IdTokenError::NonceMismatch) => "login.nonce_mismatch",
+            Error::IdToken(IdTokenError::AtHashMismatch) => "login.at_hash_mismatch",
+            _ => return e,
+        };
+        self.audit(
+            &pending.tenant,
+            "browser",
+            &format!("provider:{}", pending.provider),
+            AuditKind::SecurityRefusal,
+            rule,
+        );
+        e
     }
 
     async fn finish_login(
@@ -667,9 +687,12 @@ impl Broker {
                         &pending.nonce,
                         tokens.access_token.secret(),
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| self.security_refusal(&pending, e))?;
                     if callback_iss.is_some_and(|iss| iss != claims.iss) {
-                        return Err(StateError::IssuerMismatch.into());
+                        return Err(
+                            self.security_refusal(&pending, StateError::IssuerMismatch.into())
+                        );
                     }
                     email = claims.email;
                 }
