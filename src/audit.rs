@@ -18,10 +18,11 @@ pub struct AuditEvent {
     pub at: OffsetDateTime,
     /// The tenant.
     pub tenant: TenantId,
-    /// Who caused it: a user id, `provider:<id>` for a provider-asserted identity, or
-    /// `system` for scheduled effects.
+    /// Who caused it: a user id, `provider:<id>` for a provider-asserted identity, `browser`
+    /// for an unauthenticated request (a login callback), or `system` for scheduled effects.
     pub actor: String,
-    /// Whom or what it is about: a user id, an `issuer#subject` account, or a method.
+    /// Whom or what it is about: a user id, an `issuer#subject` account, a method, or
+    /// `provider:<id>` for the application a refused login went through.
     pub subject: String,
     /// What was decided.
     pub kind: AuditKind,
@@ -65,6 +66,14 @@ pub enum AuditKind {
     SessionRevoked,
     /// A sign-in was refused by the tenant's policy.
     SignInRefused,
+    /// A login step was refused as a possible attack, not a mistake or a timeout. `actor` is
+    /// `browser` (whoever sent the callback), `subject` the application (`provider:<id>`), and
+    /// `rule` names the check: `login.browser_mismatch` (a live state presented with another
+    /// browser's cookie, or none), `login.iss_mismatch` (RFC 9207: a possible mix-up),
+    /// `login.nonce_mismatch` (a replayed or injected ID token), `login.at_hash_mismatch` (an
+    /// access token that is not the one the ID token names). [`TracingAuditSink`] logs these
+    /// at WARN.
+    SecurityRefusal,
     /// A mailbox was connected (or reconnected); `subject` is the connection id.
     ConnectionConnected,
     /// The provider refused a connection's refresh token; it needs consent again.
@@ -80,21 +89,34 @@ pub trait AuditSink: Debug + Send + Sync + 'static {
     fn record(&self, event: &AuditEvent);
 }
 
-/// The default sink: one `tracing` event at INFO level per decision, target `cx_sso::audit`.
+/// The default sink: one `tracing` event per decision, target `cx_sso::audit`, at INFO level,
+/// or WARN for an [`AuditKind::SecurityRefusal`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingAuditSink;
 
 impl AuditSink for TracingAuditSink {
     fn record(&self, e: &AuditEvent) {
-        tracing::info!(
-            target: "cx_sso::audit",
-            tenant = %e.tenant,
-            actor = %e.actor,
-            subject = %e.subject,
-            kind = ?e.kind,
-            rule = e.rule,
-            "audit"
-        );
+        if e.kind == AuditKind::SecurityRefusal {
+            tracing::warn!(
+                target: "cx_sso::audit",
+                tenant = %e.tenant,
+                actor = %e.actor,
+                subject = %e.subject,
+                kind = ?e.kind,
+                rule = e.rule,
+                "audit: security refusal"
+            );
+        } else {
+            tracing::info!(
+                target: "cx_sso::audit",
+                tenant = %e.tenant,
+                actor = %e.actor,
+                subject = %e.subject,
+                kind = ?e.kind,
+                rule = e.rule,
+                "audit"
+            );
+        }
     }
 }
 

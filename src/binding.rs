@@ -8,7 +8,7 @@ use crate::broker::Broker;
 use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{BindingId, ProviderId, TenantId, UserId};
-use crate::login::{account_name, binding_key, hash_key, random_token};
+use crate::login::{account_name, binding_key, bound_key, hash_key, random_token};
 use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
@@ -72,6 +72,13 @@ fn corrupt(what: &str) -> Error {
         message: what.to_owned(),
     }
     .into()
+}
+
+/// The store key of a link ticket: the ticket bound to its tenant, so that presenting it in
+/// another tenant addresses nothing and spends nothing. The record's index is the hash of the
+/// ticket alone, which only tells "another tenant's ticket" apart from "unknown" in the audit.
+fn ticket_key(tenant: &TenantId, ticket: &str) -> String {
+    bound_key("cx-sso link ticket v1", tenant.as_str(), ticket)
 }
 
 fn user_index(tenant: &TenantId, user: &UserId) -> String {
@@ -346,8 +353,10 @@ impl Broker {
             .store
             .insert(
                 NS_TICKET,
-                &hash_key(&ticket),
-                NewRecord::new(value).expires_at(now + self.inner.options.link_ticket_ttl),
+                &ticket_key(tenant, &ticket),
+                NewRecord::new(value)
+                    .expires_at(now + self.inner.options.link_ticket_ttl)
+                    .index(hash_key(&ticket)),
                 now,
             )
             .await?;
@@ -361,9 +370,11 @@ impl Broker {
     /// the provider account to `user` and grants the session of that SSO sign-in. Call it only
     /// after the host has checked that the person is `user` (their password).
     ///
-    /// The ticket is taken once, whatever happens next: a second redemption, an expired
-    /// ticket or one issued for another tenant is refused with [`BindingError::TicketInvalid`];
-    /// a disabled user, or one the tenant does not have, with [`BindingError::UserInactive`];
+    /// The ticket is bound to the tenant it was issued in: presented in another tenant it is
+    /// refused with [`BindingError::TicketInvalid`] (the same answer as an unknown ticket) and
+    /// stays redeemable in its own. There it is taken once, whatever happens next: a second
+    /// redemption or an expired ticket is refused with [`BindingError::TicketInvalid`]; a
+    /// disabled user, or one the tenant does not have, with [`BindingError::UserInactive`];
     /// when the application requires the email to match ([`EmailMatch::Required`]), a user
     /// whose verified login email is not the account's with
     /// [`PolicyError::EmailMismatch`].
@@ -392,14 +403,26 @@ impl Broker {
         let Some(record) = self
             .inner
             .store
-            .take(NS_TICKET, &hash_key(ticket.secret()), now)
+            .take(NS_TICKET, &ticket_key(tenant, ticket.secret()), now)
             .await?
         else {
-            return refused("ticket.unknown_or_used", BindingError::TicketInvalid);
+            // Only for the audit: is it alive in another tenant? It is left there either way.
+            let elsewhere = self
+                .inner
+                .store
+                .list(NS_TICKET, &hash_key(ticket.secret()), now)
+                .await?;
+            let rule = if elsewhere.is_empty() {
+                "ticket.unknown_or_used"
+            } else {
+                "ticket.other_tenant"
+            };
+            return refused(rule, BindingError::TicketInvalid);
         };
         let t: TicketRecord =
             serde_json::from_slice(&record.value).map_err(|_| corrupt("link ticket"))?;
         if t.tenant != *tenant {
+            // Unreachable through the key; kept so a store bug cannot cross tenants.
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
         let policy = self.effective_policy(tenant).await?;

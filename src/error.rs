@@ -26,7 +26,8 @@ pub enum Error {
     /// The callback query could not be accepted.
     #[error("malformed callback: {0}")]
     Callback(#[from] CallbackError),
-    /// The login state was unknown, used, expired or from another browser.
+    /// The login state was unknown, used, expired or from another browser, or the callback's
+    /// RFC 9207 issuer is not the provider's.
     #[error("login state rejected: {0}")]
     State(#[from] StateError),
     /// The provider answered the authorization request with an error (`access_denied`, ...).
@@ -75,23 +76,65 @@ pub enum Error {
 }
 
 /// Coarse classes of [`Error`], for mapping to a page or a status code.
+///
+/// Each kind says what the *user* (or the host's operator) should be told; the [`Error`]
+/// itself says exactly what failed, for logs. Show the page of the kind, not the error's
+/// message: the message of a refused callback is for the host's logs, not for whoever sent it.
+///
+/// | kind | typically | HTTP |
+/// |---|---|---|
+/// | [`InvalidInput`](Self::InvalidInput) | a bug or bad configuration in the host | 400/500 |
+/// | [`NotConfigured`](Self::NotConfigured) | "SSO is not set up (correctly) for your company" | 404/409 |
+/// | [`NotFound`](Self::NotFound) | the binding or connection asked for does not exist | 404 |
+/// | [`LoginExpired`](Self::LoginExpired) | "this sign-in is no longer valid: start again" | 400/410 |
+/// | [`Denied`](Self::Denied) | "you may not sign in this way" | 403 |
+/// | [`SecurityRefusal`](Self::SecurityRefusal) | "refused for security reasons"; alert | 403 |
+/// | [`ProviderRejected`](Self::ProviderRejected) | "the provider's answer could not be verified" | 502 |
+/// | [`Conflict`](Self::Conflict) | "already bound to someone else", "last sign-in method" | 409 |
+/// | [`Unavailable`](Self::Unavailable) | "try again later" | 503 |
+/// | [`Internal`](Self::Internal) | stored data unusable: an operator must look | 500 |
+/// | [`Unauthenticated`](Self::Unauthenticated) | treat the caller as anonymous | 401 |
+/// | [`ReconsentRequired`](Self::ReconsentRequired) | "an admin must connect the mailbox again" | 409 |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The host passed something invalid (a programming or configuration error).
     InvalidInput,
-    /// The tenant's SSO is not configured, or not for this provider.
+    /// The tenant's SSO is not configured, not for this provider, not ready to be enforced
+    /// ([`PolicyError::SsoNotReady`]), or the provider refuses the application's client
+    /// credentials ([`TokenEndpointError::InvalidClient`]): a tenant admin must set it up.
     NotConfigured,
-    /// The login attempt is not valid any more (expired, replayed, other browser): start again.
+    /// What the host asked for does not exist: a binding ([`BindingError::NotFound`]) or a
+    /// mailbox connection ([`ConnectionError::NotFound`]).
+    NotFound,
+    /// The login attempt cannot be completed any more: its state is unknown, used or expired,
+    /// it was started in another browser, its callback is malformed, the tenant's policy
+    /// changed since it began, or its link ticket is unknown, used or expired. The user
+    /// should start again.
     LoginExpired,
-    /// The user or the provider declined (`access_denied`, ...).
+    /// A decision refused it: the user or the provider declined (`access_denied`), the
+    /// tenant's policy does not allow this way of signing in, the application requires the
+    /// login email to match ([`PolicyError::EmailMismatch`]), or the host's directory reports
+    /// the user disabled or not in the tenant ([`BindingError::UserInactive`]).
     Denied,
+    /// A possible attack, not a mistake or a timeout: an RFC 9207 `iss` mismatch (mix-up), an
+    /// ID token whose `nonce` is not this login's (replay or code injection), or an access
+    /// token that is not the one the ID token names (`at_hash`). Refuse, do not invite an
+    /// immediate retry, and alert: the broker also records an
+    /// [`AuditKind::SecurityRefusal`](crate::AuditKind::SecurityRefusal).
+    SecurityRefusal,
     /// The provider misbehaved or sent something that failed verification.
     ProviderRejected,
-    /// A binding conflict, or a ticket that is no longer valid.
+    /// The request conflicts with what is stored: the provider account is bound to another
+    /// user, or removing a binding would leave the user no way to sign in.
     Conflict,
     /// A service (provider or store) is unreachable; trying again later may work.
     Unavailable,
+    /// Something the broker stored cannot be used: a record is corrupt or was written by
+    /// something else, or a secret does not decrypt under this broker's key for this row
+    /// ([`ConnectionError::Undecryptable`]). Not the caller's fault and not transient: an
+    /// operator must look. The record is left as it is.
+    Internal,
     /// A credential presented by a caller (such as a visitor token) was refused: treat the
     /// caller as anonymous.
     Unauthenticated,
@@ -106,33 +149,51 @@ impl Error {
         match self {
             Self::Config(_) => ErrorKind::InvalidInput,
             Self::NotConfigured { .. } => ErrorKind::NotConfigured,
-            Self::Callback(_) => ErrorKind::InvalidInput,
-            Self::State(_) => ErrorKind::LoginExpired,
+            // The query comes from the browser, not from the host's code: start again.
+            Self::Callback(_) => ErrorKind::LoginExpired,
+            Self::State(e) => match e {
+                StateError::IssuerMismatch => ErrorKind::SecurityRefusal,
+                StateError::Unknown | StateError::BrowserMismatch | StateError::PolicyChanged => {
+                    ErrorKind::LoginExpired
+                }
+            },
             Self::ProviderDenied { .. } => ErrorKind::Denied,
             Self::Discovery(DiscoveryError::Http(e)) if e.is_transient() => ErrorKind::Unavailable,
             Self::Discovery(DiscoveryError::RecentlyFailed) => ErrorKind::Unavailable,
-            Self::Discovery(_) | Self::IdToken(_) | Self::UserInfo(_) => {
-                ErrorKind::ProviderRejected
-            }
+            Self::Discovery(_) | Self::UserInfo(_) => ErrorKind::ProviderRejected,
+            Self::IdToken(e) => e.kind(),
             Self::TokenEndpoint(e) if e.is_transient() => ErrorKind::Unavailable,
+            Self::TokenEndpoint(TokenEndpointError::InvalidClient) => ErrorKind::NotConfigured,
             Self::TokenEndpoint(_) => ErrorKind::ProviderRejected,
-            Self::Binding(_) => ErrorKind::Conflict,
-            Self::Policy(PolicyError::SsoNotReady { .. }) => ErrorKind::InvalidInput,
-            Self::Policy(_) => ErrorKind::Denied,
+            Self::Binding(e) => match e {
+                BindingError::BoundToAnotherUser | BindingError::LastSignInMethod => {
+                    ErrorKind::Conflict
+                }
+                BindingError::TicketInvalid => ErrorKind::LoginExpired,
+                BindingError::NotFound => ErrorKind::NotFound,
+                BindingError::UserInactive => ErrorKind::Denied,
+            },
+            Self::Policy(e) => match e {
+                PolicyError::SsoNotReady { .. } => ErrorKind::NotConfigured,
+                PolicyError::PasswordNotAllowed { .. }
+                | PolicyError::SsoNotAllowed
+                | PolicyError::NotLinked
+                | PolicyError::EmailMismatch(_) => ErrorKind::Denied,
+            },
             Self::Http(e) if e.is_transient() => ErrorKind::Unavailable,
             Self::Http(_) => ErrorKind::ProviderRejected,
+            Self::Store(StoreError::Corrupt { .. }) => ErrorKind::Internal,
             Self::Store(_) => ErrorKind::Unavailable,
             Self::VisitorAdmin(e) => e.kind(),
             Self::VisitorToken(e) => e.kind(),
             Self::Connection(e) => match e {
-                ConnectionError::NotFound => ErrorKind::NotConfigured,
+                ConnectionError::NotFound => ErrorKind::NotFound,
                 ConnectionError::NeedsReconsent { .. } | ConnectionError::Revoked => {
                     ErrorKind::ReconsentRequired
                 }
                 ConnectionError::Transient { .. } => ErrorKind::Unavailable,
-                ConnectionError::Undecryptable | ConnectionError::InvalidMailbox => {
-                    ErrorKind::InvalidInput
-                }
+                ConnectionError::Undecryptable => ErrorKind::Internal,
+                ConnectionError::InvalidMailbox => ErrorKind::InvalidInput,
                 ConnectionError::NoRefreshToken
                 | ConnectionError::NoMailbox
                 | ConnectionError::MalformedChallenge(_) => ErrorKind::ProviderRejected,
@@ -204,11 +265,15 @@ pub enum StateError {
     /// No pending login has this state: it was never issued, already used, or has expired.
     #[error("unknown, already used or expired state")]
     Unknown,
-    /// The browser that completed the login is not the one that started it.
+    /// A live login's state came with another browser's cookie (or none): a lost cookie, or
+    /// someone replaying a callback URL they saw. The login is left in place for the browser
+    /// that began it. Same [`ErrorKind`] as [`Unknown`](Self::Unknown), so the page tells the
+    /// sender nothing; audited as an
+    /// [`AuditKind::SecurityRefusal`](crate::AuditKind::SecurityRefusal).
     #[error("the login was started in another browser")]
     BrowserMismatch,
     /// The RFC 9207 `iss` parameter does not match the provider, or is missing although the
-    /// provider advertises it.
+    /// provider advertises it: a possible mix-up attack, [`ErrorKind::SecurityRefusal`].
     #[error("the `iss` parameter does not match the provider")]
     IssuerMismatch,
     /// The login was started under a tenant policy that has since changed.
@@ -349,6 +414,36 @@ impl UserInfoError {
     }
 }
 
+impl IdTokenError {
+    /// The coarse class of this error: [`ErrorKind::SecurityRefusal`] for the checks that exist
+    /// to catch an attack on a working provider (`nonce`, `at_hash`), otherwise
+    /// [`ErrorKind::ProviderRejected`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NonceMismatch | Self::AtHashMismatch => ErrorKind::SecurityRefusal,
+            Self::Malformed(_)
+            | Self::AlgorithmNotAllowed(_)
+            | Self::UnsupportedCritical
+            | Self::AmbiguousKey
+            | Self::UnknownKey
+            | Self::KeyMismatch
+            | Self::BadSignature
+            | Self::MalformedClaim(_)
+            | Self::MissingClaim(_)
+            | Self::WrongIssuer
+            | Self::WrongAudience
+            | Self::UntrustedAudience
+            | Self::AzpMismatch
+            | Self::Expired
+            | Self::IssuedInFuture
+            | Self::NonceMissing
+            | Self::HostedDomainNotAllowed
+            | Self::TenantNotAllowed
+            | Self::TooLarge => ErrorKind::ProviderRejected,
+        }
+    }
+}
+
 /// Why an ID token was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -404,6 +499,10 @@ pub enum IdTokenError {
     /// The `nonce` claim is not the one of this login.
     #[error("nonce mismatch")]
     NonceMismatch,
+    /// The `at_hash` claim does not match the access token returned with the ID token (OpenID
+    /// Connect Core 3.1.3.8): the access token was substituted.
+    #[error("at_hash does not match the access token")]
+    AtHashMismatch,
     /// Google: `hd` is missing or not an allowed hosted domain.
     #[error("hosted domain not allowed")]
     HostedDomainNotAllowed,

@@ -122,15 +122,30 @@
 //! - **Bindings are keyed by (tenant, issuer, subject)**, never by email. For Entra the issuer
 //!   is the tenant-specific one (the `tid` substituted into the template) and the subject is the
 //!   immutable `oid`.
-//! - **State** is 256 random bits, stored only as its SHA-256, single-use (taken atomically),
-//!   expires after 10 minutes, and is bound to the browser that started the login through a
-//!   cookie value ([`LoginRedirect::browser_binding`]). A callback from another browser, a
-//!   replay or an expired state is refused ([`StateError`]).
+//! - **State** is 256 random bits, single-use (taken atomically), expires after 10 minutes,
+//!   and is bound to the browser that started the login through a cookie value
+//!   ([`LoginRedirect::browser_binding`]): the pending login is stored under the SHA-256 of
+//!   the state *and* that value, so a callback replayed with any other cookie (someone who saw
+//!   the URL in a Referer header, the history or a proxy log) cannot address it. It is refused
+//!   ([`StateError::BrowserMismatch`], audited) and the login stays completable by its own
+//!   browser, exactly once however many callbacks race. A replay or an expired state is
+//!   refused ([`StateError::Unknown`]); both refusals have the same [`ErrorKind`], so the
+//!   sender learns nothing about the login. Link tickets are bound the same way to their
+//!   tenant: presented in another tenant, one is refused and stays redeemable in its own.
 //! - **PKCE S256 and a nonce** on every request. The ID token's signature (RS256, PS256, ES256
 //!   or EdDSA, as the provider advertises; never `none` or HMAC), `iss`, `aud`, `azp`, `exp`,
-//!   `iat` and `nonce` are checked ([`IdTokenError`]). RFC 9207's `iss` parameter is checked
-//!   when present or advertised. Google's `hd` and Entra's `tid` are checked against the
-//!   application's allow-lists.
+//!   `iat` and `nonce` are checked ([`IdTokenError`]), and `at_hash` when present (OpenID
+//!   Connect Core 3.1.3.8: the left half of the access token's hash, SHA-256 for `*256`,
+//!   SHA-384 for `*384`, SHA-512 for `*512` and for `EdDSA`, Ed25519's own hash;
+//!   [`IdTokenError::AtHashMismatch`]). RFC 9207's `iss` parameter is checked when present or
+//!   advertised. Google's `hd` and Entra's `tid` are checked against the application's
+//!   allow-lists.
+//! - **Possible attacks are told apart from mistakes**: an `iss` parameter mismatch (mix-up),
+//!   a `nonce` that is not the login's (replay, code injection) and an `at_hash` mismatch
+//!   (token substitution) are [`ErrorKind::SecurityRefusal`], never "login expired", and are
+//!   recorded as [`AuditKind::SecurityRefusal`] (logged at WARN by [`TracingAuditSink`]), as is
+//!   a live state presented with the wrong cookie. [`ErrorKind`] lists what each kind means
+//!   for the user.
 //! - **Keys**: discovery and JWKS are cached per provider; an unknown `kid` triggers at most one
 //!   coalesced, rate-limited refetch, and cached keys keep working when the JWKS endpoint fails.
 //! - **Transport**: [`ReqwestHttpClient`] has timeouts, follows no redirects and caps response
@@ -201,7 +216,8 @@
 //!   (`BindRefused`, rule `email_match.*`); a first sign-in whose email the provider does not
 //!   state or vouch for gets no link ticket. Off by default ([`EmailMatch::NotRequired`]):
 //!   a user who proves who they are may then bind any account. It needs a [`UserDirectory`].
-//! - **Link tickets** are refused for a disabled user, another tenant's user, or a second use.
+//! - **Link tickets** are refused for a disabled user, another tenant's user, or a second use;
+//!   presented in another tenant, a ticket is refused and stays redeemable in its own.
 //! - **Unbinding** a user's last way to sign in is refused while password sign-in is off for
 //!   them ([`BindingError::LastSignInMethod`]).
 //! - **Audit**: every decision emits an [`AuditEvent`] (tenant, actor, subject, rule) to the

@@ -685,7 +685,7 @@ async fn unknown_connection_is_not_found() {
         .access_token(&s.tenant, &cid("nope"))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(connection_error(err), ConnectionError::NotFound);
 }
 
@@ -1071,6 +1071,7 @@ async fn encrypted_rows_do_not_decrypt_under_another_connection_or_key() {
         .access_token(&s.tenant, &cid("asset-2"))
         .await
         .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "not the caller's input");
     assert_eq!(connection_error(err), ConnectionError::Undecryptable);
     // Nor into another tenant.
     let k3 = "globex|asset-1".to_owned();

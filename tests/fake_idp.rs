@@ -469,6 +469,28 @@ async fn jwks_publishes_the_signing_key_and_google_id_tokens_verify() {
     assert_eq!(claims["name"], "Alice");
     assert_eq!(claims["hd"], "example.com");
     assert!(claims.get("tid").is_none());
+    // OpenID Connect Core 3.1.3.6: the left half of the access token's SHA-256.
+    let access_token = body["access_token"].as_str().expect("access_token");
+    let digest = Sha256::digest(access_token.as_bytes());
+    assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+}
+
+#[tokio::test]
+async fn wrong_at_hash_names_another_access_token() {
+    let idp = google();
+    let at_hash_of = |body: &Value| {
+        let digest = Sha256::digest(body["access_token"].as_str().expect("at").as_bytes());
+        URL_SAFE_NO_PAD.encode(&digest[..16])
+    };
+    idp.misbehave(Misbehavior::WrongAtHash);
+    let body = google_login(&idp).await;
+    let claims = decode_part(body["id_token"].as_str().expect("id_token"), 1);
+    assert_eq!(claims["at_hash"].as_str().expect("at_hash").len(), 22);
+    assert_ne!(claims["at_hash"], at_hash_of(&body));
+    idp.behave();
+    let body = google_login(&idp).await;
+    let claims = decode_part(body["id_token"].as_str().expect("id_token"), 1);
+    assert_eq!(claims["at_hash"], at_hash_of(&body));
 }
 
 #[tokio::test]

@@ -147,10 +147,40 @@ refusal!(
     Error::TokenEndpoint(TokenEndpointError::NotBearer)
 );
 refusal!(
+    access_token_not_matching_at_hash_is_refused,
+    Misbehavior::WrongAtHash,
+    Error::IdToken(IdTokenError::AtHashMismatch)
+);
+refusal!(
     iss_parameter_mismatch_is_refused,
     Misbehavior::WrongIssParameter,
     Error::State(StateError::IssuerMismatch)
 );
+
+#[tokio::test]
+async fn mailbox_connect_with_a_substituted_access_token_is_refused() {
+    let w = google_world().await;
+    w.idp.misbehave(Misbehavior::WrongAtHash);
+    let connect = || LoginIntent::Connect {
+        connection: cx_sso::ConnectionId::new("asset-1").unwrap(),
+    };
+    let err = w.login(connect(), "g-alice").await.unwrap_err();
+    assert!(
+        matches!(err, Error::IdToken(IdTokenError::AtHashMismatch)),
+        "{err:?}"
+    );
+    assert!(
+        w.broker
+            .list_connections(&w.tenant)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no tokens stored"
+    );
+    w.idp.behave();
+    let out = w.login(connect(), "g-alice").await.unwrap();
+    assert!(matches!(out, LoginOutcome::Connected { .. }), "{out:?}");
+}
 
 #[tokio::test]
 async fn token_endpoint_500_maps_to_unavailable() {

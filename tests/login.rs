@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use common::*;
 use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
 use cx_sso::{
-    BindingError, BindingId, CallbackError, ClientAuthMethod, ClientSecret, Error, HttpClient,
-    HttpError, HttpErrorKind, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
+    AuditKind, BindingError, BindingId, CallbackError, ClientAuthMethod, ClientSecret, Error,
+    HttpClient, HttpError, HttpErrorKind, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
     ProviderConfig, SessionMethod, StateError,
 };
 use time::Duration;
@@ -152,19 +152,95 @@ async fn link_ticket_expires_after_ten_minutes() {
 }
 
 #[tokio::test]
-async fn link_ticket_is_refused_in_another_tenant() {
+async fn link_ticket_presented_in_another_tenant_is_refused_and_stays_redeemable_by_its_owner() {
     let w = google_world().await;
     let LoginOutcome::LinkRequired { ticket, .. } =
         w.login(LoginIntent::SignIn, "g-bob").await.unwrap()
     else {
         panic!("expected LinkRequired");
     };
-    let err = w
+    for _ in 0..2 {
+        let err = w
+            .broker
+            .redeem_link_ticket(&tenant("globex"), &ticket, &user("bob"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Binding(BindingError::TicketInvalid)),
+            "{err:?}"
+        );
+    }
+    assert!(
+        w.broker
+            .list_bindings(&tenant("globex"), &user("bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let audited = w
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::LinkTicketRefused)
+        .map(|e| (e.tenant.as_str().to_owned(), e.rule))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        audited,
+        vec![("globex".to_owned(), "ticket.other_tenant"); 2],
+        "refused in the tenant it was presented in"
+    );
+    // The owner's tenant still redeems it, once.
+    let redeemed = w
         .broker
-        .redeem_link_ticket(&tenant("globex"), &ticket, &user("bob"))
+        .redeem_link_ticket(&w.tenant, &ticket, &user("bob"))
+        .await
+        .unwrap();
+    assert_eq!(redeemed.binding.user.as_str(), "bob");
+    let again = w
+        .broker
+        .redeem_link_ticket(&w.tenant, &ticket, &user("bob"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Binding(BindingError::TicketInvalid)));
+    assert!(
+        matches!(again, Error::Binding(BindingError::TicketInvalid)),
+        "{again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_one_link_ticket_give_exactly_one_binding() {
+    let w = google_world().await;
+    let LoginOutcome::LinkRequired { ticket, .. } =
+        w.login(LoginIntent::SignIn, "g-bob").await.unwrap()
+    else {
+        panic!("expected LinkRequired");
+    };
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let broker = w.broker.clone();
+        let ticket = ticket.clone();
+        // Every other one is presented in another tenant.
+        let t = if i % 2 == 0 {
+            w.tenant.clone()
+        } else {
+            tenant("globex")
+        };
+        tasks.push(tokio::spawn(async move {
+            broker.redeem_link_ticket(&t, &ticket, &user("bob")).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r.binding.tenant, w.tenant);
+                ok += 1;
+            }
+            Err(Error::Binding(BindingError::TicketInvalid)) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
 }
 
 #[tokio::test]
@@ -239,6 +315,106 @@ async fn concurrent_completions_of_one_callback_give_exactly_one_success() {
             Ok(LoginOutcome::SignedIn { .. }) => ok += 1,
             Ok(other) => panic!("unexpected {other:?}"),
             Err(Error::State(StateError::Unknown)) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(
+        w.idp.token_requests() - exchanges_before,
+        1,
+        "the code is exchanged once"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_with_another_browsers_cookie_leaves_the_login_to_its_own_browser() {
+    let w = google_world().await;
+    w.bind("alice", "g-alice").await;
+    let (callback, cookie) = w.consent(LoginIntent::SignIn, "g-alice").await;
+    let (_, other_cookie) = w.consent(LoginIntent::SignIn, "g-bob").await;
+    let exchanges_before = w.idp.token_requests();
+    // Someone who saw the callback URL (Referer, history, a proxy log) replays it with any
+    // cookie: refused, and nothing is spent.
+    for forged in [other_cookie.as_str(), "", "forged-cookie-value"] {
+        let err = w
+            .broker
+            .complete_login(&callback, forged)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::State(StateError::BrowserMismatch)),
+            "{err:?}"
+        );
+        // The forger's page is the one of an unknown state, and tells nothing of the login.
+        assert_eq!(err.kind(), cx_sso::ErrorKind::LoginExpired);
+        assert!(!format!("{err} {err:?}").contains(&cookie));
+    }
+    let refusals: Vec<_> = w
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::SecurityRefusal)
+        .collect();
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    for e in &refusals {
+        assert_eq!(e.rule, "login.browser_mismatch");
+        assert_eq!(e.tenant, w.tenant);
+        assert_eq!(e.subject, "provider:google");
+        assert!(!format!("{e:?}").contains(&cookie));
+    }
+    assert_eq!(
+        w.idp.token_requests(),
+        exchanges_before,
+        "a forged callback exchanges no code"
+    );
+    // The browser that started the login still completes it, once.
+    let out = w.broker.complete_login(&callback, &cookie).await.unwrap();
+    assert!(
+        matches!(out, LoginOutcome::SignedIn { ref user, .. } if user.as_str() == "alice"),
+        "{out:?}"
+    );
+    for c in [cookie.as_str(), other_cookie.as_str()] {
+        let err = w.broker.complete_login(&callback, c).await.unwrap_err();
+        assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
+        assert_eq!(err.kind(), cx_sso::ErrorKind::LoginExpired);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_forged_callback_concurrent_right_ones_give_exactly_one_success() {
+    let w = google_world().await;
+    w.bind("alice", "g-alice").await;
+    let (callback, cookie) = w.consent(LoginIntent::SignIn, "g-alice").await;
+    let err = w
+        .broker
+        .complete_login(&callback, "forged")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::State(StateError::BrowserMismatch)),
+        "{err:?}"
+    );
+    let exchanges_before = w.idp.token_requests();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let broker = w.broker.clone();
+        let callback = callback.clone();
+        // Forged and right cookies interleaved.
+        let c = if i % 2 == 0 {
+            cookie.clone()
+        } else {
+            format!("forged-{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            broker.complete_login(&callback, &c).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(LoginOutcome::SignedIn { .. }) => ok += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(Error::State(StateError::Unknown | StateError::BrowserMismatch)) => {}
             Err(e) => panic!("unexpected error {e:?}"),
         }
     }

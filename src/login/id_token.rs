@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -46,13 +47,15 @@ fn malformed(what: &str) -> Error {
     IdTokenError::Malformed(what.to_owned()).into()
 }
 
-/// Verifies `token` for `config` and returns its claims.
+/// Verifies `token` for `config`, and that `access_token` is the one it was issued with when
+/// it says so (`at_hash`); returns its claims.
 pub(crate) async fn verify(
     inner: &Inner,
     config: &ProviderConfig,
     meta: &ProviderMetadata,
     token: &str,
     expected_nonce: &str,
+    access_token: &str,
 ) -> Result<IdClaims, Error> {
     if token.len() > MAX_ID_TOKEN_BYTES {
         return Err(IdTokenError::TooLarge.into());
@@ -121,7 +124,48 @@ pub(crate) async fn verify(
         .map_err(|_| malformed("payload is not base64url"))?;
     let claims: Map<String, Value> = serde_json::from_slice(&payload)
         .map_err(|e| IdTokenError::Malformed(format!("payload: {e}")))?;
-    check_claims(inner, config, meta, &claims, expected_nonce)
+    let checked = check_claims(inner, config, meta, &claims, expected_nonce)?;
+    check_at_hash(&claims, alg, access_token)?;
+    Ok(checked)
+}
+
+/// OpenID Connect Core 3.1.3.8: when the ID token has `at_hash`, it must be the base64url
+/// (unpadded) left half of the hash of the access token, with the hash of the token's `alg`.
+/// Optional in the code flow, so an absent claim is accepted.
+fn check_at_hash(
+    claims: &Map<String, Value>,
+    alg: Algorithm,
+    access_token: &str,
+) -> Result<(), Error> {
+    let Some(given) = opt_str(claims, "at_hash")? else {
+        return Ok(());
+    };
+    // An algorithm without a known hash cannot vouch for the token: refused, never skipped.
+    let expected = at_hash(alg, access_token).ok_or(IdTokenError::AtHashMismatch)?;
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(IdTokenError::AtHashMismatch.into());
+    }
+    Ok(())
+}
+
+/// The `at_hash` of `access_token` for an ID token signed with `alg`: SHA-256 for `*256`,
+/// SHA-384 for `*384`, SHA-512 for `*512`, and SHA-512 for `EdDSA`. JWA does not name a
+/// hash for `EdDSA`; SHA-512 is the one Ed25519 (the only EdDSA curve jsonwebtoken verifies)
+/// uses internally, as the OpenID Connect working group settled (connect issue #1125) and the
+/// OpenID Connect Token Hash Algorithms guide records. `None` for any other algorithm.
+pub(crate) fn at_hash(alg: Algorithm, access_token: &str) -> Option<String> {
+    fn left_half<D: Digest>(data: &[u8]) -> String {
+        let digest = D::digest(data);
+        let (left, _) = digest.split_at(digest.len() / 2);
+        URL_SAFE_NO_PAD.encode(left)
+    }
+    let t = access_token.as_bytes();
+    match alg {
+        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => Some(left_half::<Sha256>(t)),
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => Some(left_half::<Sha384>(t)),
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::EdDSA => Some(left_half::<Sha512>(t)),
+        _ => None,
+    }
 }
 
 fn printable(s: &str) -> String {
@@ -285,4 +329,66 @@ fn check_claims(
         oid,
         xms_edov: opt_bool(claims, "xms_edov")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_algorithms_hash() {
+        // OpenID Connect Core 1.0, appendix A.3 (RS256).
+        assert_eq!(
+            at_hash(
+                Algorithm::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            )
+            .as_deref(),
+            Some("77QmUPtjPfzWtF2AnpK9RQ")
+        );
+        let t = "YmJiZTAwYmYtMzgyOC00NzhkLTkyOTItNjJjNDM3MGYzOWIy9sFhvH8K_x8UIHj1osisS57f5DduL\
+                 -ar_qw5jl3lthwpMjm283aVMQXDmoqqqydDSqJfbhptzw8rUVwkuQbolw";
+        // Values computed independently (Python hashlib), 16, 24 and 32 bytes long.
+        for (alg, expected) in [
+            (Algorithm::PS256, "x7vk7f6BvQj0jQHYFIk4ag"),
+            (Algorithm::ES256, "x7vk7f6BvQj0jQHYFIk4ag"),
+            (Algorithm::RS384, "ups_76_7CCye_J1WIyGHKVG7AAs2olYm"),
+            (Algorithm::ES384, "ups_76_7CCye_J1WIyGHKVG7AAs2olYm"),
+            (
+                Algorithm::RS512,
+                "EGEAhGYyfuwDaVTifvrWSoD5MSy_5hZPy6I7Vm-7pTQ",
+            ),
+            (
+                Algorithm::EdDSA,
+                "EGEAhGYyfuwDaVTifvrWSoD5MSy_5hZPy6I7Vm-7pTQ",
+            ),
+        ] {
+            assert_eq!(at_hash(alg, t).as_deref(), Some(expected), "{alg:?}");
+        }
+        assert_eq!(at_hash(Algorithm::HS256, t), None);
+    }
+
+    #[test]
+    fn a_present_at_hash_must_match_and_an_absent_one_is_accepted() {
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        let mut claims = Map::new();
+        assert!(check_at_hash(&claims, Algorithm::RS256, token).is_ok());
+        claims.insert("at_hash".into(), "77QmUPtjPfzWtF2AnpK9RQ".into());
+        assert!(check_at_hash(&claims, Algorithm::RS256, token).is_ok());
+        for wrong in [
+            check_at_hash(&claims, Algorithm::RS256, "another-token"),
+            check_at_hash(&claims, Algorithm::RS384, token),
+            check_at_hash(&claims, Algorithm::HS256, token),
+        ] {
+            assert!(
+                matches!(wrong, Err(Error::IdToken(IdTokenError::AtHashMismatch))),
+                "{wrong:?}"
+            );
+        }
+        claims.insert("at_hash".into(), 7.into());
+        assert!(matches!(
+            check_at_hash(&claims, Algorithm::RS256, token),
+            Err(Error::IdToken(IdTokenError::MalformedClaim(c))) if c == "at_hash"
+        ));
+    }
 }

@@ -7,7 +7,6 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -15,7 +14,8 @@ use crate::audit::AuditKind;
 use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
 use crate::error::{
-    ConfigError, ConnectionError, Error, PolicyError, StateError, TokenEndpointError, UserInfoError,
+    ConfigError, ConnectionError, Error, IdTokenError, PolicyError, StateError, TokenEndpointError,
+    UserInfoError,
 };
 use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
@@ -92,7 +92,11 @@ secret_type!(
     pub(crate) PkceVerifier
 );
 
-/// A login in flight, as stored under the hash of its state.
+/// A login in flight.
+///
+/// Stored under [`pending_key`]`(state, browser binding)`, so that only the browser that began
+/// the login can address (and so take) it; its index is the hash of the state alone, which
+/// only tells a callback with the wrong cookie apart from an unknown state.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct PendingLogin {
     pub(crate) tenant: TenantId,
@@ -100,7 +104,6 @@ pub(crate) struct PendingLogin {
     pub(crate) intent: LoginIntent,
     pub(crate) pkce_verifier: PkceVerifier,
     pub(crate) nonce: String,
-    pub(crate) binding_hash: String,
     pub(crate) return_to: String,
     pub(crate) redirect_uri: String,
     pub(crate) expires_at: OffsetDateTime,
@@ -218,6 +221,24 @@ pub(crate) fn random_token(n: usize) -> String {
 /// hold usable values.
 pub(crate) fn hash_key(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The store key for a secret handle that only counts together with a second value: the
+/// SHA-256 of a domain label, the length of `first`, `first` and `second`. Whoever lacks either
+/// value cannot address the record at all, so a wrong one finds nothing and spends nothing.
+pub(crate) fn bound_key(domain: &str, first: &str, second: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(domain.as_bytes());
+    h.update([0]);
+    h.update((first.len() as u64).to_be_bytes());
+    h.update(first.as_bytes());
+    h.update(second.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// The store key of a pending login: its state bound to the browser's cookie value.
+fn pending_key(state: &str, browser_binding: &str) -> String {
+    bound_key("cx-sso pending login v1", state, browser_binding)
 }
 
 /// Keeps `return_to` only if it is a plain relative path.
@@ -344,7 +365,6 @@ impl Broker {
             intent,
             pkce_verifier: PkceVerifier::new(verifier),
             nonce,
-            binding_hash: hash_key(&binding),
             return_to: sanitize_return_to(options.return_to.as_deref()),
             redirect_uri,
             expires_at,
@@ -358,8 +378,10 @@ impl Broker {
             .store
             .insert(
                 NS_PENDING,
-                &hash_key(&state),
-                NewRecord::new(value).expires_at(expires_at),
+                &pending_key(&state, &binding),
+                NewRecord::new(value)
+                    .expires_at(expires_at)
+                    .index(hash_key(&state)),
                 now,
             )
             .await?;
@@ -380,9 +402,14 @@ impl Broker {
     /// without the leading `?`); `browser_binding` is the cookie set at
     /// [`begin_login`](Self::begin_login).
     ///
-    /// The pending login is taken once (a replay finds nothing), then the browser binding,
-    /// the RFC 9207 `iss` parameter, the code exchange and the ID token are checked. Nothing is
+    /// The pending login is stored under its state *and* the browser binding, and taken once:
+    /// a replay finds nothing, and so does a callback with another cookie, which leaves the
+    /// login in place for the browser that began it (refused with
+    /// [`StateError::BrowserMismatch`], audited as [`AuditKind::SecurityRefusal`]). Then the
+    /// RFC 9207 `iss` parameter, the code exchange and the ID token are checked. Nothing is
     /// stored and no outcome is given unless every check passes.
+    ///
+    /// [`AuditKind::SecurityRefusal`]: crate::AuditKind::SecurityRefusal
     ///
     /// # Errors
     ///
@@ -398,22 +425,24 @@ impl Broker {
         let inner = &*self.inner;
         let callback = callback::parse(callback_query)?;
         let now = inner.clock.now();
-        let record = inner
+        // The single atomic consume: only the right (state, cookie) pair addresses the record.
+        let Some(record) = inner
             .store
-            .take(NS_PENDING, &hash_key(&callback.state), now)
+            .take(
+                NS_PENDING,
+                &pending_key(&callback.state, browser_binding),
+                now,
+            )
             .await?
-            .ok_or(StateError::Unknown)?;
-        let pending: PendingLogin = serde_json::from_slice(&record.value).map_err(|_| {
-            crate::store::StoreError::Corrupt {
-                message: "pending login".into(),
-            }
-        })?;
+        else {
+            return Err(self
+                .refuse_unknown_state(&callback.state, now)
+                .await?
+                .into());
+        };
+        let pending = decode_pending(&record.value)?;
         if pending.expires_at <= now {
             return Err(StateError::Unknown.into());
-        }
-        let given = hash_key(browser_binding);
-        if !bool::from(given.as_bytes().ct_eq(pending.binding_hash.as_bytes())) {
-            return Err(StateError::BrowserMismatch.into());
         }
 
         let config = self
@@ -443,7 +472,7 @@ impl Broker {
             None => !meta.iss_parameter_supported,
         };
         if !iss_ok {
-            return Err(StateError::IssuerMismatch.into());
+            return Err(self.security_refusal(&pending, StateError::IssuerMismatch.into()));
         }
 
         let code = match callback.result {
@@ -463,7 +492,16 @@ impl Broker {
             .id_token
             .as_deref()
             .ok_or(TokenEndpointError::MissingIdToken)?;
-        let mut claims = id_token::verify(inner, &config, &meta, id_token, &pending.nonce).await?;
+        let mut claims = id_token::verify(
+            inner,
+            &config,
+            &meta,
+            id_token,
+            &pending.nonce,
+            tokens.access_token.secret(),
+        )
+        .await
+        .map_err(|e| self.security_refusal(&pending, e))?;
         if (claims.email.is_none() || claims.name.is_none())
             && let Some(userinfo) = &meta.userinfo_endpoint
         {
@@ -471,6 +509,54 @@ impl Broker {
         }
         let identity = identity_from(&config, claims);
         self.finish_login(pending, &config, &policy, identity).await
+    }
+
+    /// Why no pending login answered `state` with the cookie given: another browser's login
+    /// (audited; left in place) or none at all. Only the answer's type differs; both are the
+    /// same [`ErrorKind`](crate::ErrorKind), so the page a forger sees says nothing about the
+    /// login, and nothing in it depends on the cookie's value.
+    async fn refuse_unknown_state(
+        &self,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<StateError, Error> {
+        let live = self
+            .inner
+            .store
+            .list(NS_PENDING, &hash_key(state), now)
+            .await?;
+        let Some((_, record)) = live.first() else {
+            return Ok(StateError::Unknown);
+        };
+        if let Ok(pending) = decode_pending(&record.value) {
+            self.audit(
+                &pending.tenant,
+                "browser",
+                &format!("provider:{}", pending.provider),
+                AuditKind::SecurityRefusal,
+                "login.browser_mismatch",
+            );
+        }
+        Ok(StateError::BrowserMismatch)
+    }
+
+    /// Audits `e` as an [`AuditKind::SecurityRefusal`] when it is one (actor `browser`, the
+    /// sender of the callback; subject the application), and hands it back.
+    fn security_refusal(&self, pending: &PendingLogin, e: Error) -> Error {
+        let rule = match &e {
+            Error::State(StateError::IssuerMismatch) => "login.iss_mismatch",
+            Error::IdToken(IdTokenError::NonceMismatch) => "login.nonce_mismatch",
+            Error::IdToken(IdTokenError::AtHashMismatch) => "login.at_hash_mismatch",
+            _ => return e,
+        };
+        self.audit(
+            &pending.tenant,
+            "browser",
+            &format!("provider:{}", pending.provider),
+            AuditKind::SecurityRefusal,
+            rule,
+        );
+        e
     }
 
     async fn finish_login(
@@ -594,10 +680,20 @@ impl Broker {
                 // OpenID: the verified ID token's email, else userinfo's.
                 let mut email = None;
                 if let Some(id_token) = tokens.id_token.as_deref() {
-                    let claims =
-                        id_token::verify(inner, config, meta, id_token, &pending.nonce).await?;
+                    let claims = id_token::verify(
+                        inner,
+                        config,
+                        meta,
+                        id_token,
+                        &pending.nonce,
+                        tokens.access_token.secret(),
+                    )
+                    .await
+                    .map_err(|e| self.security_refusal(&pending, e))?;
                     if callback_iss.is_some_and(|iss| iss != claims.iss) {
-                        return Err(StateError::IssuerMismatch.into());
+                        return Err(
+                            self.security_refusal(&pending, StateError::IssuerMismatch.into())
+                        );
                     }
                     email = claims.email;
                 }
@@ -644,6 +740,15 @@ impl Broker {
             return_to: pending.return_to.clone(),
         })
     }
+}
+
+fn decode_pending(value: &[u8]) -> Result<PendingLogin, Error> {
+    serde_json::from_slice(value).map_err(|_| {
+        crate::store::StoreError::Corrupt {
+            message: "pending login".into(),
+        }
+        .into()
+    })
 }
 
 /// Plain OAuth 2.0 applications only connect mailboxes; they cannot sign anyone in.

@@ -82,8 +82,9 @@
 //! story exactly as an admin fills it in.
 //!
 //! ID tokens: header `{"alg":"RS256","typ":"JWT","kid":...}`, claims `iss`, `sub`, `aud` and
-//! `azp` (the client id), `iat`, `exp` (`iat` + 1 hour), `nonce`, `email`, `email_verified`,
-//! `name` (unless [`FakeUser::omit_profile_from_id_token`]), and the personality's claims.
+//! `azp` (the client id), `iat`, `exp` (`iat` + 1 hour), `nonce`, `at_hash` (of the access
+//! token the exchange returns), `email`, `email_verified`, `name` (unless
+//! [`FakeUser::omit_profile_from_id_token`]), and the personality's claims.
 //! Keys are RSA-2048, generated with aws-lc-rs when the `FakeIdp` is built (about 100 ms) and
 //! at each [`FakeIdp::rotate_key`]. Time is the system clock unless [`FakeIdp::with_clock`]
 //! gives another, such as a [`ManualClock`](crate::ManualClock) shared with the broker.

@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::id_token::sign_id_token;
@@ -137,9 +141,20 @@ impl FakeIdp {
             .get(subject)
             .ok_or_else(|| FakeIdpError::UnknownUser(subject.to_owned()))?;
         let now = state.clock.now().unix_timestamp();
+        let access_token = random_token(32);
         let id_token = match nonce {
             Some(nonce) => {
-                let claims = self.id_token_claims(&state, user, client_id, nonce, now);
+                let mut claims = self.id_token_claims(&state, user, client_id, nonce, now);
+                let hashed = if state.misbehaviors.contains(&Misbehavior::WrongAtHash) {
+                    random_token(32)
+                } else {
+                    access_token.clone()
+                };
+                // OpenID Connect Core 3.1.3.6: the left half of the SHA-256 (RS256) of the
+                // access token.
+                let digest = Sha256::digest(hashed.as_bytes());
+                let (left, _) = digest.split_at(digest.len() / 2);
+                claims.insert("at_hash".into(), json!(URL_SAFE_NO_PAD.encode(left)));
                 Some(sign_id_token(&state, &claims)?)
             }
             None => None,
@@ -160,6 +175,7 @@ impl FakeIdp {
                 code_challenge: code_challenge.to_owned(),
                 expires_at: now + CODE_TTL_SECS,
                 id_token,
+                access_token,
                 grant,
                 offline,
             },

@@ -44,6 +44,9 @@ pub enum Misbehavior {
     WrongNonce,
     /// `exp` is a JSON string holding the number (`"exp":"1767258000"`).
     ExpAsString,
+    /// `at_hash` is the hash of another access token than the one the token endpoint returns
+    /// (a substituted access token).
+    WrongAtHash,
     /// The header has no `kid` while the JWKS publishes at least two keys (a second key is
     /// generated when this is switched on, if needed).
     NoKidWithSeveralKeys,

@@ -120,6 +120,8 @@ struct IssuedCode {
     expires_at: i64,
     /// `None` for a plain OAuth 2.0 request (no `openid` in the scope).
     id_token: Option<String>,
+    /// Chosen when the ID token is signed, so that its `at_hash` can name it.
+    access_token: String,
     grant: Grant,
     offline: bool,
 }

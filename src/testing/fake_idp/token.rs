@@ -71,7 +71,7 @@ impl FakeIdp {
             return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
         }
 
-        let access_token = random_token(32);
+        let access_token = issued.access_token;
         let mut grant = issued.grant;
         grant.expires_at = now + TOKEN_TTL_SECS;
         let refresh_token = issued.offline.then(|| random_token(32));
