@@ -228,6 +228,7 @@ pub mod http;
 mod identity;
 mod ids;
 mod login;
+mod oauth;
 mod policy;
 mod provider;
 mod secret;
