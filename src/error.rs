@@ -6,6 +6,7 @@
 //! token, a code or a URL with a query.
 
 use crate::http::HttpError;
+pub use crate::oauth::TokenEndpointError;
 use crate::store::StoreError;
 
 /// Everything that can go wrong in the broker.
@@ -315,53 +316,6 @@ pub enum DiscoveryError {
     /// An endpoint in the document is not `https` (loopback `http` excepted).
     #[error("endpoint `{0}` is not https")]
     InsecureEndpoint(&'static str),
-}
-
-/// Why the token endpoint exchange failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenEndpointError {
-    /// The code (or refresh token) was refused: `invalid_grant`.
-    #[error("grant refused (invalid_grant)")]
-    InvalidGrant,
-    /// The client authentication was refused: `invalid_client` (a wrong client secret).
-    #[error("client authentication refused (invalid_client)")]
-    InvalidClient,
-    /// Another OAuth error code.
-    #[error("OAuth error `{0}`")]
-    OAuth(String),
-    /// A server error (5xx): transient, try again later.
-    #[error("server error (status {0})")]
-    ServerError(u16),
-    /// Another unexpected status.
-    #[error("unexpected status {0}")]
-    Status(u16),
-    /// The response is larger than the cap.
-    #[error("response larger than {0} bytes")]
-    TooLarge(usize),
-    /// The response is not a valid token response.
-    #[error("invalid token response: {0}")]
-    Invalid(String),
-    /// `token_type` is not `Bearer`.
-    #[error("token_type is not Bearer")]
-    NotBearer,
-    /// The response has no `id_token`.
-    #[error("the token response has no id_token")]
-    MissingIdToken,
-    /// The transport failed.
-    #[error("{0}")]
-    Http(#[source] HttpError),
-}
-
-impl TokenEndpointError {
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::ServerError(_) => true,
-            Self::Http(e) => e.is_transient(),
-            _ => false,
-        }
-    }
 }
 
 /// Why a userinfo response was refused. None carries the body, the access token or the URL;

@@ -255,6 +255,7 @@ pub mod http;
 mod identity;
 mod ids;
 mod login;
+mod oauth;
 mod policy;
 mod provider;
 pub mod runtime;

@@ -1301,6 +1301,80 @@ async fn revoking_at_a_provider_without_an_endpoint_still_deletes_the_tokens() {
     assert_eq!(s.status("asset-1").await, ConnectionStatus::Revoked);
 }
 
+/// oauth2 revokes only over `https`, even on a loopback address (RFC 7009 §2): the refresh
+/// token is not sent over plain http, the revocation is reported as failed with that reason, and
+/// the tokens are deleted here all the same.
+#[tokio::test]
+async fn a_loopback_http_revocation_endpoint_is_refused_before_sending_and_tokens_are_deleted() {
+    const BASE: &str = "http://127.0.0.1:9";
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let idp = FakeIdp::oidc(BASE).with_clock(clock.clone());
+    idp.register_client(CLIENT_ID, CLIENT_SECRET);
+    idp.add_user(
+        FakeUser::new("m-helpdesk")
+            .email("helpdesk@acme.example")
+            .email_verified(true),
+    );
+    let store = Arc::new(TestStore::default());
+    let s = Setup {
+        broker: broker(&idp, &clock, &store, None),
+        idp,
+        clock,
+        store,
+        tenant: tenant("acme"),
+        provider: pid("mailbox"),
+        subject: "m-helpdesk",
+        mailbox: "helpdesk@acme.example",
+    };
+    let config = ProviderConfig::oauth2(
+        s.provider.clone(),
+        format!("{BASE}/authorize"),
+        format!("{BASE}/token"),
+        ["openid", "email", "https://mail.example.test/imap"],
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+    .with_oauth2_userinfo_url(format!("{BASE}/userinfo"))
+    .with_oauth2_revocation_url(format!("{BASE}/revoke"));
+    s.broker
+        .configure_provider(&s.tenant, config)
+        .await
+        .unwrap();
+    s.connect("asset-1").await;
+    let refresh = s.stored_refresh_token("asset-1").await;
+
+    let outcome = s
+        .broker
+        .revoke_connection(&s.tenant, &cid("asset-1"))
+        .await
+        .unwrap();
+    match outcome {
+        ProviderRevocation::Failed { reason } => {
+            assert!(reason.contains("not https"), "{reason}");
+            assert!(!reason.contains(&refresh), "{reason}");
+        }
+        other => panic!("expected a refused revocation, got {other:?}"),
+    }
+    assert_eq!(s.status("asset-1").await, ConnectionStatus::Revoked);
+    // Nothing reached the provider: it still honours the refresh token.
+    use base64::Engine;
+    use cx_sso::HttpClient;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", &refresh)
+        .finish();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{BASE}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(body.into_bytes())
+        .unwrap();
+    assert_eq!(s.idp.call(request).await.unwrap().status(), 200);
+}
+
 #[tokio::test]
 async fn reconnect_replaces_tokens_of_a_needs_reconsent_connection() {
     let s = setup(Kind::Google).await;

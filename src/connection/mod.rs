@@ -59,7 +59,7 @@ use crate::broker::Broker;
 use crate::crypto::{Binding, CONNECTION_DOMAIN, Sealed, open, seal};
 use crate::error::{ConnectionError, Error, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
-use crate::login::{token_post, token_request};
+use crate::oauth::TokenClient;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
 
@@ -581,16 +581,9 @@ impl Broker {
             .as_ref()
             .ok_or(ConnectionError::Revoked)?;
         let refresh = RefreshToken::new(open(key_opt, at, "refresh_token", sealed)?);
-        let response = token_request(
-            inner,
-            &config,
-            &meta.refresh_endpoint,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.secret()),
-            ],
-        )
-        .await;
+        let response = TokenClient::new(inner, &config)
+            .refresh(&meta.refresh_endpoint, &refresh)
+            .await;
         let tokens = match response {
             Ok(t) => t,
             Err(TokenEndpointError::InvalidGrant) => {
@@ -754,7 +747,9 @@ impl Broker {
     /// [`ConnectionStatus::Revoked`], until the mailbox is connected again.
     ///
     /// The local tokens are deleted even when the provider's revocation fails
-    /// ([`ProviderRevocation::Failed`]).
+    /// ([`ProviderRevocation::Failed`]). The revocation endpoint must be `https`, even on a
+    /// loopback address (RFC 7009 §2, enforced by the `oauth2` crate): a loopback `http`
+    /// endpoint gets `Failed` without the token being sent.
     ///
     /// # Errors
     ///
@@ -855,18 +850,11 @@ impl Broker {
                 };
             }
         };
-        match token_post(
-            inner,
-            &config,
-            &endpoint,
-            &[
-                ("token", refresh.secret()),
-                ("token_type_hint", "refresh_token"),
-            ],
-        )
-        .await
+        match TokenClient::new(inner, &config)
+            .revoke(&endpoint, &refresh)
+            .await
         {
-            Ok(_) => ProviderRevocation::Revoked,
+            Ok(()) => ProviderRevocation::Revoked,
             Err(e) => {
                 tracing::warn!(tenant = %tenant, connection = %connection, error = %e,
                     "revocation at the provider failed; deleting the tokens here");

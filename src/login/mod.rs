@@ -4,7 +4,7 @@ mod callback;
 mod id_token;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -19,9 +19,10 @@ use crate::error::{
 };
 use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
+use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
 use crate::policy::SessionMethod;
-use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind, ProviderMetadata};
-use crate::secret::{BrowserBinding, LinkTicket, secret_type};
+use crate::provider::{ProviderConfig, ProviderKind, ProviderMetadata};
+use crate::secret::{BrowserBinding, LinkTicket};
 use crate::store::{NewRecord, key};
 
 pub(crate) const NS_PENDING: &str = "pending_login";
@@ -86,11 +87,6 @@ pub struct LoginRedirect {
     /// When the login stops being completable.
     pub expires_at: OffsetDateTime,
 }
-
-secret_type!(
-    /// A PKCE code verifier.
-    pub(crate) PkceVerifier
-);
 
 /// A login in flight.
 ///
@@ -314,8 +310,7 @@ impl Broker {
 
         let state = random_token(32);
         let nonce = random_token(32);
-        let verifier = random_token(32);
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let (verifier, challenge) = crate::oauth::pkce_s256();
         let binding = random_token(32);
         let redirect_uri = self.redirect_uri(provider);
         let now = inner.clock.now();
@@ -339,8 +334,8 @@ impl Broker {
         push_pair(&mut query, "scope", &scope);
         push_pair(&mut query, "state", &state);
         push_pair(&mut query, "nonce", &nonce);
-        push_pair(&mut query, "code_challenge", &challenge);
-        push_pair(&mut query, "code_challenge_method", "S256");
+        push_pair(&mut query, "code_challenge", challenge.as_str());
+        push_pair(&mut query, "code_challenge_method", challenge.method());
         if let Some(hint) = &options.login_hint {
             push_pair(&mut query, "login_hint", hint);
         }
@@ -363,7 +358,7 @@ impl Broker {
             tenant: tenant.clone(),
             provider: provider.clone(),
             intent,
-            pkce_verifier: PkceVerifier::new(verifier),
+            pkce_verifier: verifier,
             nonce,
             return_to: sanitize_return_to(options.return_to.as_deref()),
             redirect_uri,
@@ -482,7 +477,14 @@ impl Broker {
             callback::CallbackResult::Code(code) => code,
         };
 
-        let tokens = exchange_code(inner, &config, &meta, &code, &pending).await?;
+        let tokens = TokenClient::new(inner, &config)
+            .exchange_code(
+                &meta.token_endpoint,
+                &code,
+                &pending.redirect_uri,
+                &pending.pkce_verifier,
+            )
+            .await?;
         if connect {
             return self
                 .finish_connect(pending, &config, &meta, tokens, callback.iss.as_deref())
@@ -783,164 +785,6 @@ fn identity_from(config: &ProviderConfig, c: id_token::IdClaims) -> ExternalIden
         entra_tenant_id: c.tid,
         email_domain_verified: c.xms_edov,
     }
-}
-
-/// A token endpoint response.
-#[derive(Deserialize)]
-pub(crate) struct TokenResponse {
-    pub(crate) access_token: crate::secret::AccessToken,
-    pub(crate) token_type: String,
-    #[serde(default)]
-    pub(crate) expires_in: Option<i64>,
-    #[serde(default)]
-    pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
-    #[serde(default)]
-    pub(crate) id_token: Option<String>,
-    #[serde(default)]
-    pub(crate) scope: Option<String>,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("token_type", &self.token_type)
-            .field("expires_in", &self.expires_in)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Deserialize)]
-struct OAuthErrorBody {
-    error: String,
-}
-
-/// POSTs `form` to the token endpoint with the client's authentication, and parses the answer.
-pub(crate) async fn token_request(
-    inner: &Inner,
-    config: &ProviderConfig,
-    token_endpoint: &Url,
-    form: &[(&str, &str)],
-) -> Result<TokenResponse, TokenEndpointError> {
-    let body = token_post(inner, config, token_endpoint, form).await?;
-    let tokens: TokenResponse =
-        serde_json::from_slice(&body).map_err(|e| TokenEndpointError::Invalid(scrub(&e)))?;
-    if !tokens.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(TokenEndpointError::NotBearer);
-    }
-    Ok(tokens)
-}
-
-/// A serde error's category and position, without the data it quotes.
-fn scrub(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
-}
-
-/// POSTs to the token endpoint and returns the body of a 200.
-pub(crate) async fn token_post(
-    inner: &Inner,
-    config: &ProviderConfig,
-    token_endpoint: &Url,
-    form: &[(&str, &str)],
-) -> Result<Vec<u8>, TokenEndpointError> {
-    // Built in a block: the form serializer is not `Send` and must not live across an await.
-    let request = {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form {
-            ser.append_pair(k, v);
-        }
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(token_endpoint.as_str())
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            );
-        match config.auth_method() {
-            ClientAuthMethod::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
-                let enc = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                let creds = format!(
-                    "{}:{}",
-                    enc(config.client_id()),
-                    enc(config.client_secret().secret())
-                );
-                request = request.header(
-                    http::header::AUTHORIZATION,
-                    format!("Basic {}", STANDARD.encode(creds)),
-                );
-            }
-            ClientAuthMethod::ClientSecretPost => {
-                ser.append_pair("client_id", config.client_id());
-                ser.append_pair("client_secret", config.client_secret().secret());
-            }
-        }
-        request
-            .body(ser.finish().into_bytes())
-            .map_err(|_| TokenEndpointError::Invalid("request could not be built".into()))?
-    };
-    let response = inner
-        .http
-        .call(request)
-        .await
-        .map_err(TokenEndpointError::Http)?;
-    let status = response.status();
-    let body = response.into_body();
-    if body.len() > inner.options.max_response_bytes {
-        return Err(TokenEndpointError::TooLarge(
-            inner.options.max_response_bytes,
-        ));
-    }
-    if status == http::StatusCode::OK {
-        return Ok(body);
-    }
-    if status.is_server_error() {
-        return Err(TokenEndpointError::ServerError(status.as_u16()));
-    }
-    match serde_json::from_slice::<OAuthErrorBody>(&body) {
-        Ok(e) if e.error == "invalid_grant" => Err(TokenEndpointError::InvalidGrant),
-        Ok(e) if e.error == "invalid_client" => Err(TokenEndpointError::InvalidClient),
-        Ok(e) => Err(TokenEndpointError::OAuth(
-            e.error
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(64)
-                .collect(),
-        )),
-        Err(_) if status == http::StatusCode::UNAUTHORIZED => {
-            Err(TokenEndpointError::InvalidClient)
-        }
-        Err(_) => Err(TokenEndpointError::Status(status.as_u16())),
-    }
-}
-
-async fn exchange_code(
-    inner: &Inner,
-    config: &ProviderConfig,
-    meta: &ProviderMetadata,
-    code: &str,
-    pending: &PendingLogin,
-) -> Result<TokenResponse, Error> {
-    Ok(token_request(
-        inner,
-        config,
-        &meta.token_endpoint,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &pending.redirect_uri),
-            ("code_verifier", pending.pkce_verifier.secret()),
-        ],
-    )
-    .await?)
 }
 
 /// What the broker reads of a userinfo response.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
-use crate::login::token_post;
+use crate::oauth::TokenClient;
 use crate::provider::{
     CheckResult, ConnectionCheck, ProviderConfig, ProviderProblem, SecretCheck, SsoStatus,
     StoredProvider,
@@ -178,20 +178,10 @@ impl Broker {
         };
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
-        let probe = crate::login::random_token(16);
         let redirect_uri = self.redirect_uri(config.id());
-        let secret = match token_post(
-            inner,
-            config,
-            &meta.token_endpoint,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &format!("cx-sso-connection-check-{probe}")),
-                ("redirect_uri", &redirect_uri),
-                ("code_verifier", &crate::login::random_token(32)),
-            ],
-        )
-        .await
+        let secret = match TokenClient::new(inner, config)
+            .probe(&meta.token_endpoint, &redirect_uri)
+            .await
         {
             Err(TokenEndpointError::InvalidGrant) => SecretCheck::Accepted,
             Err(TokenEndpointError::InvalidClient) => SecretCheck::Rejected,
