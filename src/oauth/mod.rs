@@ -28,9 +28,10 @@
 //!
 //! # Behaviour that comes from oauth2
 //!
-//! - A revocation endpoint must be `https`, even on a loopback address (RFC 7009 §2): a
-//!   loopback `http` endpoint, accepted for development everywhere else, is refused with
-//!   [`TokenEndpointError::InsecureEndpoint`] before anything is sent.
+//! - oauth2 revokes only at `https` endpoints, loopback included (RFC 7009 §2.1). The crate
+//!   admits loopback `http` for development and tests everywhere, so a loopback `http`
+//!   revocation endpoint (and only that) gets the same RFC 7009 request written out in
+//!   `token.rs`; [`TokenEndpointError::InsecureEndpoint`] remains for a URL oauth2 refuses.
 //! - A `200` token response whose `Content-Type` is present and not `application/json`
 //!   (RFC 6749 §5.1), or whose `expires_in` is not a non-negative integer, is
 //!   [`TokenEndpointError::Invalid`].

@@ -204,6 +204,12 @@ impl<'a> TokenClient<'a> {
         revocation_endpoint: &Url,
         refresh_token: &RefreshToken,
     ) -> Result<(), TokenEndpointError> {
+        if revocation_endpoint.scheme() == "http" {
+            // `is_allowed_endpoint` admitted it, so it is loopback: development and tests.
+            return self
+                .revoke_on_loopback(revocation_endpoint, refresh_token)
+                .await;
+        }
         let client = self
             .client()
             .set_revocation_url(RevocationUrl::from_url(revocation_endpoint.clone()));
@@ -220,6 +226,91 @@ impl<'a> TokenClient<'a> {
             .request_async(&adapter)
             .await
             .map_err(|e| from_oauth2(e, adapter.status()))
+    }
+
+    /// RFC 7009 revocation at a loopback `http` endpoint, written out by hand.
+    ///
+    /// oauth2 refuses every revocation URL that is not `https` (RFC 7009 §2.1), loopback
+    /// included, while this crate admits loopback `http` everywhere else for development and
+    /// tests (a provider such as `oidc-provider` run beside the host, as
+    /// `tests/interop_oidc_provider.rs` does). Only such endpoints come here; every `https` one
+    /// goes through oauth2. The request is the same form oauth2 sends.
+    async fn revoke_on_loopback(
+        &self,
+        revocation_endpoint: &Url,
+        refresh_token: &RefreshToken,
+    ) -> Result<(), TokenEndpointError> {
+        use base64::Engine as _;
+        let request = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("token", refresh_token.secret());
+            form.append_pair("token_type_hint", "refresh_token");
+            let mut request = http::Request::builder()
+                .method(http::Method::POST)
+                .uri(revocation_endpoint.as_str())
+                .header(http::header::ACCEPT, "application/json")
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                );
+            match self.auth_method {
+                ClientAuthMethod::ClientSecretBasic => {
+                    // RFC 6749 §2.3.1: form-urlencode id and secret before the Basic encoding.
+                    let enc = |s: &str| {
+                        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                    };
+                    let credentials = format!(
+                        "{}:{}",
+                        enc(self.client_id),
+                        enc(self.client_secret.secret())
+                    );
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                    request =
+                        request.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
+                }
+                ClientAuthMethod::ClientSecretPost => {
+                    form.append_pair("client_id", self.client_id);
+                    form.append_pair("client_secret", self.client_secret.secret());
+                }
+            }
+            request
+                .body(form.finish().into_bytes())
+                .map_err(|_| TokenEndpointError::Invalid("request could not be built".into()))?
+        };
+        let response = self
+            .http
+            .call(request)
+            .await
+            .map_err(TokenEndpointError::Http)?;
+        let status = response.status();
+        let body = response.into_body();
+        if body.len() > self.max_response_bytes {
+            return Err(TokenEndpointError::TooLarge(self.max_response_bytes));
+        }
+        if status == http::StatusCode::OK {
+            return Ok(());
+        }
+        if status.is_server_error() {
+            return Err(TokenEndpointError::ServerError(status.as_u16()));
+        }
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            error: String,
+        }
+        match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) if e.error == "invalid_client" => Err(TokenEndpointError::InvalidClient),
+            Ok(e) => Err(TokenEndpointError::OAuth(
+                e.error
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .take(64)
+                    .collect(),
+            )),
+            Err(_) if status == http::StatusCode::UNAUTHORIZED => {
+                Err(TokenEndpointError::InvalidClient)
+            }
+            Err(_) => Err(TokenEndpointError::Status(status.as_u16())),
+        }
     }
 
     /// Asks the token endpoint to redeem a code that cannot exist: a provider that accepts the
