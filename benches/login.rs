@@ -83,7 +83,7 @@ async fn world() -> World {
         .unwrap();
     let tenant = TenantId::new("acme").unwrap();
     let provider = ProviderId::new("google").unwrap();
-    let check = broker
+    let report = broker
         .configure_provider(
             &tenant,
             ProviderConfig::google(
@@ -94,7 +94,7 @@ async fn world() -> World {
         )
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     let w = World {
         broker,
         idp,

@@ -79,8 +79,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_allowed_hosted_domains(["acme.example"]);
     println!("   config (secret redacted): {config:?}");
-    let check = broker.configure_provider(&acme, config).await?;
-    println!("   connection check: {check:?}");
+    let report = broker.configure_provider(&acme, config).await?;
+    println!(
+        "   saved; ready: {} (check: {:?})",
+        report.is_ready(),
+        report.check
+    );
     println!("   status after: {:?}", broker.sso_status(&acme).await?);
 
     println!("2. Ana binds her Google account from Edit Profile > Security Setting");

@@ -34,8 +34,9 @@ pub(crate) struct Inner {
     pub(crate) directory: Arc<dyn UserDirectory>,
     /// Decoded visitor key rings, checked against the store's record version on every use.
     pub(crate) visitor_rings: crate::visitor::RingCache,
-    /// Decoded provider configurations, checked against the stored bytes on every use.
-    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::ProviderConfig>,
+    /// Decoded provider configurations and their status, checked against the stored bytes on
+    /// every use.
+    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::LoadedProvider>,
     /// Decoded tenant policies, checked against the stored bytes on every use.
     pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
     pub(crate) refresh_locks: crate::connection::RefreshLocks,

@@ -23,6 +23,21 @@ pub enum Error {
         /// The provider id asked for.
         provider: String,
     },
+    /// The tenant's SSO application is saved but not usable: its last connection check
+    /// failed (or it was never checked). [`Broker::begin_login`](crate::Broker::begin_login)
+    /// answers this before any redirect, so the login page can show the SSO warning instead
+    /// of sending the user to the provider; an admin fixes the application and runs
+    /// [`Broker::test_connection`](crate::Broker::test_connection).
+    #[error("the SSO application `{provider}` of tenant `{tenant}` is not usable: {}", reasons.join("; "))]
+    ProviderInvalid {
+        /// The tenant.
+        tenant: String,
+        /// The application.
+        provider: String,
+        /// Every reason, in words an admin can act on (the same as
+        /// [`ProviderStatus::Invalid`](crate::ProviderStatus::Invalid)).
+        reasons: Vec<String>,
+    },
     /// The callback query could not be accepted.
     #[error("malformed callback: {0}")]
     Callback(#[from] CallbackError),
@@ -80,7 +95,8 @@ pub enum Error {
 pub enum ErrorKind {
     /// The host passed something invalid (a programming or configuration error).
     InvalidInput,
-    /// The tenant's SSO is not configured, or not for this provider.
+    /// The tenant's SSO is not configured, not for this provider, or the application is
+    /// invalid: show the SSO warning ([`Error::provider_status`] says which).
     NotConfigured,
     /// The login attempt is not valid any more (expired, replayed, other browser): start again.
     LoginExpired,
@@ -105,7 +121,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) => ErrorKind::InvalidInput,
-            Self::NotConfigured { .. } => ErrorKind::NotConfigured,
+            Self::NotConfigured { .. } | Self::ProviderInvalid { .. } => ErrorKind::NotConfigured,
             Self::Callback(_) => ErrorKind::InvalidInput,
             Self::State(_) => ErrorKind::LoginExpired,
             Self::ProviderDenied { .. } => ErrorKind::Denied,
@@ -137,6 +153,24 @@ impl Error {
                 | ConnectionError::NoMailbox
                 | ConnectionError::MalformedChallenge(_) => ErrorKind::ProviderRejected,
             },
+        }
+    }
+}
+
+impl Error {
+    /// The application's status, when this error is the SSO warning of
+    /// [`begin_login`](crate::Broker::begin_login): [`ProviderStatus::NotConfigured`](crate::ProviderStatus::NotConfigured)
+    /// for [`Error::NotConfigured`], [`ProviderStatus::Invalid`](crate::ProviderStatus::Invalid)
+    /// with its reasons for [`Error::ProviderInvalid`]; `None` for every other error. The
+    /// same type [`Broker::provider_status`](crate::Broker::provider_status) answers, so a
+    /// login page renders the warning one way.
+    pub fn provider_status(&self) -> Option<crate::ProviderStatus> {
+        match self {
+            Self::NotConfigured { .. } => Some(crate::ProviderStatus::NotConfigured),
+            Self::ProviderInvalid { reasons, .. } => Some(crate::ProviderStatus::Invalid {
+                reasons: reasons.clone(),
+            }),
+            _ => None,
         }
     }
 }

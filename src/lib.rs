@@ -20,7 +20,7 @@
 //! use cx_sso::testing::{FakeIdp, FakeUser};
 //! use cx_sso::{
 //!     Broker, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
-//!     ProviderId, SsoStatus, TenantId, UserId,
+//!     ProviderId, ProviderStatus, TenantId, UserId,
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -38,14 +38,17 @@
 //! let tenant = TenantId::new("acme")?;
 //! let provider = ProviderId::new("google")?;
 //!
-//! // 1. The admin page shows the redirect URI to register, then saves the application.
+//! // 1. The admin page shows the redirect URI to register, then saves the application; the
+//! //    answer says whether it is ready (or why not).
 //! assert_eq!(broker.redirect_uri(&provider), "https://cx.example.com/sso/callback/google");
 //! let config = ProviderConfig::google(provider.clone(), "my-client-id",
 //!     ClientSecret::new("my-client-secret"));
-//! broker.configure_provider(&tenant, config).await?;
-//! assert!(matches!(broker.sso_status(&tenant).await?, SsoStatus::Ready { .. }));
+//! let report = broker.configure_provider(&tenant, config).await?;
+//! assert!(report.is_ready(), "{:?}", report.reasons());
 //!
-//! // 2. The login page: redirect to the provider, set the cookie.
+//! // 2. The login page: offer the application if it is ready (else show the SSO warning),
+//! //    redirect to the provider, set the cookie.
+//! assert_eq!(broker.provider_status(&tenant, &provider).await?, ProviderStatus::Ready);
 //! let redirect = broker
 //!     .begin_login(&tenant, &provider, LoginIntent::SignIn, LoginOptions::new())
 //!     .await?;
@@ -68,6 +71,21 @@
 //! ```
 //!
 //! `examples/quickstart.rs` runs the whole story (`cargo run --example quickstart`).
+//!
+//! # The SSO warning
+//!
+//! "If no SSO application is configured or the application is invalid, users will encounter
+//! a warning message when attempting to use the SSO feature." Each application has a
+//! [`ProviderStatus`]: `NotConfigured`, `Invalid { reasons }` (its last connection check
+//! failed, or never ran) or `Ready`, kept with the stored configuration.
+//! [`Broker::configure_provider`] and [`Broker::test_connection`] answer a [`ProviderReport`]
+//! saying whether the saved application is ready; [`Broker::provider_status`] looks one up
+//! (no network); [`Broker::sso_status`] sums up the tenant. [`Broker::begin_login`] refuses an
+//! application that is not ready *before* any redirect, with [`Error::NotConfigured`] or
+//! [`Error::ProviderInvalid`] (every reason), both [`ErrorKind::NotConfigured`]; and
+//! [`Error::provider_status`] turns either into the same [`ProviderStatus`] to render.
+//! After fixing an application, an admin runs [`Broker::test_connection`]: logins through it
+//! work again once it is ready.
 //!
 //! # Mailbox connections
 //!
@@ -275,7 +293,7 @@ pub use policy::{
 };
 pub use provider::{
     CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,
-    ProviderKind, ProviderProblem, SecretCheck, SsoStatus,
+    ProviderKind, ProviderProblem, ProviderReport, ProviderStatus, SecretCheck, SsoStatus,
 };
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;

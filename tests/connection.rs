@@ -215,8 +215,8 @@ async fn setup_with(kind: Kind, key: Option<EncryptionKey>) -> Setup {
     let tenant = tenant("acme");
     let config = config_for(kind);
     let provider = config.id().clone();
-    let check = broker.configure_provider(&tenant, config).await.unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    let report = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(report.is_ready(), "{report:?}");
     Setup {
         idp,
         clock,
@@ -529,8 +529,8 @@ async fn gmail_email_asset_form_connects_refreshes_and_builds_xoauth2() {
     )
     .with_oauth2_refresh_url(FORM_REFRESH_TOKEN_URL)
     .with_oauth2_mailbox(FORM_EMAIL_ID);
-    let check = broker.configure_provider(&tenant, config).await.unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    let report = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(report.is_ready(), "{report:?}");
 
     // "Generate Token": Google's authorization URL as the form has it, the mail scope alone.
     let redirect = broker

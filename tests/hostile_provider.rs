@@ -303,14 +303,56 @@ async fn discovery_redirect_is_not_followed() {
         CLIENT_ID,
         cx_sso::ClientSecret::new(CLIENT_SECRET),
     );
-    let check = b.configure_provider(&w.tenant, config).await.unwrap();
-    assert!(!check.is_ok());
-    assert!(check.problems()[0].contains("redirect"), "{check:?}");
+    let report = b.configure_provider(&w.tenant, config).await.unwrap();
+    assert!(!report.is_ready());
+    assert!(report.reasons()[0].contains("redirect"), "{report:?}");
     assert!(matches!(
         b.sso_status(&w.tenant).await.unwrap(),
         cx_sso::SsoStatus::Invalid(_)
     ));
+    // Logins through it are refused before any request (the SSO warning).
+    let fetches = w.idp.discovery_fetches();
     let err = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ProviderInvalid { reasons, .. } if reasons[0].contains("redirect")),
+        "{err:?}"
+    );
+    assert_eq!(w.idp.discovery_fetches(), fetches);
+    // An application found ready whose provider starts redirecting: a node with nothing
+    // cached does not follow the redirect either.
+    w.idp.behave();
+    let store: std::sync::Arc<dyn cx_sso::Store> = std::sync::Arc::new(cx_sso::MemoryStore::new());
+    let node = || {
+        cx_sso::Broker::builder()
+            .http_client(w.idp.clone())
+            .shared_store(store.clone())
+            .clock(w.clock.clone())
+            .public_base_url("https://cx.example.com")
+            .build()
+            .unwrap()
+    };
+    let config = cx_sso::ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    assert!(
+        node()
+            .configure_provider(&w.tenant, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let err = node()
         .begin_login(
             &w.tenant,
             &w.provider,

@@ -482,24 +482,37 @@ async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
 #[tokio::test]
 async fn with_nothing_cached_a_failed_discovery_is_not_retried_by_every_login() {
     let w = google_world().await;
-    let down = Arc::new(AtomicBool::new(true));
+    // The application was configured (and found ready) by another node; this node starts
+    // with nothing cached while the provider is down.
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let node = |http: FlakyJwks| {
+        cx_sso::Broker::builder()
+            .http_client(http)
+            .shared_store(store.clone())
+            .clock(w.clock.clone())
+            .public_base_url("https://cx.example.com")
+            .build()
+            .unwrap()
+    };
+    let down = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let broker = cx_sso::Broker::builder()
-        .http_client(FlakyJwks {
-            idp: w.idp.clone(),
-            down: down.clone(),
-            attempts: attempts.clone(),
-        })
-        .clock(w.clock.clone())
-        .public_base_url("https://cx.example.com")
-        .build()
-        .unwrap();
+    let flaky = || FlakyJwks {
+        idp: w.idp.clone(),
+        down: down.clone(),
+        attempts: attempts.clone(),
+    };
     let config = ProviderConfig::google(
         w.provider.clone(),
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    broker.configure_provider(&w.tenant, config).await.unwrap();
+    let report = node(flaky())
+        .configure_provider(&w.tenant, config)
+        .await
+        .unwrap();
+    assert!(report.is_ready(), "{report:?}");
+    down.store(true, Ordering::SeqCst);
+    let broker = node(flaky());
     let begin = || {
         broker.begin_login(
             &w.tenant,
@@ -732,7 +745,13 @@ async fn fake_idp_works_for_entra_single_tenant_apps() {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    assert!(broker.configure_provider(&t, config).await.unwrap().is_ok());
+    assert!(
+        broker
+            .configure_provider(&t, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
     for (subject, ok) in [("s1", true), ("s2", false)] {
         let r = broker
             .begin_login(&t, &pid("o365"), LoginIntent::SignIn, LoginOptions::new())

@@ -91,7 +91,7 @@ async fn rebuilt(
             .configure_provider(&w.tenant, config)
             .await
             .unwrap()
-            .is_ok()
+            .is_ready()
     );
     w
 }
@@ -393,8 +393,8 @@ async fn a_tenant_without_ready_sso_cannot_be_switched_to_sso() {
     // An application whose secret the provider rejects is not ready.
     let broken = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new("wrong"));
     let t = tenant("broken");
-    let check = w.broker.configure_provider(&t, broken).await.unwrap();
-    assert!(!check.is_ok());
+    let report = w.broker.configure_provider(&t, broken).await.unwrap();
+    assert!(!report.is_ready());
     assert!(matches!(
         w.broker
             .set_auth_method(&t, AuthMethod::Sso { providers: vec![] }, None)

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use cx_sso::testing::{FakeIdp, Misbehavior};
 use cx_sso::{
-    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ProviderConfig,
-    SecretCheck, SsoStatus,
+    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ErrorKind,
+    LoginIntent, LoginOptions, ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
 };
 
 #[tokio::test]
@@ -18,9 +18,10 @@ async fn status_goes_from_not_configured_to_ready() {
         SsoStatus::NotConfigured
     );
     let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
-    let check = w.broker.configure_provider(&fresh, config).await.unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Accepted);
+    let report = w.broker.configure_provider(&fresh, config).await.unwrap();
+    assert_eq!(report.check.discovery, CheckResult::Ok);
+    assert_eq!(report.check.secret, SecretCheck::Accepted);
+    assert!(report.is_ready());
     assert_eq!(
         w.broker.sso_status(&fresh).await.unwrap(),
         SsoStatus::Ready {
@@ -52,9 +53,10 @@ async fn a_rejected_secret_is_told_apart_and_makes_the_tenant_invalid() {
         CLIENT_ID,
         ClientSecret::new("not-the-secret"),
     );
-    let check = w.broker.configure_provider(&t, config).await.unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Rejected);
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    assert_eq!(report.check.discovery, CheckResult::Ok);
+    assert_eq!(report.check.secret, SecretCheck::Rejected);
+    assert!(!report.is_ready());
     match w.broker.sso_status(&t).await.unwrap() {
         SsoStatus::Invalid(problems) => {
             assert_eq!(problems.len(), 1);
@@ -126,8 +128,8 @@ async fn an_issuer_mismatch_in_discovery_is_reported() {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = broker.configure_provider(&w.tenant, config).await.unwrap();
-    match check.discovery {
+    let report = broker.configure_provider(&w.tenant, config).await.unwrap();
+    match report.check.discovery {
         CheckResult::Failed(reason) => assert!(reason.contains("issuer mismatch"), "{reason}"),
         CheckResult::Ok => panic!("a trailing slash is another issuer"),
     }
@@ -146,7 +148,7 @@ async fn test_connection_rechecks_and_records() {
         .test_connection(&w.tenant, &w.provider)
         .await
         .unwrap();
-    assert!(!check.is_ok());
+    assert!(!check.is_ready());
     assert!(matches!(
         w.broker.sso_status(&w.tenant).await.unwrap(),
         SsoStatus::Invalid(_)
@@ -157,7 +159,7 @@ async fn test_connection_rechecks_and_records() {
         .test_connection(&w.tenant, &w.provider)
         .await
         .unwrap();
-    assert!(check.is_ok());
+    assert!(check.is_ready());
     assert!(matches!(
         w.broker.sso_status(&w.tenant).await.unwrap(),
         SsoStatus::Ready { .. }
@@ -215,7 +217,13 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
     let broker = broker_with([7; 32]);
     let t = tenant("acme");
     let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
-    assert!(broker.configure_provider(&t, config).await.unwrap().is_ok());
+    assert!(
+        broker
+            .configure_provider(&t, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
     let now = time::OffsetDateTime::now_utc();
     let rows = store.list("provider", "acme", now).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -230,7 +238,7 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
             .test_connection(&t, &pid("google"))
             .await
             .unwrap()
-            .is_ok()
+            .is_ready()
     );
     assert!(
         broker
@@ -264,4 +272,151 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
         broker_with([8; 32]).list_providers(&t).await,
         Err(Error::Store(_))
     ));
+}
+
+#[tokio::test]
+async fn begin_login_refuses_an_application_whose_check_failed_before_any_redirect() {
+    let w = google_world().await;
+    let t = tenant("typo");
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new("wrong"));
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    // The answer says plainly that the saved application is not ready, and why.
+    assert!(!report.is_ready());
+    assert_eq!(report.provider, pid("google"));
+    assert!(
+        report
+            .reasons()
+            .iter()
+            .any(|r| r.contains("invalid_client")),
+        "{report:?}"
+    );
+    let (discovery, tokens) = (w.idp.discovery_fetches(), w.idp.token_requests());
+    let err = w
+        .broker
+        .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::ProviderInvalid {
+            tenant,
+            provider,
+            reasons,
+        } => {
+            assert_eq!((tenant.as_str(), provider.as_str()), ("typo", "google"));
+            assert_eq!(reasons.as_slice(), report.reasons());
+        }
+        other => panic!("expected the SSO warning, got {other:?}"),
+    }
+    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    assert!(!err.to_string().contains("wrong"), "{err}");
+    // The same status the lookup gives, so the login page renders one warning.
+    assert_eq!(err.provider_status(), Some(report.status.clone()));
+    assert_eq!(
+        w.broker.provider_status(&t, &pid("google")).await.unwrap(),
+        report.status
+    );
+    // Refused before any redirect: the provider was not asked anything.
+    assert_eq!(w.idp.discovery_fetches(), discovery);
+    assert_eq!(w.idp.token_requests(), tokens);
+    // Fixed by the admin, the application is ready and logins go to the provider again.
+    let fixed = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
+    assert!(
+        w.broker
+            .configure_provider(&t, fixed)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    assert!(
+        w.broker
+            .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn provider_status_reports_one_application() {
+    let w = google_world().await;
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        ProviderStatus::Ready
+    );
+    // Not configured: the status says so, and begin_login gives the same warning.
+    let missing = pid("office365");
+    assert_eq!(
+        w.broker.provider_status(&w.tenant, &missing).await.unwrap(),
+        ProviderStatus::NotConfigured
+    );
+    let err = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &missing,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConfigured { .. }), "{err:?}");
+    assert_eq!(err.provider_status(), Some(ProviderStatus::NotConfigured));
+    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    // A second, broken application is reported on its own; the first stays ready.
+    let broken = ProviderConfig::google(pid("google2"), CLIENT_ID, ClientSecret::new("wrong"));
+    w.broker
+        .configure_provider(&w.tenant, broken)
+        .await
+        .unwrap();
+    match w
+        .broker
+        .provider_status(&w.tenant, &pid("google2"))
+        .await
+        .unwrap()
+    {
+        ProviderStatus::Invalid { reasons } => {
+            assert_eq!(reasons.len(), 1, "{reasons:?}");
+            assert!(reasons[0].contains("invalid_client"), "{reasons:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    // A failed re-check makes the application invalid; a passing one ready again.
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let report = w
+        .broker
+        .test_connection(&w.tenant, &w.provider)
+        .await
+        .unwrap();
+    assert!(!report.is_ready());
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        report.status
+    );
+    w.idp.behave();
+    assert!(
+        w.broker
+            .test_connection(&w.tenant, &w.provider)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        ProviderStatus::Ready
+    );
 }

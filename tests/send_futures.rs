@@ -45,6 +45,8 @@ fn every_public_broker_future_is_send() {
     assert_send(&f);
     let f = broker.sso_status(&tenant);
     assert_send(&f);
+    let f = broker.provider_status(&tenant, &provider);
+    assert_send(&f);
     let f = broker.set_auth_method(&tenant, AuthMethod::Either, None);
     assert_send(&f);
     let f = broker.cancel_auth_method_switch(&tenant);

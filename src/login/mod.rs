@@ -270,10 +270,18 @@ impl Broker {
     /// is stored under the hash of its state and expires after the login TTL (10 minutes by
     /// default).
     ///
+    /// **The SSO warning.** An application that is not configured, or whose last connection
+    /// check failed (or never ran), is refused here, before any redirect:
+    /// [`Error::NotConfigured`] or [`Error::ProviderInvalid`] with every reason, both of
+    /// [`ErrorKind::NotConfigured`](crate::ErrorKind::NotConfigured), and
+    /// [`Error::provider_status`] gives the [`ProviderStatus`](crate::ProviderStatus) to show.
+    /// The status comes with the stored configuration: no network and no extra store read.
+    ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] when the tenant has no such application, discovery errors when
-    /// the provider cannot be reached, [`Error::Store`] when the store fails.
+    /// [`Error::NotConfigured`] when the tenant has no such application,
+    /// [`Error::ProviderInvalid`] when it is not usable, discovery errors when the provider
+    /// cannot be reached, [`Error::Store`] when the store fails.
     pub async fn begin_login(
         &self,
         tenant: &TenantId,
@@ -282,14 +290,22 @@ impl Broker {
         options: LoginOptions,
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.inner;
-        let config = self.provider_config(tenant, provider).await?;
+        let loaded = self.loaded_provider(tenant, provider).await?;
+        if let crate::provider::ProviderStatus::Invalid { reasons } = &loaded.status {
+            return Err(Error::ProviderInvalid {
+                tenant: tenant.to_string(),
+                provider: provider.to_string(),
+                reasons: reasons.clone(),
+            });
+        }
+        let config = &loaded.config;
         let connect = matches!(intent, LoginIntent::Connect { .. });
-        check_intent(&config, connect)?;
+        check_intent(config, connect)?;
         let policy = self.effective_policy(tenant).await?;
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = inner.metadata.metadata(inner, &config).await?;
+        let meta = inner.metadata.metadata(inner, config).await?;
 
         let state = random_token(32);
         let nonce = random_token(32);

@@ -7,8 +7,8 @@ use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
 use crate::login::token_post;
 use crate::provider::{
-    CheckResult, ConnectionCheck, ProviderConfig, ProviderProblem, SecretCheck, SsoStatus,
-    StoredProvider,
+    CheckResult, ConnectionCheck, LoadedProvider, ProviderConfig, ProviderProblem, ProviderReport,
+    ProviderStatus, SecretCheck, SsoStatus, StoredProvider,
 };
 use crate::store::{NewRecord, StoreError, key};
 
@@ -23,11 +23,15 @@ fn corrupt() -> Error {
 
 impl Broker {
     /// Saves a tenant's SSO application (replacing one with the same id), then checks the
-    /// connection and records the result for [`sso_status`](Self::sso_status).
+    /// connection and records the result for [`provider_status`](Self::provider_status) and
+    /// [`sso_status`](Self::sso_status).
     ///
     /// A configuration with problems that need no network to see (empty id or secret, a
     /// non-https issuer, a malformed Entra tenant id) is refused and nothing is stored. A
-    /// configuration whose connection check fails is stored, and reported as invalid.
+    /// configuration whose connection check fails (discovery, issuer, a rejected secret) is
+    /// stored, and the answer says so: [`ProviderReport::is_ready`] is `false` and
+    /// [`ProviderReport::status`] lists every reason. Logins through it are refused until a
+    /// later check passes ([`test_connection`](Self::test_connection)).
     ///
     /// # Errors
     ///
@@ -36,7 +40,7 @@ impl Broker {
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
-    ) -> Result<ConnectionCheck, Error> {
+    ) -> Result<ProviderReport, Error> {
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -46,24 +50,28 @@ impl Broker {
             .into());
         }
         let check = self.check_connection(&config).await;
-        self.save_provider(tenant, config, Some(check.clone()))
-            .await?;
-        Ok(check)
+        self.save_provider(tenant, config, check).await
     }
 
+    /// Stores `config` with its check, and reports the status it now has.
     async fn save_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
-        last_check: Option<ConnectionCheck>,
-    ) -> Result<(), Error> {
+        check: ConnectionCheck,
+    ) -> Result<ProviderReport, Error> {
         let k = key(&[tenant.as_str(), config.id().as_str()]);
         let stored = StoredProvider::seal(
             self.inner.options.encryption_key.as_ref(),
             tenant,
             config,
-            last_check,
+            Some(check.clone()),
         )?;
+        let report = ProviderReport {
+            provider: stored.config.id().clone(),
+            status: stored.status(),
+            check,
+        };
         let value = serde_json::to_vec(&stored).map_err(|_| corrupt())?;
         self.inner
             .store
@@ -74,7 +82,7 @@ impl Broker {
                 self.now(),
             )
             .await?;
-        Ok(())
+        Ok(report)
     }
 
     /// Removes a tenant's SSO application. Bindings made through it stay (they are keyed by
@@ -130,6 +138,15 @@ impl Broker {
         tenant: &TenantId,
         provider: &ProviderId,
     ) -> Result<Arc<ProviderConfig>, Error> {
+        Ok(self.loaded_provider(tenant, provider).await?.config.clone())
+    }
+
+    /// The stored application with its status: one store read.
+    pub(crate) async fn loaded_provider(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
         let record = self
             .inner
@@ -137,18 +154,45 @@ impl Broker {
             .get(NS_PROVIDER, &k, self.now())
             .await?
             .ok_or_else(|| not_configured(tenant, provider))?;
-        // Every login reads it: the decoded config (secret opened) is reused while the stored
-        // bytes are unchanged, so decoding and decryption happen once per change.
+        // Every login reads it: the decoded config (secret opened) and its status are reused
+        // while the stored bytes are unchanged, so decoding and decryption happen once per
+        // change.
         let key = self.inner.options.encryption_key.as_ref();
         self.inner
             .provider_configs
             .get_or_decode(&k, &record.value, || {
-                StoredProvider::open(key, tenant, &record.value).map(|s| s.config)
+                StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
+                    status: s.status(),
+                    config: Arc::new(s.config),
+                })
             })
     }
 
+    /// The status of one application, from its stored configuration and last connection check
+    /// (no network): [`ProviderStatus::NotConfigured`], [`ProviderStatus::Invalid`] with every
+    /// reason, or [`ProviderStatus::Ready`]. The login page's SSO warning, before offering the
+    /// application; [`begin_login`](Self::begin_login) refuses exactly what this does not call
+    /// ready.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (including a record that does not decode or decrypt).
+    pub async fn provider_status(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<ProviderStatus, Error> {
+        match self.loaded_provider(tenant, provider).await {
+            Ok(loaded) => Ok(loaded.status.clone()),
+            Err(Error::NotConfigured { .. }) => Ok(ProviderStatus::NotConfigured),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks a stored application against its provider now ("test connection"), records the
-    /// result and returns it.
+    /// result and reports the status the application now has: an admin runs it after fixing
+    /// an application (or its provider side) that [`configure_provider`](Self::configure_provider)
+    /// reported invalid, and logins through it work again once it is ready.
     ///
     /// # Errors
     ///
@@ -157,12 +201,10 @@ impl Broker {
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
-    ) -> Result<ConnectionCheck, Error> {
+    ) -> Result<ProviderReport, Error> {
         let config = self.provider_config(tenant, provider).await?;
         let check = self.check_connection(&config).await;
-        self.save_provider(tenant, (*config).clone(), Some(check.clone()))
-            .await?;
-        Ok(check)
+        self.save_provider(tenant, (*config).clone(), check).await
     }
 
     async fn check_connection(&self, config: &ProviderConfig) -> ConnectionCheck {
@@ -224,18 +266,13 @@ impl Broker {
         let mut ready = Vec::new();
         let mut problems = Vec::new();
         for p in stored {
-            let mut reasons = p.config.problems();
-            match &p.last_check {
-                Some(check) => reasons.extend(check.problems()),
-                None => reasons.push("the connection has not been checked".to_owned()),
-            }
-            if reasons.is_empty() {
-                ready.push(p.config.id().clone());
-            } else {
+            if let ProviderStatus::Invalid { reasons } = p.status() {
                 problems.extend(reasons.into_iter().map(|reason| ProviderProblem {
                     provider: p.config.id().clone(),
                     reason,
                 }));
+            } else {
+                ready.push(p.config.id().clone());
             }
         }
         Ok(if ready.is_empty() {

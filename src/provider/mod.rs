@@ -762,6 +762,67 @@ pub enum SsoStatus {
     },
 }
 
+/// The status of one SSO application, from its configuration and its last connection check
+/// ([`Broker::provider_status`](crate::Broker::provider_status)): what a login page needs to
+/// know before it offers the application, and what the admin page shows beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderStatus {
+    /// The tenant has no application with this id.
+    NotConfigured,
+    /// The application is saved but not usable (its last check failed, or it was never
+    /// checked); every reason is listed, in words an admin can act on. Logins through it are
+    /// refused before any redirect ([`Error::ProviderInvalid`]).
+    Invalid {
+        /// What is wrong.
+        reasons: Vec<String>,
+    },
+    /// The application passed its last check: logins may use it.
+    Ready,
+}
+
+impl ProviderStatus {
+    /// Whether logins may use the application.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Ready)
+    }
+
+    /// The reasons of [`Invalid`](Self::Invalid); empty otherwise.
+    pub fn reasons(&self) -> &[String] {
+        match self {
+            Self::Invalid { reasons } => reasons,
+            Self::NotConfigured | Self::Ready => &[],
+        }
+    }
+}
+
+/// What [`Broker::configure_provider`](crate::Broker::configure_provider) and
+/// [`Broker::test_connection`](crate::Broker::test_connection) answer: the check just made,
+/// and whether the saved application is now ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderReport {
+    /// The application.
+    pub provider: ProviderId,
+    /// [`ProviderStatus::Ready`], or [`ProviderStatus::Invalid`] with every reason: the status
+    /// [`Broker::provider_status`](crate::Broker::provider_status) reports from now on, and
+    /// the one [`Broker::begin_login`](crate::Broker::begin_login) acts on.
+    pub status: ProviderStatus,
+    /// The connection check's details (discovery and client secret).
+    pub check: ConnectionCheck,
+}
+
+impl ProviderReport {
+    /// Whether the saved application is ready: logins may use it.
+    pub fn is_ready(&self) -> bool {
+        self.status.is_ready()
+    }
+
+    /// Why it is not ready (empty when it is).
+    pub fn reasons(&self) -> &[String] {
+        self.status.reasons()
+    }
+}
+
 /// A problem with one application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderProblem {
@@ -769,6 +830,14 @@ pub struct ProviderProblem {
     pub provider: ProviderId,
     /// What is wrong, in words an admin can act on.
     pub reason: String,
+}
+
+/// A stored application as the broker keeps it decoded between uses: the configuration (its
+/// secret opened) and its status.
+#[derive(Debug)]
+pub(crate) struct LoadedProvider {
+    pub(crate) config: std::sync::Arc<ProviderConfig>,
+    pub(crate) status: ProviderStatus,
 }
 
 fn no_secret() -> ClientSecret {
@@ -788,6 +857,21 @@ pub(crate) struct StoredProvider {
 }
 
 impl StoredProvider {
+    /// [`ProviderStatus::Ready`] or [`ProviderStatus::Invalid`], from the configuration's
+    /// static problems and the last connection check (no network).
+    pub(crate) fn status(&self) -> ProviderStatus {
+        let mut reasons = self.config.problems();
+        match &self.last_check {
+            Some(check) => reasons.extend(check.problems()),
+            None => reasons.push("the connection has not been checked".to_owned()),
+        }
+        if reasons.is_empty() {
+            ProviderStatus::Ready
+        } else {
+            ProviderStatus::Invalid { reasons }
+        }
+    }
+
     fn binding<'a>(tenant: &'a TenantId, provider: &'a ProviderId) -> crate::crypto::Binding<'a> {
         crate::crypto::Binding {
             domain: crate::crypto::PROVIDER_DOMAIN,

@@ -90,12 +90,12 @@ pub async fn google_world_with(f: impl FnOnce(ProviderConfig) -> ProviderConfig)
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     ));
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
@@ -122,12 +122,12 @@ pub async fn entra_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
@@ -146,12 +146,12 @@ pub async fn oidc_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
