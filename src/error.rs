@@ -229,6 +229,11 @@ pub enum CallbackError {
     /// A parameter is not acceptable (too long, bad characters).
     #[error("parameter `{0}` is malformed")]
     Malformed(&'static str),
+    /// The callback belongs to a login begun for another tenant or application than the
+    /// route that received it ([`CallbackRoute`](crate::CallbackRoute)). Nothing was
+    /// consumed: the login can still complete at its own route.
+    #[error("the callback belongs to a login for another tenant or application")]
+    WrongRoute,
 }
 
 /// Why the login state was refused.

@@ -19,8 +19,8 @@
 //! ```
 //! use cx_sso::testing::{FakeIdp, FakeUser};
 //! use cx_sso::{
-//!     Broker, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
-//!     ProviderId, ProviderStatus, TenantId, UserId,
+//!     Broker, CallbackRoute, ClientSecret, LoginIntent, LoginOptions, LoginOutcome,
+//!     ProviderConfig, ProviderId, ProviderStatus, TenantId, UserId,
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -40,7 +40,10 @@
 //!
 //! // 1. The admin page shows the redirect URI to register, then saves the application; the
 //! //    answer says whether it is ready (or why not).
-//! assert_eq!(broker.redirect_uri(&provider), "https://cx.example.com/sso/callback/google");
+//! assert_eq!(
+//!     broker.redirect_uri(&tenant, &provider),
+//!     "https://cx.example.com/sso/callback/google"
+//! );
 //! let config = ProviderConfig::google(provider.clone(), "my-client-id",
 //!     ClientSecret::new("my-client-secret"));
 //! let report = broker.configure_provider(&tenant, config).await?;
@@ -57,8 +60,10 @@
 //! // (the user consents at the provider, which redirects back with a query string)
 //! let callback_query = google.authorize(redirect.authorize_url.as_str(), "1089")?;
 //!
-//! // 3. The callback handler.
-//! match broker.complete_login(&callback_query, &cookie).await? {
+//! // 3. The callback handler, GET /sso/callback/{provider}: the route it served, the query,
+//! //    the cookie.
+//! let route = CallbackRoute::new(provider.clone());
+//! match broker.complete_login(&route, &callback_query, &cookie).await? {
 //!     LoginOutcome::SignedIn { user, session, .. } => { /* start the host session */ }
 //!     LoginOutcome::LinkRequired { ticket, .. } => {
 //!         // First login with this account: ask for the password, then
@@ -86,6 +91,18 @@
 //! [`Error::provider_status`] turns either into the same [`ProviderStatus`] to render.
 //! After fixing an application, an admin runs [`Broker::test_connection`]: logins through it
 //! work again once it is ready.
+//!
+//! # Host routes
+//!
+//! - **Redirect URIs** are `{public_base_url}/sso/callback/{provider}` unless the host names
+//!   its own path with [`BrokerBuilder::redirect_path`], such as
+//!   `/t/{tenant}/auth/{provider}/callback` for routes already registered at Google or
+//!   Microsoft; [`Broker::redirect_uri`] gives the URI of a tenant's application.
+//! - **The callback route** is told to [`Broker::complete_login`] as a [`CallbackRoute`] (the
+//!   application, and the tenant when the path has one). A callback that belongs to a login for
+//!   another tenant or application is refused ([`CallbackError::WrongRoute`]) before the login
+//!   is looked up, so it still completes at its own route: the host no longer compares
+//!   `outcome.tenant` itself.
 //!
 //! # Mailbox connections
 //!
@@ -143,7 +160,10 @@
 //! - **State** is 256 random bits, stored only as its SHA-256, single-use (taken atomically),
 //!   expires after 10 minutes, and is bound to the browser that started the login through a
 //!   cookie value ([`LoginRedirect::browser_binding`]). A callback from another browser, a
-//!   replay or an expired state is refused ([`StateError`]).
+//!   replay or an expired state is refused ([`StateError`]). The state ends in a tag naming
+//!   its tenant and application (a truncated hash, not a secret), so a callback at another
+//!   route is refused before the lookup ([`CallbackError::WrongRoute`]); a rewritten tag
+//!   changes the state, which then finds nothing.
 //! - **PKCE S256 and a nonce** on every request. The ID token's signature (RS256, PS256, ES256
 //!   or EdDSA, as the provider advertises; never `none` or HMAC), `iss`, `aud`, `azp`, `exp`,
 //!   `iat` and `nonce` are checked ([`IdTokenError`]). RFC 9207's `iss` parameter is checked
@@ -286,7 +306,7 @@ pub use http::ReqwestHttpClient;
 pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
 pub use ids::{BindingId, ConnectionId, ProviderId, TenantId, UserId};
-pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
+pub use login::{CallbackRoute, LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{
     AuthMethod, EmailMatch, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation,
     TenantAuthStatus,

@@ -170,10 +170,15 @@ async fn replayed_state_is_refused() {
             "g-alice",
         )
         .await;
-    assert!(w.broker.complete_login(&callback, &binding).await.is_ok());
+    assert!(
+        w.broker
+            .complete_login(&w.route(), &callback, &binding)
+            .await
+            .is_ok()
+    );
     let err = w
         .broker
-        .complete_login(&callback, &binding)
+        .complete_login(&w.route(), &callback, &binding)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
@@ -193,7 +198,7 @@ async fn state_from_another_browser_is_refused() {
     let (_, attacker_cookie) = w.consent(LoginIntent::SignIn, "g-bob").await;
     let err = w
         .broker
-        .complete_login(&callback, &attacker_cookie)
+        .complete_login(&w.route(), &callback, &attacker_cookie)
         .await
         .unwrap_err();
     assert!(
@@ -235,7 +240,7 @@ async fn missing_iss_parameter_is_refused_when_the_provider_advertises_it() {
         .collect::<Vec<_>>()
         .join("&");
     let err = b
-        .complete_login(&stripped, r.browser_binding.secret())
+        .complete_login(&w.route(), &stripped, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -257,7 +262,7 @@ async fn missing_iss_parameter_is_refused_when_the_provider_advertises_it() {
         .authorize(r.authorize_url.as_str(), "g-alice")
         .unwrap();
     assert!(
-        b.complete_login(&cb, r.browser_binding.secret())
+        b.complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .is_ok()
     );
@@ -282,7 +287,7 @@ async fn access_denied_is_a_typed_outcome() {
         .unwrap();
     let err = w
         .broker
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(&w.route(), &cb, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -457,7 +462,7 @@ async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
         .unwrap();
     assert!(cb.contains("iss="));
     assert!(
-        b.complete_login(&cb, r.browser_binding.secret())
+        b.complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .is_ok()
     );
@@ -478,7 +483,7 @@ async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
         .authorize(r.authorize_url.as_str(), "pairwise-sub-carol")
         .unwrap();
     let err = b
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(&w.route(), &cb, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -595,7 +600,11 @@ async fn userinfo_refusals_are_typed_and_quote_no_body_token_or_url() {
             .authorize(redirect.authorize_url.as_str(), "o-erin")
             .unwrap();
         let err = broker
-            .complete_login(&callback, redirect.browser_binding.secret())
+            .complete_login(
+                &cx_sso::CallbackRoute::new(pid("okta")),
+                &callback,
+                redirect.browser_binding.secret(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), cx_sso::ErrorKind::ProviderRejected);

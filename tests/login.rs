@@ -47,7 +47,7 @@ async fn begin_login_sends_pkce_s256_state_nonce_and_derived_redirect_uri() {
         "https://cx.example.com/sso/callback/google"
     );
     assert_eq!(
-        w.broker.redirect_uri(&w.provider),
+        w.broker.redirect_uri(&w.tenant, &w.provider),
         "https://cx.example.com/sso/callback/google"
     );
     assert!(q["scope"].split(' ').any(|s| s == "openid"));
@@ -175,7 +175,7 @@ async fn pending_login_expires_after_ten_minutes() {
         .advance(Duration::minutes(10) + Duration::seconds(1));
     let err = w
         .broker
-        .complete_login(&callback, &binding)
+        .complete_login(&w.route(), &callback, &binding)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
@@ -209,7 +209,7 @@ async fn return_to_keeps_relative_paths_and_drops_everything_else() {
             .unwrap();
         let out = w
             .broker
-            .complete_login(&cb, r.browser_binding.secret())
+            .complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .unwrap();
         let LoginOutcome::SignedIn { return_to, .. } = out else {
@@ -229,8 +229,9 @@ async fn concurrent_completions_of_one_callback_give_exactly_one_success() {
     for _ in 0..16 {
         let broker = w.broker.clone();
         let (callback, binding) = (callback.clone(), binding.clone());
+        let route = w.route();
         tasks.push(tokio::spawn(async move {
-            broker.complete_login(&callback, &binding).await
+            broker.complete_login(&route, &callback, &binding).await
         }));
     }
     let mut ok = 0;
@@ -256,21 +257,26 @@ async fn callback_is_parsed_strictly() {
     let (callback, binding) = w.consent(LoginIntent::SignIn, "g-alice").await;
     let dup = format!("{callback}&code=again");
     assert!(matches!(
-        w.broker.complete_login(&dup, &binding).await,
+        w.broker.complete_login(&w.route(), &dup, &binding).await,
         Err(Error::Callback(CallbackError::DuplicateParameter(p))) if p == "code"
     ));
     let both = format!("{callback}&error=access_denied");
     assert!(matches!(
-        w.broker.complete_login(&both, &binding).await,
+        w.broker.complete_login(&w.route(), &both, &binding).await,
         Err(Error::Callback(CallbackError::CodeAndError))
     ));
     let big = format!("{callback}&pad={}", "x".repeat(10_000));
     assert!(matches!(
-        w.broker.complete_login(&big, &binding).await,
+        w.broker.complete_login(&w.route(), &big, &binding).await,
         Err(Error::Callback(CallbackError::TooLarge { .. }))
     ));
     // None of these consumed the state: the real callback still works.
-    assert!(w.broker.complete_login(&callback, &binding).await.is_ok());
+    assert!(
+        w.broker
+            .complete_login(&w.route(), &callback, &binding)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -458,7 +464,9 @@ async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
                 .idp
                 .authorize(r.authorize_url.as_str(), "g-alice")
                 .unwrap();
-            broker.complete_login(&cb, r.browser_binding.secret()).await
+            broker
+                .complete_login(&w.route(), &cb, r.browser_binding.secret())
+                .await
         }
     };
     assert!(once(broker.clone()).await.is_ok());
@@ -690,7 +698,11 @@ async fn bindings_are_per_tenant() {
         .unwrap();
     let out = w
         .broker
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(
+            &cx_sso::CallbackRoute::new(w.provider.clone()).with_tenant(other.clone()),
+            &cb,
+            r.browser_binding.secret(),
+        )
         .await
         .unwrap();
     assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
@@ -758,7 +770,10 @@ async fn fake_idp_works_for_entra_single_tenant_apps() {
             .await
             .unwrap();
         let cb = idp.authorize(r.authorize_url.as_str(), subject).unwrap();
-        let out = broker.complete_login(&cb, r.browser_binding.secret()).await;
+        let route = cx_sso::CallbackRoute::new(pid("o365"));
+        let out = broker
+            .complete_login(&route, &cb, r.browser_binding.secret())
+            .await;
         if ok {
             assert!(out.is_ok(), "{out:?}");
         } else {

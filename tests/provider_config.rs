@@ -191,7 +191,7 @@ fn broker_configuration_is_validated() {
         .build()
         .unwrap();
     assert_eq!(
-        b.redirect_uri(&pid("google")),
+        b.redirect_uri(&tenant("acme"), &pid("google")),
         "https://cx.example.com/tenant-portal/sso/callback/google"
     );
 }

@@ -2,6 +2,10 @@
 
 mod callback;
 mod id_token;
+mod route;
+
+pub use route::CallbackRoute;
+pub(crate) use route::{DEFAULT_REDIRECT_PATH, RedirectPath, route_tag};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -257,10 +261,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Broker {
-    /// The redirect URI to register at the provider for this application:
-    /// `{public_base_url}/sso/callback/{provider}`.
-    pub fn redirect_uri(&self, provider: &ProviderId) -> String {
-        format!("{}sso/callback/{}", self.inner.public_base_url, provider)
+    /// The redirect URI to register at the provider for the tenant's application:
+    /// `{public_base_url}/sso/callback/{provider}` by default, or the host's own
+    /// [redirect path](crate::BrokerBuilder::redirect_path) with `{provider}` and `{tenant}`
+    /// filled in. The tenant is needed only when the path has `{tenant}`; pass it always.
+    pub fn redirect_uri(&self, tenant: &TenantId, provider: &ProviderId) -> String {
+        self.inner.redirect_path.render(tenant, provider)
     }
 
     /// Starts a login: returns the provider URL to redirect to, and the browser-binding value
@@ -268,7 +274,8 @@ impl Broker {
     ///
     /// The request carries PKCE (S256), a 256-bit random state and a nonce; the pending login
     /// is stored under the hash of its state and expires after the login TTL (10 minutes by
-    /// default).
+    /// default). The state ends in a tag naming the tenant and application, which
+    /// [`complete_login`](Self::complete_login) compares with the route of the callback.
     ///
     /// **The SSO warning.** An application that is not configured, or whose last connection
     /// check failed (or never ran), is refused here, before any redirect:
@@ -307,12 +314,14 @@ impl Broker {
         }
         let meta = inner.metadata.metadata(inner, config).await?;
 
-        let state = random_token(32);
+        let mut state = random_token(32);
+        state.push('.');
+        state.push_str(&loaded.route_tag);
         let nonce = random_token(32);
         let verifier = random_token(32);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let binding = random_token(32);
-        let redirect_uri = self.redirect_uri(provider);
+        let redirect_uri = self.redirect_uri(tenant, provider);
         let now = inner.clock.now();
         let expires_at = now + inner.options.login_ttl;
 
@@ -392,27 +401,41 @@ impl Broker {
 
     /// Completes a login from the provider's redirect.
     ///
-    /// `callback_query` is the query string of the request to the redirect URI (with or
-    /// without the leading `?`); `browser_binding` is the cookie set at
-    /// [`begin_login`](Self::begin_login).
+    /// `route` is the route that served the request (the application, and the tenant when the
+    /// [redirect path](crate::BrokerBuilder::redirect_path) has `{tenant}` or the host knows
+    /// it); `callback_query` is the query string of the request (with or without the leading
+    /// `?`); `browser_binding` is the cookie set at [`begin_login`](Self::begin_login).
     ///
-    /// The pending login is taken once (a replay finds nothing), then the browser binding,
-    /// the RFC 9207 `iss` parameter, the code exchange and the ID token are checked. Nothing is
-    /// stored and no outcome is given unless every check passes.
+    /// A callback that belongs to a login for another application or tenant than `route` is
+    /// refused ([`CallbackError::WrongRoute`](crate::CallbackError::WrongRoute)) before the
+    /// login is looked up: it still completes at its own route. Then the pending login is
+    /// taken once (a replay finds nothing), and the browser binding, the RFC 9207 `iss`
+    /// parameter, the code exchange and the ID token are checked. Nothing is stored and no
+    /// outcome is given unless every check passes.
     ///
     /// # Errors
     ///
+    /// [`Error::Config`] when the redirect path has `{tenant}` and `route` names none.
     /// A typed refusal for every failed check: [`Error::Callback`], [`Error::State`],
     /// [`Error::ProviderDenied`], [`Error::TokenEndpoint`], [`Error::IdToken`],
     /// [`Error::UserInfo`], [`Error::Binding`], or [`Error::Store`]/[`Error::Http`] when a
     /// service fails.
     pub async fn complete_login(
         &self,
+        route: &CallbackRoute,
         callback_query: &str,
         browser_binding: &str,
     ) -> Result<LoginOutcome, Error> {
         let inner = &*self.inner;
+        if inner.redirect_path.has_tenant() && route.tenant().is_none() {
+            return Err(ConfigError::Invalid {
+                what: "callback route",
+                reason: "the redirect path has `{tenant}`: name the route's tenant".into(),
+            }
+            .into());
+        }
         let callback = callback::parse(callback_query)?;
+        route.check_state(&callback.state)?;
         let now = inner.clock.now();
         let record = inner
             .store
@@ -431,6 +454,7 @@ impl Broker {
         if !bool::from(given.as_bytes().ct_eq(pending.binding_hash.as_bytes())) {
             return Err(StateError::BrowserMismatch.into());
         }
+        route.check_login(&pending.tenant, &pending.provider)?;
 
         let config = self
             .provider_config(&pending.tenant, &pending.provider)

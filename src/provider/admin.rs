@@ -49,7 +49,7 @@ impl Broker {
             }
             .into());
         }
-        let check = self.check_connection(&config).await;
+        let check = self.check_connection(tenant, &config).await;
         self.save_provider(tenant, config, check).await
     }
 
@@ -154,9 +154,9 @@ impl Broker {
             .get(NS_PROVIDER, &k, self.now())
             .await?
             .ok_or_else(|| not_configured(tenant, provider))?;
-        // Every login reads it: the decoded config (secret opened) and its status are reused
-        // while the stored bytes are unchanged, so decoding and decryption happen once per
-        // change.
+        // Every login reads it: the decoded config (secret opened), its status and its route
+        // tag are reused while the stored bytes are unchanged, so decoding, decryption and
+        // hashing happen once per change.
         let key = self.inner.options.encryption_key.as_ref();
         self.inner
             .provider_configs
@@ -164,6 +164,7 @@ impl Broker {
                 StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
                     status: s.status(),
                     config: Arc::new(s.config),
+                    route_tag: crate::login::route_tag(tenant, provider),
                 })
             })
     }
@@ -203,11 +204,15 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<ProviderReport, Error> {
         let config = self.provider_config(tenant, provider).await?;
-        let check = self.check_connection(&config).await;
+        let check = self.check_connection(tenant, &config).await;
         self.save_provider(tenant, (*config).clone(), check).await
     }
 
-    async fn check_connection(&self, config: &ProviderConfig) -> ConnectionCheck {
+    async fn check_connection(
+        &self,
+        tenant: &TenantId,
+        config: &ProviderConfig,
+    ) -> ConnectionCheck {
         let inner = &*self.inner;
         let meta = match inner.metadata.refresh_metadata(inner, config).await {
             Ok(m) => m,
@@ -221,7 +226,7 @@ impl Broker {
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
         let probe = crate::login::random_token(16);
-        let redirect_uri = self.redirect_uri(config.id());
+        let redirect_uri = self.redirect_uri(tenant, config.id());
         let secret = match token_post(
             inner,
             config,

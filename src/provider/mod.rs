@@ -833,11 +833,13 @@ pub struct ProviderProblem {
 }
 
 /// A stored application as the broker keeps it decoded between uses: the configuration (its
-/// secret opened) and its status.
+/// secret opened), its status, and the tag its logins' state carries (see
+/// [`route_tag`](crate::login::route_tag)).
 #[derive(Debug)]
 pub(crate) struct LoadedProvider {
     pub(crate) config: std::sync::Arc<ProviderConfig>,
     pub(crate) status: ProviderStatus,
+    pub(crate) route_tag: String,
 }
 
 fn no_secret() -> ClientSecret {

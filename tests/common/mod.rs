@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, EntraAudience, EntraTenancy, Error, LoginIntent, LoginOptions,
-    LoginOutcome, ManualClock, MemoryAuditSink, ProviderConfig, ProviderId, TenantId, UserId,
+    Broker, CallbackRoute, ClientSecret, EntraAudience, EntraTenancy, Error, LoginIntent,
+    LoginOptions, LoginOutcome, ManualClock, MemoryAuditSink, ProviderConfig, ProviderId, TenantId,
+    UserId,
 };
 use time::macros::datetime;
 
@@ -177,6 +178,11 @@ impl World {
             .is_empty()
     }
 
+    /// The route the world's callbacks arrive at (the world's application and tenant).
+    pub fn route(&self) -> CallbackRoute {
+        CallbackRoute::new(self.provider.clone()).with_tenant(self.tenant.clone())
+    }
+
     /// The clock's reading.
     pub fn clock_now(&self) -> time::OffsetDateTime {
         use cx_sso::Clock;
@@ -201,7 +207,9 @@ impl World {
     /// The whole round trip.
     pub async fn login(&self, intent: LoginIntent, subject: &str) -> Result<LoginOutcome, Error> {
         let (callback, binding) = self.consent(intent, subject).await;
-        self.broker.complete_login(&callback, &binding).await
+        self.broker
+            .complete_login(&self.route(), &callback, &binding)
+            .await
     }
 
     /// Binds `subject` to `user` from the settings page.
