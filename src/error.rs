@@ -398,6 +398,14 @@ pub enum IdTokenError {
     /// The header's `alg` is `none`, HMAC, or not advertised by the provider.
     #[error("algorithm `{0}` is not accepted")]
     AlgorithmNotAllowed(String),
+    /// The application pins its ID-token algorithm and the token is signed with another.
+    #[error("algorithm `{found}` is not the pinned `{expected}`")]
+    AlgorithmMismatch {
+        /// The pinned algorithm.
+        expected: crate::IdTokenAlgorithm,
+        /// The token's algorithm.
+        found: crate::IdTokenAlgorithm,
+    },
     /// The header lists a `crit` extension we do not understand.
     #[error("unsupported critical header")]
     UnsupportedCritical,

@@ -92,7 +92,7 @@
 //! After fixing an application, an admin runs [`Broker::test_connection`]: logins through it
 //! work again once it is ready.
 //!
-//! # Host routes
+//! # Host routes and per-application options
 //!
 //! - **Redirect URIs** are `{public_base_url}/sso/callback/{provider}` unless the host names
 //!   its own path with [`BrokerBuilder::redirect_path`], such as
@@ -103,6 +103,13 @@
 //!   another tenant or application is refused ([`CallbackError::WrongRoute`]) before the login
 //!   is looked up, so it still completes at its own route: the host no longer compares
 //!   `outcome.tenant` itself.
+//! - **The scope set** of a sign-in request is `openid email profile` (plus any extra scopes)
+//!   unless [`ProviderConfig::with_scopes`] gives the exact set: `openid` required, `profile`
+//!   and `email` optional, other scopes allowed.
+//! - **The ID-token algorithm** can be pinned with
+//!   [`ProviderConfig::with_id_token_signed_response_alg`] ([`IdTokenAlgorithm`]): any other
+//!   algorithm is refused ([`IdTokenError::AlgorithmMismatch`]), and the connection check
+//!   reports the application invalid when the provider does not advertise the pinned one.
 //!
 //! # Mailbox connections
 //!
@@ -165,7 +172,8 @@
 //!   route is refused before the lookup ([`CallbackError::WrongRoute`]); a rewritten tag
 //!   changes the state, which then finds nothing.
 //! - **PKCE S256 and a nonce** on every request. The ID token's signature (RS256, PS256, ES256
-//!   or EdDSA, as the provider advertises; never `none` or HMAC), `iss`, `aud`, `azp`, `exp`,
+//!   or EdDSA, as the provider advertises, or only the one the application pins; never `none`
+//!   or HMAC), `iss`, `aud`, `azp`, `exp`,
 //!   `iat` and `nonce` are checked ([`IdTokenError`]). RFC 9207's `iss` parameter is checked
 //!   when present or advertised. Google's `hd` and Entra's `tid` are checked against the
 //!   application's allow-lists.
@@ -312,8 +320,9 @@ pub use policy::{
     TenantAuthStatus,
 };
 pub use provider::{
-    CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,
-    ProviderKind, ProviderProblem, ProviderReport, ProviderStatus, SecretCheck, SsoStatus,
+    CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, IdTokenAlgorithm,
+    ProviderConfig, ProviderKind, ProviderProblem, ProviderReport, ProviderStatus, SecretCheck,
+    SsoStatus,
 };
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;

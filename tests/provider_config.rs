@@ -6,7 +6,8 @@ use common::*;
 use cx_sso::testing::{FakeIdp, Misbehavior};
 use cx_sso::{
     CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ErrorKind,
-    LoginIntent, LoginOptions, ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
+    HttpClient, HttpError, IdTokenAlgorithm, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
+    ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
 };
 
 #[tokio::test]
@@ -419,4 +420,197 @@ async fn provider_status_reports_one_application() {
             .unwrap(),
         ProviderStatus::Ready
     );
+}
+
+#[tokio::test]
+async fn the_exact_scope_set_is_sent_and_openid_is_required() {
+    let calendar = "https://www.googleapis.com/auth/calendar.readonly";
+    let w = google_world_with(|c| c.with_scopes(["openid", "email", calendar, "email"])).await;
+    let r = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let scope = r
+        .authorize_url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        scope.as_deref(),
+        Some(format!("openid email {calendar}").as_str())
+    );
+    // The login works with it (`profile` is optional).
+    w.bind("alice", "g-alice").await;
+    assert!(matches!(
+        w.login(LoginIntent::SignIn, "g-alice").await.unwrap(),
+        LoginOutcome::SignedIn { .. }
+    ));
+
+    // Without `openid`, or with a scope that is not an RFC 6749 scope token: refused, nothing
+    // stored.
+    let t = tenant("scopes");
+    for (scopes, why) in [
+        (vec!["email", "profile"], "`openid`"),
+        (vec!["openid", "a b"], "scope is empty or holds a space"),
+        (vec!["openid", ""], "scope is empty"),
+        (vec!["openid", "caf\u{e9}"], "non-ASCII"),
+    ] {
+        let config =
+            ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+                .with_scopes(scopes.clone());
+        match w.broker.configure_provider(&t, config).await {
+            Err(Error::Config(ConfigError::Invalid { reason, .. })) => {
+                assert!(reason.contains(why), "{scopes:?}: {reason}");
+            }
+            other => panic!("{scopes:?}: {other:?}"),
+        }
+        assert_eq!(
+            w.broker.provider_status(&t, &pid("google")).await.unwrap(),
+            ProviderStatus::NotConfigured
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pinned_algorithm_the_provider_does_not_advertise_makes_the_application_invalid() {
+    let w = google_world().await;
+    let t = tenant("pinned");
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+        .with_id_token_signed_response_alg(IdTokenAlgorithm::Es256);
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    assert!(!report.is_ready());
+    assert!(
+        report
+            .reasons()
+            .iter()
+            .any(|r| r.contains("ES256") && r.contains("RS256")),
+        "{report:?}"
+    );
+    // The secret was still checked: every problem is reported.
+    assert_eq!(report.check.secret, SecretCheck::Accepted);
+    assert!(matches!(
+        w.broker
+            .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+            .await,
+        Err(Error::ProviderInvalid { .. })
+    ));
+}
+
+/// A provider that advertises PS256 beside RS256 (and still signs with RS256).
+#[derive(Debug)]
+struct AdvertisesPs256(FakeIdp);
+
+#[async_trait::async_trait]
+impl HttpClient for AdvertisesPs256 {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let discovery = request.uri().path().ends_with("/openid-configuration");
+        let response = self.0.call(request).await?;
+        if !discovery {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        doc["id_token_signing_alg_values_supported"] = serde_json::json!(["RS256", "PS256"]);
+        Ok(http::Response::from_parts(
+            parts,
+            serde_json::to_vec(&doc).unwrap(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn only_the_pinned_id_token_algorithm_is_accepted() {
+    let w = google_world().await;
+    let broker = cx_sso::Broker::builder()
+        .http_client(AdvertisesPs256(w.idp.clone()))
+        .clock(w.clock.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    let login = |pin: IdTokenAlgorithm| {
+        let (w, broker) = (&w, &broker);
+        async move {
+            let config = ProviderConfig::google(
+                w.provider.clone(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .with_id_token_signed_response_alg(pin);
+            assert_eq!(config.id_token_signed_response_alg(), Some(pin));
+            let report = broker.configure_provider(&w.tenant, config).await.unwrap();
+            assert!(report.is_ready(), "{report:?}");
+            let r = broker
+                .begin_login(
+                    &w.tenant,
+                    &w.provider,
+                    LoginIntent::Link {
+                        user: user("alice"),
+                    },
+                    LoginOptions::new(),
+                )
+                .await
+                .unwrap();
+            let cb = w
+                .idp
+                .authorize(r.authorize_url.as_str(), "g-alice")
+                .unwrap();
+            broker
+                .complete_login(&w.route(), &cb, r.browser_binding.secret())
+                .await
+        }
+    };
+    // PS256 is pinned: the provider's RS256 token is refused, although it advertises RS256.
+    let err = login(IdTokenAlgorithm::Ps256).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IdToken(IdTokenError::AlgorithmMismatch {
+                expected: IdTokenAlgorithm::Ps256,
+                found: IdTokenAlgorithm::Rs256,
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::ProviderRejected);
+    assert!(
+        broker
+            .list_bindings(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // RS256 pinned: the same token is accepted.
+    assert!(matches!(
+        login(IdTokenAlgorithm::Rs256).await.unwrap(),
+        LoginOutcome::Linked { .. }
+    ));
+}
+
+#[test]
+fn id_token_algorithms_are_named_as_in_jose() {
+    for (name, alg) in [
+        ("RS256", IdTokenAlgorithm::Rs256),
+        ("PS256", IdTokenAlgorithm::Ps256),
+        ("ES256", IdTokenAlgorithm::Es256),
+        ("EdDSA", IdTokenAlgorithm::EdDsa),
+    ] {
+        assert_eq!(name.parse::<IdTokenAlgorithm>().unwrap(), alg);
+        assert_eq!(alg.to_string(), name);
+        assert_eq!(serde_json::to_string(&alg).unwrap(), format!("\"{name}\""));
+    }
+    for bad in ["none", "HS256", "rs256", "RS384", ""] {
+        assert!(matches!(
+            bad.parse::<IdTokenAlgorithm>(),
+            Err(Error::Config(ConfigError::Invalid { .. }))
+        ));
+    }
 }

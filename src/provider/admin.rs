@@ -27,8 +27,9 @@ impl Broker {
     /// [`sso_status`](Self::sso_status).
     ///
     /// A configuration with problems that need no network to see (empty id or secret, a
-    /// non-https issuer, a malformed Entra tenant id) is refused and nothing is stored. A
-    /// configuration whose connection check fails (discovery, issuer, a rejected secret) is
+    /// non-https issuer, a malformed Entra tenant id, a scope set without `openid`) is refused
+    /// and nothing is stored. A configuration whose connection check fails (discovery, issuer,
+    /// a rejected secret, a pinned ID-token algorithm the provider does not advertise) is
     /// stored, and the answer says so: [`ProviderReport::is_ready`] is `false` and
     /// [`ProviderReport::status`] lists every reason. Logins through it are refused until a
     /// later check passes ([`test_connection`](Self::test_connection)).
@@ -223,6 +224,20 @@ impl Broker {
                 };
             }
         };
+        // The pinned ID-token algorithm must be one the provider advertises. The secret is
+        // checked all the same: every problem is reported, not only the first.
+        let discovery = match config.id_token_signed_response_alg() {
+            Some(pinned) if !meta.algorithms.contains(&pinned.jwt()) => {
+                let advertised: Vec<String> =
+                    meta.algorithms.iter().map(|a| format!("{a:?}")).collect();
+                CheckResult::Failed(format!(
+                    "the ID-token algorithm is pinned to {pinned}, which the provider does not \
+                     advertise (it advertises {})",
+                    advertised.join(", ")
+                ))
+            }
+            _ => CheckResult::Ok,
+        };
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
         let probe = crate::login::random_token(16);
@@ -244,10 +259,7 @@ impl Broker {
             Err(TokenEndpointError::InvalidClient) => SecretCheck::Rejected,
             _ => SecretCheck::Unknown,
         };
-        ConnectionCheck {
-            discovery: CheckResult::Ok,
-            secret,
-        }
+        ConnectionCheck { discovery, secret }
     }
 
     /// The tenant's SSO status, from the stored configurations and their last connection
