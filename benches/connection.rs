@@ -8,8 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use cx_sso::store::Store;
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, Clock, ConnectionId, EncryptionKey, LoginIntent, LoginOptions,
-    ManualClock, MemoryStore, ProviderConfig, ProviderId, TenantId,
+    Broker, CallbackRoute, ClientSecret, Clock, ConnectionId, EncryptionKey, LoginIntent,
+    LoginOptions, ManualClock, MemoryStore, ProviderConfig, ProviderId, TenantId,
 };
 use time::macros::datetime;
 
@@ -61,7 +61,11 @@ async fn fixture(key: Option<EncryptionKey>) -> Fixture {
         .authorize(redirect.authorize_url.as_str(), "1089")
         .unwrap();
     broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(provider.clone()),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap();
     Fixture {

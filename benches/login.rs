@@ -28,8 +28,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    AuthMethod, Broker, ClientSecret, HttpClient, LoginIntent, LoginOptions, LoginOutcome,
-    ManualClock, ProviderConfig, ProviderId, TenantId, UserId,
+    AuthMethod, Broker, CallbackRoute, ClientSecret, HttpClient, LoginIntent, LoginOptions,
+    LoginOutcome, ManualClock, ProviderConfig, ProviderId, TenantId, UserId,
 };
 use time::Duration;
 use time::macros::datetime;
@@ -44,6 +44,8 @@ struct World {
     clock: Arc<ManualClock>,
     tenant: TenantId,
     provider: ProviderId,
+    /// The route the callbacks arrive at (built once, as a host's router would per request).
+    route: CallbackRoute,
 }
 
 /// Drives a future that never waits on anything outside this thread (the broker over a
@@ -83,7 +85,7 @@ async fn world() -> World {
         .unwrap();
     let tenant = TenantId::new("acme").unwrap();
     let provider = ProviderId::new("google").unwrap();
-    let check = broker
+    let report = broker
         .configure_provider(
             &tenant,
             ProviderConfig::google(
@@ -94,11 +96,12 @@ async fn world() -> World {
         )
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     let w = World {
         broker,
         idp,
         clock,
+        route: CallbackRoute::new(provider.clone()).with_tenant(tenant.clone()),
         tenant,
         provider,
     };
@@ -108,7 +111,11 @@ async fn world() -> World {
             user: UserId::new("u-alice").unwrap(),
         })
         .await;
-    let out = w.broker.complete_login(&callback, &binding).await.unwrap();
+    let out = w
+        .broker
+        .complete_login(&w.route, &callback, &binding)
+        .await
+        .unwrap();
     assert!(matches!(out, LoginOutcome::Linked { .. }), "{out:?}");
     w
 }
@@ -203,7 +210,11 @@ fn benches(c: &mut Criterion) {
         b.to_async(&rt).iter_batched(
             || run_now(w.consent(LoginIntent::SignIn)),
             |(callback, binding)| async move {
-                let out = w.broker.complete_login(&callback, &binding).await.unwrap();
+                let out = w
+                    .broker
+                    .complete_login(&w.route, &callback, &binding)
+                    .await
+                    .unwrap();
                 assert!(matches!(out, LoginOutcome::SignedIn { .. }));
                 out
             },

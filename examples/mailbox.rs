@@ -6,8 +6,8 @@
 
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, ConnectionId, ConnectionStatus, LoginIntent, LoginOptions, LoginOutcome,
-    ProviderConfig, ProviderId, TenantId,
+    Broker, CallbackRoute, ClientSecret, ConnectionId, ConnectionStatus, LoginIntent, LoginOptions,
+    LoginOutcome, ProviderConfig, ProviderId, TenantId,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    the callback URL to register there is the broker's redirect URI).
     println!(
         "callback URL to register: {}",
-        broker.redirect_uri(&provider)
+        broker.redirect_uri(&tenant, &provider)
     );
     broker
         .configure_provider(
@@ -65,7 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ...the admin consents, Google redirects back to the callback.
     let callback = google.authorize(redirect.authorize_url.as_str(), "1089")?;
     match broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(provider.clone()),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await?
     {
         LoginOutcome::Connected {

@@ -6,8 +6,8 @@
 
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig, ProviderId,
-    TenantId, UserId,
+    Broker, CallbackRoute, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
+    ProviderId, TenantId, UserId,
 };
 
 /// Plays the browser: begin the login, consent at the provider, come back to the callback.
@@ -32,10 +32,11 @@ async fn browser_round_trip(
         redirect.authorize_url.host_str().unwrap_or("?")
     );
     // The host sets `redirect.browser_binding` as a cookie; the provider sends the user back
-    // to the redirect URI with this query string.
+    // to the redirect URI (GET /sso/callback/{provider}) with this query string.
     let callback = idp.authorize(redirect.authorize_url.as_str(), account)?;
+    let route = CallbackRoute::new(provider.clone());
     Ok(broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(&route, &callback, redirect.browser_binding.secret())
         .await?)
 }
 
@@ -70,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   status before: {:?}", broker.sso_status(&acme).await?);
     println!(
         "   redirect URI to register at Google: {}",
-        broker.redirect_uri(&google)
+        broker.redirect_uri(&acme, &google)
     );
     let config = ProviderConfig::google(
         google.clone(),
@@ -79,8 +80,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_allowed_hosted_domains(["acme.example"]);
     println!("   config (secret redacted): {config:?}");
-    let check = broker.configure_provider(&acme, config).await?;
-    println!("   connection check: {check:?}");
+    let report = broker.configure_provider(&acme, config).await?;
+    println!(
+        "   saved; ready: {} (check: {:?})",
+        report.is_ready(),
+        report.check
+    );
     println!("   status after: {:?}", broker.sso_status(&acme).await?);
 
     println!("2. Ana binds her Google account from Edit Profile > Security Setting");

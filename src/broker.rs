@@ -27,15 +27,17 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) http: Arc<dyn HttpClient>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) public_base_url: Url,
+    /// The redirect URIs' template, joined to the public base URL.
+    pub(crate) redirect_path: crate::login::RedirectPath,
     pub(crate) options: Options,
     pub(crate) metadata: crate::provider::MetadataCache,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) directory: Arc<dyn UserDirectory>,
     /// Decoded visitor key rings, checked against the store's record version on every use.
     pub(crate) visitor_rings: crate::visitor::RingCache,
-    /// Decoded provider configurations, checked against the stored bytes on every use.
-    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::ProviderConfig>,
+    /// Decoded provider configurations and their status, checked against the stored bytes on
+    /// every use.
+    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::LoadedProvider>,
     /// Decoded tenant policies, checked against the stored bytes on every use.
     pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
     pub(crate) refresh_locks: crate::connection::RefreshLocks,
@@ -89,6 +91,7 @@ pub struct BrokerBuilder {
     http: Option<Arc<dyn HttpClient>>,
     clock: Option<Arc<dyn Clock>>,
     public_base_url: Option<String>,
+    redirect_path: Option<String>,
     options: Options,
     audit: Option<Arc<dyn AuditSink>>,
     directory: Option<Arc<dyn UserDirectory>>,
@@ -140,6 +143,25 @@ impl BrokerBuilder {
     /// from it. Must be `https` (loopback `http` allowed).
     pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
         self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// The path of the redirect URIs under the public base URL, for a host whose callback
+    /// routes are already registered at its providers (default `/sso/callback/{provider}`).
+    ///
+    /// `{provider}` (required, once) becomes the application id and `{tenant}` (optional, at
+    /// most once) the tenant id; no other placeholder is known. The rest is a URL path: it
+    /// starts with `/`, holds only characters allowed in a path (percent-encode others), no
+    /// query or fragment, no empty, `.` or `..` segment. With base
+    /// `https://cx.example.com/portal`, `/t/{tenant}/auth/{provider}/callback` gives
+    /// `https://cx.example.com/portal/t/acme/auth/google/callback`. With `{tenant}`,
+    /// [`Broker::complete_login`] needs the tenant of the route
+    /// ([`CallbackRoute::with_tenant`](crate::CallbackRoute::with_tenant)).
+    ///
+    /// Changing it changes every redirect URI: register the new ones at the providers first.
+    /// Validated by [`build`](Self::build).
+    pub fn redirect_path(mut self, template: impl Into<String>) -> Self {
+        self.redirect_path = Some(template.into());
         self
     }
 
@@ -258,7 +280,9 @@ impl BrokerBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] when the base URL is missing or not allowed, or an option is out of range.
+    /// [`ConfigError`] when the base URL is missing or not allowed, the
+    /// [redirect path](Self::redirect_path) is not a valid template, or an option is out of
+    /// range.
     pub fn build(self) -> Result<Broker, Error> {
         let raw = self
             .public_base_url
@@ -281,6 +305,12 @@ impl BrokerBuilder {
             let path = format!("{}/", public_base_url.path());
             public_base_url.set_path(&path);
         }
+        let redirect_path = crate::login::RedirectPath::parse(
+            &public_base_url,
+            self.redirect_path
+                .as_deref()
+                .unwrap_or(crate::login::DEFAULT_REDIRECT_PATH),
+        )?;
         let o = &self.options;
         if o.leeway.is_negative() || o.leeway > Duration::minutes(5) {
             return Err(invalid("leeway", "must be between 0 and 5 minutes"));
@@ -319,7 +349,7 @@ impl BrokerBuilder {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                public_base_url,
+                redirect_path,
                 options: self.options,
                 metadata: crate::provider::MetadataCache::default(),
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),

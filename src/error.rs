@@ -24,6 +24,21 @@ pub enum Error {
         /// The provider id asked for.
         provider: String,
     },
+    /// The tenant's SSO application is saved but not usable: its last connection check
+    /// failed (or it was never checked). [`Broker::begin_login`](crate::Broker::begin_login)
+    /// answers this before any redirect, so the login page can show the SSO warning instead
+    /// of sending the user to the provider; an admin fixes the application and runs
+    /// [`Broker::test_connection`](crate::Broker::test_connection).
+    #[error("the SSO application `{provider}` of tenant `{tenant}` is not usable: {}", reasons.join("; "))]
+    ProviderInvalid {
+        /// The tenant.
+        tenant: String,
+        /// The application.
+        provider: String,
+        /// Every reason, in words an admin can act on (the same as
+        /// [`ProviderStatus::Invalid`](crate::ProviderStatus::Invalid)).
+        reasons: Vec<String>,
+    },
     /// The callback query could not be accepted.
     #[error("malformed callback: {0}")]
     Callback(#[from] CallbackError),
@@ -101,7 +116,8 @@ pub enum Error {
 pub enum ErrorKind {
     /// The host passed something invalid (a programming or configuration error).
     InvalidInput,
-    /// The tenant's SSO is not configured, not for this provider, not ready to be enforced
+    /// The tenant's SSO is not configured, not for this provider, the application is invalid
+    /// (show the SSO warning: [`Error::provider_status`] says which), not ready to be enforced
     /// ([`PolicyError::SsoNotReady`]), or the provider refuses the application's client
     /// credentials ([`TokenEndpointError::InvalidClient`]): a tenant admin must set it up.
     NotConfigured,
@@ -149,7 +165,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) => ErrorKind::InvalidInput,
-            Self::NotConfigured { .. } => ErrorKind::NotConfigured,
+            Self::NotConfigured { .. } | Self::ProviderInvalid { .. } => ErrorKind::NotConfigured,
+            // A callback at another tenant's or application's route: the host's routing (or a
+            // hand-edited URL); nothing was consumed and the login completes at its own route.
+            Self::Callback(CallbackError::WrongRoute) => ErrorKind::InvalidInput,
             // The query comes from the browser, not from the host's code: start again.
             Self::Callback(_) => ErrorKind::LoginExpired,
             Self::State(e) => match e {
@@ -199,6 +218,24 @@ impl Error {
                 | ConnectionError::NoMailbox
                 | ConnectionError::MalformedChallenge(_) => ErrorKind::ProviderRejected,
             },
+        }
+    }
+}
+
+impl Error {
+    /// The application's status, when this error is the SSO warning of
+    /// [`begin_login`](crate::Broker::begin_login): [`ProviderStatus::NotConfigured`](crate::ProviderStatus::NotConfigured)
+    /// for [`Error::NotConfigured`], [`ProviderStatus::Invalid`](crate::ProviderStatus::Invalid)
+    /// with its reasons for [`Error::ProviderInvalid`]; `None` for every other error. The
+    /// same type [`Broker::provider_status`](crate::Broker::provider_status) answers, so a
+    /// login page renders the warning one way.
+    pub fn provider_status(&self) -> Option<crate::ProviderStatus> {
+        match self {
+            Self::NotConfigured { .. } => Some(crate::ProviderStatus::NotConfigured),
+            Self::ProviderInvalid { reasons, .. } => Some(crate::ProviderStatus::Invalid {
+                reasons: reasons.clone(),
+            }),
+            _ => None,
         }
     }
 }
@@ -257,6 +294,11 @@ pub enum CallbackError {
     /// A parameter is not acceptable (too long, bad characters).
     #[error("parameter `{0}` is malformed")]
     Malformed(&'static str),
+    /// The callback belongs to a login begun for another tenant or application than the
+    /// route that received it ([`CallbackRoute`](crate::CallbackRoute)). Nothing was
+    /// consumed: the login can still complete at its own route.
+    #[error("the callback belongs to a login for another tenant or application")]
+    WrongRoute,
 }
 
 /// Why the login state was refused.
@@ -377,6 +419,7 @@ impl IdTokenError {
             Self::NonceMismatch | Self::AtHashMismatch => ErrorKind::SecurityRefusal,
             Self::Malformed(_)
             | Self::AlgorithmNotAllowed(_)
+            | Self::AlgorithmMismatch { .. }
             | Self::UnsupportedCritical
             | Self::AmbiguousKey
             | Self::UnknownKey
@@ -408,6 +451,14 @@ pub enum IdTokenError {
     /// The header's `alg` is `none`, HMAC, or not advertised by the provider.
     #[error("algorithm `{0}` is not accepted")]
     AlgorithmNotAllowed(String),
+    /// The application pins its ID-token algorithm and the token is signed with another.
+    #[error("algorithm `{found}` is not the pinned `{expected}`")]
+    AlgorithmMismatch {
+        /// The pinned algorithm.
+        expected: crate::IdTokenAlgorithm,
+        /// The token's algorithm.
+        found: crate::IdTokenAlgorithm,
+    },
     /// The header lists a `crit` extension we do not understand.
     #[error("unsupported critical header")]
     UnsupportedCritical,

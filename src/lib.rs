@@ -19,8 +19,8 @@
 //! ```
 //! use cx_sso::testing::{FakeIdp, FakeUser};
 //! use cx_sso::{
-//!     Broker, ClientSecret, LoginIntent, LoginOptions, LoginOutcome, ProviderConfig,
-//!     ProviderId, SsoStatus, TenantId, UserId,
+//!     Broker, CallbackRoute, ClientSecret, LoginIntent, LoginOptions, LoginOutcome,
+//!     ProviderConfig, ProviderId, ProviderStatus, TenantId, UserId,
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -38,14 +38,20 @@
 //! let tenant = TenantId::new("acme")?;
 //! let provider = ProviderId::new("google")?;
 //!
-//! // 1. The admin page shows the redirect URI to register, then saves the application.
-//! assert_eq!(broker.redirect_uri(&provider), "https://cx.example.com/sso/callback/google");
+//! // 1. The admin page shows the redirect URI to register, then saves the application; the
+//! //    answer says whether it is ready (or why not).
+//! assert_eq!(
+//!     broker.redirect_uri(&tenant, &provider),
+//!     "https://cx.example.com/sso/callback/google"
+//! );
 //! let config = ProviderConfig::google(provider.clone(), "my-client-id",
 //!     ClientSecret::new("my-client-secret"));
-//! broker.configure_provider(&tenant, config).await?;
-//! assert!(matches!(broker.sso_status(&tenant).await?, SsoStatus::Ready { .. }));
+//! let report = broker.configure_provider(&tenant, config).await?;
+//! assert!(report.is_ready(), "{:?}", report.reasons());
 //!
-//! // 2. The login page: redirect to the provider, set the cookie.
+//! // 2. The login page: offer the application if it is ready (else show the SSO warning),
+//! //    redirect to the provider, set the cookie.
+//! assert_eq!(broker.provider_status(&tenant, &provider).await?, ProviderStatus::Ready);
 //! let redirect = broker
 //!     .begin_login(&tenant, &provider, LoginIntent::SignIn, LoginOptions::new())
 //!     .await?;
@@ -54,8 +60,10 @@
 //! // (the user consents at the provider, which redirects back with a query string)
 //! let callback_query = google.authorize(redirect.authorize_url.as_str(), "1089")?;
 //!
-//! // 3. The callback handler.
-//! match broker.complete_login(&callback_query, &cookie).await? {
+//! // 3. The callback handler, GET /sso/callback/{provider}: the route it served, the query,
+//! //    the cookie.
+//! let route = CallbackRoute::new(provider.clone());
+//! match broker.complete_login(&route, &callback_query, &cookie).await? {
 //!     LoginOutcome::SignedIn { user, session, .. } => { /* start the host session */ }
 //!     LoginOutcome::LinkRequired { ticket, .. } => {
 //!         // First login with this account: ask for the password, then
@@ -68,6 +76,40 @@
 //! ```
 //!
 //! `examples/quickstart.rs` runs the whole story (`cargo run --example quickstart`).
+//!
+//! # The SSO warning
+//!
+//! "If no SSO application is configured or the application is invalid, users will encounter
+//! a warning message when attempting to use the SSO feature." Each application has a
+//! [`ProviderStatus`]: `NotConfigured`, `Invalid { reasons }` (its last connection check
+//! failed, or never ran) or `Ready`, kept with the stored configuration.
+//! [`Broker::configure_provider`] and [`Broker::test_connection`] answer a [`ProviderReport`]
+//! saying whether the saved application is ready; [`Broker::provider_status`] looks one up
+//! (no network); [`Broker::sso_status`] sums up the tenant. [`Broker::begin_login`] refuses an
+//! application that is not ready *before* any redirect, with [`Error::NotConfigured`] or
+//! [`Error::ProviderInvalid`] (every reason), both [`ErrorKind::NotConfigured`]; and
+//! [`Error::provider_status`] turns either into the same [`ProviderStatus`] to render.
+//! After fixing an application, an admin runs [`Broker::test_connection`]: logins through it
+//! work again once it is ready.
+//!
+//! # Host routes and per-application options
+//!
+//! - **Redirect URIs** are `{public_base_url}/sso/callback/{provider}` unless the host names
+//!   its own path with [`BrokerBuilder::redirect_path`], such as
+//!   `/t/{tenant}/auth/{provider}/callback` for routes already registered at Google or
+//!   Microsoft; [`Broker::redirect_uri`] gives the URI of a tenant's application.
+//! - **The callback route** is told to [`Broker::complete_login`] as a [`CallbackRoute`] (the
+//!   application, and the tenant when the path has one). A callback that belongs to a login for
+//!   another tenant or application is refused ([`CallbackError::WrongRoute`]) before the login
+//!   is looked up, so it still completes at its own route: the host no longer compares
+//!   `outcome.tenant` itself.
+//! - **The scope set** of a sign-in request is `openid email profile` (plus any extra scopes)
+//!   unless [`ProviderConfig::with_scopes`] gives the exact set: `openid` required, `profile`
+//!   and `email` optional, other scopes allowed.
+//! - **The ID-token algorithm** can be pinned with
+//!   [`ProviderConfig::with_id_token_signed_response_alg`] ([`IdTokenAlgorithm`]): any other
+//!   algorithm is refused ([`IdTokenError::AlgorithmMismatch`]), and the connection check
+//!   reports the application invalid when the provider does not advertise the pinned one.
 //!
 //! # Mailbox connections
 //!
@@ -132,8 +174,13 @@
 //!   refused ([`StateError::Unknown`]); both refusals have the same [`ErrorKind`], so the
 //!   sender learns nothing about the login. Link tickets are bound the same way to their
 //!   tenant: presented in another tenant, one is refused and stays redeemable in its own.
+//!   The state ends in a tag naming its tenant and application (a truncated hash, not a
+//!   secret), so a callback at another route is refused before the lookup
+//!   ([`CallbackError::WrongRoute`]); a rewritten tag changes the state, which then finds
+//!   nothing.
 //! - **PKCE S256 and a nonce** on every request. The ID token's signature (RS256, PS256, ES256
-//!   or EdDSA, as the provider advertises; never `none` or HMAC), `iss`, `aud`, `azp`, `exp`,
+//!   or EdDSA, as the provider advertises, or only the one the application pins; never `none`
+//!   or HMAC), `iss`, `aud`, `azp`, `exp`,
 //!   `iat` and `nonce` are checked ([`IdTokenError`]), and `at_hash` when present (OpenID
 //!   Connect Core 3.1.3.8: the left half of the access token's hash, SHA-256 for `*256`,
 //!   SHA-384 for `*384`, SHA-512 for `*512` and for `EdDSA`, Ed25519's own hash;
@@ -285,14 +332,15 @@ pub use http::ReqwestHttpClient;
 pub use http::{HttpClient, HttpError, HttpErrorKind};
 pub use identity::ExternalIdentity;
 pub use ids::{BindingId, ConnectionId, ProviderId, TenantId, UserId};
-pub use login::{LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
+pub use login::{CallbackRoute, LoginIntent, LoginOptions, LoginOutcome, LoginRedirect};
 pub use policy::{
     AuthMethod, EmailMatch, LinkingPolicy, PasswordDecision, SessionMethod, SwitchRevocation,
     TenantAuthStatus,
 };
 pub use provider::{
-    CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, ProviderConfig,
-    ProviderKind, ProviderProblem, SecretCheck, SsoStatus,
+    CheckResult, ClientAuthMethod, ConnectionCheck, EntraAudience, EntraTenancy, IdTokenAlgorithm,
+    ProviderConfig, ProviderKind, ProviderProblem, ProviderReport, ProviderStatus, SecretCheck,
+    SsoStatus,
 };
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;

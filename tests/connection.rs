@@ -13,10 +13,10 @@ use common::{CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, pid, tenant};
 use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
 use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
 use cx_sso::{
-    Broker, ClientSecret, Clock, ConfigError, ConnectionError, ConnectionId, ConnectionStatus,
-    EncryptionKey, EntraAudience, EntraTenancy, Error, ErrorKind, LoginIntent, LoginOptions,
-    LoginOutcome, ManualClock, MemoryStore, ProviderConfig, ProviderId, ProviderRevocation,
-    SsoStatus, Store, StoreError, TenantId,
+    Broker, CallbackRoute, ClientSecret, Clock, ConfigError, ConnectionError, ConnectionId,
+    ConnectionStatus, EncryptionKey, EntraAudience, EntraTenancy, Error, ErrorKind, LoginIntent,
+    LoginOptions, LoginOutcome, ManualClock, MemoryStore, ProviderConfig, ProviderId,
+    ProviderRevocation, SsoStatus, Store, StoreError, TenantId,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -215,8 +215,8 @@ async fn setup_with(kind: Kind, key: Option<EncryptionKey>) -> Setup {
     let tenant = tenant("acme");
     let config = config_for(kind);
     let provider = config.id().clone();
-    let check = broker.configure_provider(&tenant, config).await.unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    let report = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(report.is_ready(), "{report:?}");
     Setup {
         idp,
         clock,
@@ -262,7 +262,11 @@ impl Setup {
             .authorize(redirect.authorize_url.as_str(), self.subject)
             .unwrap();
         let outcome = broker
-            .complete_login(&callback, redirect.browser_binding.secret())
+            .complete_login(
+                &CallbackRoute::new(self.provider.clone()),
+                &callback,
+                redirect.browser_binding.secret(),
+            )
             .await
             .unwrap();
         (query, outcome)
@@ -529,8 +533,8 @@ async fn gmail_email_asset_form_connects_refreshes_and_builds_xoauth2() {
     )
     .with_oauth2_refresh_url(FORM_REFRESH_TOKEN_URL)
     .with_oauth2_mailbox(FORM_EMAIL_ID);
-    let check = broker.configure_provider(&tenant, config).await.unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    let report = broker.configure_provider(&tenant, config).await.unwrap();
+    assert!(report.is_ready(), "{report:?}");
 
     // "Generate Token": Google's authorization URL as the form has it, the mail scope alone.
     let redirect = broker
@@ -564,7 +568,11 @@ async fn gmail_email_asset_form_connects_refreshes_and_builds_xoauth2() {
     // The admin consents at Google; the platform keeps the tokens.
     let callback = google.authorize(url.as_str(), "g-asset").unwrap();
     let outcome = broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(pid("gmail-asset")),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap();
     match outcome {
@@ -619,7 +627,11 @@ async fn sign_in_and_link_never_touch_connections() {
         .unwrap();
     let outcome = s
         .broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(s.provider.clone()),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap();
     assert!(matches!(outcome, LoginOutcome::LinkRequired { .. }));
@@ -1178,7 +1190,11 @@ async fn a_mailbox_with_framing_characters_is_refused() {
         .unwrap();
     let err = s
         .broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(s.provider.clone()),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap_err();
     assert_eq!(connection_error(err), ConnectionError::InvalidMailbox);
@@ -1649,7 +1665,11 @@ async fn generic_oidc_connect_asks_offline_access_and_reads_the_id_token_email()
         .unwrap();
     let userinfo = idp.userinfo_requests();
     let outcome = broker
-        .complete_login(&callback, redirect.browser_binding.secret())
+        .complete_login(
+            &CallbackRoute::new(pid("okta")),
+            &callback,
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap();
     assert!(

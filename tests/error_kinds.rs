@@ -77,7 +77,11 @@ async fn a_malformed_callback_asks_to_start_again() {
         format!("{callback}&error=access_denied"),
         "code=abc".to_owned(),
     ] {
-        let err = w.broker.complete_login(&bad, &cookie).await.unwrap_err();
+        let err = w
+            .broker
+            .complete_login(&w.route(), &bad, &cookie)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Callback(_)), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::LoginExpired, "{err:?}");
     }

@@ -200,10 +200,15 @@ async fn replayed_state_is_refused() {
             "g-alice",
         )
         .await;
-    assert!(w.broker.complete_login(&callback, &binding).await.is_ok());
+    assert!(
+        w.broker
+            .complete_login(&w.route(), &callback, &binding)
+            .await
+            .is_ok()
+    );
     let err = w
         .broker
-        .complete_login(&callback, &binding)
+        .complete_login(&w.route(), &callback, &binding)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
@@ -223,7 +228,7 @@ async fn state_from_another_browser_is_refused() {
     let (_, attacker_cookie) = w.consent(LoginIntent::SignIn, "g-bob").await;
     let err = w
         .broker
-        .complete_login(&callback, &attacker_cookie)
+        .complete_login(&w.route(), &callback, &attacker_cookie)
         .await
         .unwrap_err();
     assert!(
@@ -265,7 +270,7 @@ async fn missing_iss_parameter_is_refused_when_the_provider_advertises_it() {
         .collect::<Vec<_>>()
         .join("&");
     let err = b
-        .complete_login(&stripped, r.browser_binding.secret())
+        .complete_login(&w.route(), &stripped, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -287,7 +292,7 @@ async fn missing_iss_parameter_is_refused_when_the_provider_advertises_it() {
         .authorize(r.authorize_url.as_str(), "g-alice")
         .unwrap();
     assert!(
-        b.complete_login(&cb, r.browser_binding.secret())
+        b.complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .is_ok()
     );
@@ -312,7 +317,7 @@ async fn access_denied_is_a_typed_outcome() {
         .unwrap();
     let err = w
         .broker
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(&w.route(), &cb, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -333,14 +338,56 @@ async fn discovery_redirect_is_not_followed() {
         CLIENT_ID,
         cx_sso::ClientSecret::new(CLIENT_SECRET),
     );
-    let check = b.configure_provider(&w.tenant, config).await.unwrap();
-    assert!(!check.is_ok());
-    assert!(check.problems()[0].contains("redirect"), "{check:?}");
+    let report = b.configure_provider(&w.tenant, config).await.unwrap();
+    assert!(!report.is_ready());
+    assert!(report.reasons()[0].contains("redirect"), "{report:?}");
     assert!(matches!(
         b.sso_status(&w.tenant).await.unwrap(),
         cx_sso::SsoStatus::Invalid(_)
     ));
+    // Logins through it are refused before any request (the SSO warning).
+    let fetches = w.idp.discovery_fetches();
     let err = b
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ProviderInvalid { reasons, .. } if reasons[0].contains("redirect")),
+        "{err:?}"
+    );
+    assert_eq!(w.idp.discovery_fetches(), fetches);
+    // An application found ready whose provider starts redirecting: a node with nothing
+    // cached does not follow the redirect either.
+    w.idp.behave();
+    let store: std::sync::Arc<dyn cx_sso::Store> = std::sync::Arc::new(cx_sso::MemoryStore::new());
+    let node = || {
+        cx_sso::Broker::builder()
+            .http_client(w.idp.clone())
+            .shared_store(store.clone())
+            .clock(w.clock.clone())
+            .public_base_url("https://cx.example.com")
+            .build()
+            .unwrap()
+    };
+    let config = cx_sso::ProviderConfig::google(
+        w.provider.clone(),
+        CLIENT_ID,
+        cx_sso::ClientSecret::new(CLIENT_SECRET),
+    );
+    assert!(
+        node()
+            .configure_provider(&w.tenant, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let err = node()
         .begin_login(
             &w.tenant,
             &w.provider,
@@ -445,7 +492,7 @@ async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
         .unwrap();
     assert!(cb.contains("iss="));
     assert!(
-        b.complete_login(&cb, r.browser_binding.secret())
+        b.complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .is_ok()
     );
@@ -466,7 +513,7 @@ async fn entra_multi_tenant_iss_parameter_is_the_metadata_issuer() {
         .authorize(r.authorize_url.as_str(), "pairwise-sub-carol")
         .unwrap();
     let err = b
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(&w.route(), &cb, r.browser_binding.secret())
         .await
         .unwrap_err();
     assert!(
@@ -583,7 +630,11 @@ async fn userinfo_refusals_are_typed_and_quote_no_body_token_or_url() {
             .authorize(redirect.authorize_url.as_str(), "o-erin")
             .unwrap();
         let err = broker
-            .complete_login(&callback, redirect.browser_binding.secret())
+            .complete_login(
+                &cx_sso::CallbackRoute::new(pid("okta")),
+                &callback,
+                redirect.browser_binding.secret(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), cx_sso::ErrorKind::ProviderRejected);

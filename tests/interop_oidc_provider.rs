@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use cx_sso::{
-    Broker, CheckResult, ClientSecret, Clock, ConnectionError, ConnectionId, ConnectionStatus,
-    Error, LoginIntent, LoginOptions, LoginOutcome, LoginRedirect, ProviderConfig, ProviderId,
-    ProviderRevocation, SecretCheck, SsoStatus, TenantId, UserId,
+    Broker, CallbackRoute, CheckResult, ClientSecret, Clock, ConnectionError, ConnectionId,
+    ConnectionStatus, Error, LoginIntent, LoginOptions, LoginOutcome, LoginRedirect,
+    ProviderConfig, ProviderId, ProviderRevocation, SecretCheck, SsoStatus, TenantId, UserId,
 };
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -428,12 +428,13 @@ impl Interop {
             .build()
             .unwrap();
         let app = ProviderId::new("interop").unwrap();
-        let provider = OidcProvider::start(&broker.redirect_uri(&app))?;
+        let tenant = TenantId::new("acme").unwrap();
+        let provider = OidcProvider::start(&broker.redirect_uri(&tenant, &app))?;
         Some(Self {
             provider,
             broker,
             clock,
-            tenant: TenantId::new("acme").unwrap(),
+            tenant,
             app,
         })
     }
@@ -446,7 +447,7 @@ impl Interop {
             .configure_provider(&w.tenant, w.config(CLIENT_SECRET))
             .await
             .unwrap();
-        assert!(check.is_ok(), "{check:?}");
+        assert!(check.is_ready(), "{check:?}");
         Some(w)
     }
 
@@ -459,8 +460,13 @@ impl Interop {
         )
     }
 
+    /// The callback route the host serves for this application.
+    fn route(&self) -> CallbackRoute {
+        CallbackRoute::new(self.app.clone()).with_tenant(self.tenant.clone())
+    }
+
     fn redirect_uri(&self) -> String {
-        self.broker.redirect_uri(&self.app)
+        self.broker.redirect_uri(&self.tenant, &self.app)
     }
 
     async fn begin(&self, intent: LoginIntent) -> LoginRedirect {
@@ -483,6 +489,7 @@ impl Interop {
             .await;
         self.broker
             .complete_login(
+                &self.route(),
                 callback.query().unwrap_or_default(),
                 redirect.browser_binding.secret(),
             )
@@ -540,8 +547,8 @@ async fn discovery_and_the_secret_check_work_against_the_provider() {
         .configure_provider(&w.tenant, w.config(CLIENT_SECRET))
         .await
         .unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Accepted);
+    assert_eq!(check.check.discovery, CheckResult::Ok);
+    assert_eq!(check.check.secret, SecretCheck::Accepted);
     assert_eq!(
         w.broker.sso_status(&w.tenant).await.unwrap(),
         SsoStatus::Ready {
@@ -569,9 +576,9 @@ async fn discovery_and_the_secret_check_work_against_the_provider() {
         .configure_provider(&w.tenant, w.config("not-the-secret"))
         .await
         .unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Rejected);
-    assert!(!check.is_ok());
+    assert_eq!(check.check.discovery, CheckResult::Ok);
+    assert_eq!(check.check.secret, SecretCheck::Rejected);
+    assert!(!check.is_ready());
 }
 
 #[tokio::test]
@@ -648,7 +655,11 @@ async fn the_provider_enforces_pkce_and_accepts_the_brokers_verifier() {
     assert!(browser.pages.is_empty(), "refused before any page");
     let err = w
         .broker
-        .complete_login(callback.query().unwrap(), redirect.browser_binding.secret())
+        .complete_login(
+            &w.route(),
+            callback.query().unwrap(),
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -690,7 +701,11 @@ async fn the_provider_enforces_pkce_and_accepts_the_brokers_verifier() {
     // ...and accepts it from the broker, with the right one.
     let out = w
         .broker
-        .complete_login(callback.query().unwrap(), redirect.browser_binding.secret())
+        .complete_login(
+            &w.route(),
+            callback.query().unwrap(),
+            redirect.browser_binding.secret(),
+        )
         .await
         .unwrap();
     assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");

@@ -47,7 +47,7 @@ async fn begin_login_sends_pkce_s256_state_nonce_and_derived_redirect_uri() {
         "https://cx.example.com/sso/callback/google"
     );
     assert_eq!(
-        w.broker.redirect_uri(&w.provider),
+        w.broker.redirect_uri(&w.tenant, &w.provider),
         "https://cx.example.com/sso/callback/google"
     );
     assert!(q["scope"].split(' ').any(|s| s == "openid"));
@@ -251,7 +251,7 @@ async fn pending_login_expires_after_ten_minutes() {
         .advance(Duration::minutes(10) + Duration::seconds(1));
     let err = w
         .broker
-        .complete_login(&callback, &binding)
+        .complete_login(&w.route(), &callback, &binding)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
@@ -285,7 +285,7 @@ async fn return_to_keeps_relative_paths_and_drops_everything_else() {
             .unwrap();
         let out = w
             .broker
-            .complete_login(&cb, r.browser_binding.secret())
+            .complete_login(&w.route(), &cb, r.browser_binding.secret())
             .await
             .unwrap();
         let LoginOutcome::SignedIn { return_to, .. } = out else {
@@ -305,8 +305,9 @@ async fn concurrent_completions_of_one_callback_give_exactly_one_success() {
     for _ in 0..16 {
         let broker = w.broker.clone();
         let (callback, binding) = (callback.clone(), binding.clone());
+        let route = w.route();
         tasks.push(tokio::spawn(async move {
-            broker.complete_login(&callback, &binding).await
+            broker.complete_login(&route, &callback, &binding).await
         }));
     }
     let mut ok = 0;
@@ -338,7 +339,7 @@ async fn a_callback_with_another_browsers_cookie_leaves_the_login_to_its_own_bro
     for forged in [other_cookie.as_str(), "", "forged-cookie-value"] {
         let err = w
             .broker
-            .complete_login(&callback, forged)
+            .complete_login(&w.route(), &callback, forged)
             .await
             .unwrap_err();
         assert!(
@@ -368,13 +369,21 @@ async fn a_callback_with_another_browsers_cookie_leaves_the_login_to_its_own_bro
         "a forged callback exchanges no code"
     );
     // The browser that started the login still completes it, once.
-    let out = w.broker.complete_login(&callback, &cookie).await.unwrap();
+    let out = w
+        .broker
+        .complete_login(&w.route(), &callback, &cookie)
+        .await
+        .unwrap();
     assert!(
         matches!(out, LoginOutcome::SignedIn { ref user, .. } if user.as_str() == "alice"),
         "{out:?}"
     );
     for c in [cookie.as_str(), other_cookie.as_str()] {
-        let err = w.broker.complete_login(&callback, c).await.unwrap_err();
+        let err = w
+            .broker
+            .complete_login(&w.route(), &callback, c)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::State(StateError::Unknown)), "{err:?}");
         assert_eq!(err.kind(), cx_sso::ErrorKind::LoginExpired);
     }
@@ -387,7 +396,7 @@ async fn after_a_forged_callback_concurrent_right_ones_give_exactly_one_success(
     let (callback, cookie) = w.consent(LoginIntent::SignIn, "g-alice").await;
     let err = w
         .broker
-        .complete_login(&callback, "forged")
+        .complete_login(&w.route(), &callback, "forged")
         .await
         .unwrap_err();
     assert!(
@@ -399,6 +408,7 @@ async fn after_a_forged_callback_concurrent_right_ones_give_exactly_one_success(
     for i in 0..16 {
         let broker = w.broker.clone();
         let callback = callback.clone();
+        let route = w.route();
         // Forged and right cookies interleaved.
         let c = if i % 2 == 0 {
             cookie.clone()
@@ -406,7 +416,7 @@ async fn after_a_forged_callback_concurrent_right_ones_give_exactly_one_success(
             format!("forged-{i}")
         };
         tasks.push(tokio::spawn(async move {
-            broker.complete_login(&callback, &c).await
+            broker.complete_login(&route, &callback, &c).await
         }));
     }
     let mut ok = 0;
@@ -432,21 +442,26 @@ async fn callback_is_parsed_strictly() {
     let (callback, binding) = w.consent(LoginIntent::SignIn, "g-alice").await;
     let dup = format!("{callback}&code=again");
     assert!(matches!(
-        w.broker.complete_login(&dup, &binding).await,
+        w.broker.complete_login(&w.route(), &dup, &binding).await,
         Err(Error::Callback(CallbackError::DuplicateParameter(p))) if p == "code"
     ));
     let both = format!("{callback}&error=access_denied");
     assert!(matches!(
-        w.broker.complete_login(&both, &binding).await,
+        w.broker.complete_login(&w.route(), &both, &binding).await,
         Err(Error::Callback(CallbackError::CodeAndError))
     ));
     let big = format!("{callback}&pad={}", "x".repeat(10_000));
     assert!(matches!(
-        w.broker.complete_login(&big, &binding).await,
+        w.broker.complete_login(&w.route(), &big, &binding).await,
         Err(Error::Callback(CallbackError::TooLarge { .. }))
     ));
     // None of these consumed the state: the real callback still works.
-    assert!(w.broker.complete_login(&callback, &binding).await.is_ok());
+    assert!(
+        w.broker
+            .complete_login(&w.route(), &callback, &binding)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -634,7 +649,9 @@ async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
                 .idp
                 .authorize(r.authorize_url.as_str(), "g-alice")
                 .unwrap();
-            broker.complete_login(&cb, r.browser_binding.secret()).await
+            broker
+                .complete_login(&w.route(), &cb, r.browser_binding.secret())
+                .await
         }
     };
     assert!(once(broker.clone()).await.is_ok());
@@ -658,24 +675,37 @@ async fn cached_keys_keep_working_when_the_jwks_endpoint_fails() {
 #[tokio::test]
 async fn with_nothing_cached_a_failed_discovery_is_not_retried_by_every_login() {
     let w = google_world().await;
-    let down = Arc::new(AtomicBool::new(true));
+    // The application was configured (and found ready) by another node; this node starts
+    // with nothing cached while the provider is down.
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let node = |http: FlakyJwks| {
+        cx_sso::Broker::builder()
+            .http_client(http)
+            .shared_store(store.clone())
+            .clock(w.clock.clone())
+            .public_base_url("https://cx.example.com")
+            .build()
+            .unwrap()
+    };
+    let down = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let broker = cx_sso::Broker::builder()
-        .http_client(FlakyJwks {
-            idp: w.idp.clone(),
-            down: down.clone(),
-            attempts: attempts.clone(),
-        })
-        .clock(w.clock.clone())
-        .public_base_url("https://cx.example.com")
-        .build()
-        .unwrap();
+    let flaky = || FlakyJwks {
+        idp: w.idp.clone(),
+        down: down.clone(),
+        attempts: attempts.clone(),
+    };
     let config = ProviderConfig::google(
         w.provider.clone(),
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    broker.configure_provider(&w.tenant, config).await.unwrap();
+    let report = node(flaky())
+        .configure_provider(&w.tenant, config)
+        .await
+        .unwrap();
+    assert!(report.is_ready(), "{report:?}");
+    down.store(true, Ordering::SeqCst);
+    let broker = node(flaky());
     let begin = || {
         broker.begin_login(
             &w.tenant,
@@ -853,7 +883,11 @@ async fn bindings_are_per_tenant() {
         .unwrap();
     let out = w
         .broker
-        .complete_login(&cb, r.browser_binding.secret())
+        .complete_login(
+            &cx_sso::CallbackRoute::new(w.provider.clone()).with_tenant(other.clone()),
+            &cb,
+            r.browser_binding.secret(),
+        )
         .await
         .unwrap();
     assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
@@ -908,14 +942,23 @@ async fn fake_idp_works_for_entra_single_tenant_apps() {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    assert!(broker.configure_provider(&t, config).await.unwrap().is_ok());
+    assert!(
+        broker
+            .configure_provider(&t, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
     for (subject, ok) in [("s1", true), ("s2", false)] {
         let r = broker
             .begin_login(&t, &pid("o365"), LoginIntent::SignIn, LoginOptions::new())
             .await
             .unwrap();
         let cb = idp.authorize(r.authorize_url.as_str(), subject).unwrap();
-        let out = broker.complete_login(&cb, r.browser_binding.secret()).await;
+        let route = cx_sso::CallbackRoute::new(pid("o365"));
+        let out = broker
+            .complete_login(&route, &cb, r.browser_binding.secret())
+            .await;
         if ok {
             assert!(out.is_ok(), "{out:?}");
         } else {

@@ -91,7 +91,7 @@ async fn rebuilt(
             .configure_provider(&w.tenant, config)
             .await
             .unwrap()
-            .is_ok()
+            .is_ready()
     );
     w
 }
@@ -351,7 +351,7 @@ async fn a_login_begun_before_a_switch_that_completes_after_it_is_refused() {
         .unwrap();
     let err = w
         .broker
-        .complete_login(&callback, &binding)
+        .complete_login(&w.route(), &callback, &binding)
         .await
         .unwrap_err();
     assert!(
@@ -393,8 +393,8 @@ async fn a_tenant_without_ready_sso_cannot_be_switched_to_sso() {
     // An application whose secret the provider rejects is not ready.
     let broken = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new("wrong"));
     let t = tenant("broken");
-    let check = w.broker.configure_provider(&t, broken).await.unwrap();
-    assert!(!check.is_ok());
+    let report = w.broker.configure_provider(&t, broken).await.unwrap();
+    assert!(!report.is_ready());
     assert!(matches!(
         w.broker
             .set_auth_method(&t, AuthMethod::Sso { providers: vec![] }, None)
@@ -673,8 +673,9 @@ async fn two_concurrent_links_of_one_identity_one_wins() {
         )
         .await;
     let (x, y) = (w.broker.clone(), w.broker.clone());
-    let t1 = tokio::spawn(async move { x.complete_login(&cb1, &b1).await });
-    let t2 = tokio::spawn(async move { y.complete_login(&cb2, &b2).await });
+    let (r1, r2) = (w.route(), w.route());
+    let t1 = tokio::spawn(async move { x.complete_login(&r1, &cb1, &b1).await });
+    let t2 = tokio::spawn(async move { y.complete_login(&r2, &cb2, &b2).await });
     let results = [t1.await.unwrap(), t2.await.unwrap()];
     let wins = results
         .iter()
@@ -800,7 +801,7 @@ async fn every_audit_kind_is_emitted_and_no_event_carries_a_secret() {
         cb.split('&')
             .map(|kv| kv.split_once('=').unwrap().1.to_owned()),
     );
-    w.broker.complete_login(&cb, &b).await.unwrap();
+    w.broker.complete_login(&w.route(), &cb, &b).await.unwrap();
     let _ = w
         .login(
             LoginIntent::Link {

@@ -5,8 +5,9 @@ mod common;
 use common::*;
 use cx_sso::testing::{FakeIdp, Misbehavior};
 use cx_sso::{
-    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ProviderConfig,
-    SecretCheck, SsoStatus,
+    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ErrorKind,
+    HttpClient, HttpError, IdTokenAlgorithm, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
+    ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
 };
 
 #[tokio::test]
@@ -18,9 +19,10 @@ async fn status_goes_from_not_configured_to_ready() {
         SsoStatus::NotConfigured
     );
     let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
-    let check = w.broker.configure_provider(&fresh, config).await.unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Accepted);
+    let report = w.broker.configure_provider(&fresh, config).await.unwrap();
+    assert_eq!(report.check.discovery, CheckResult::Ok);
+    assert_eq!(report.check.secret, SecretCheck::Accepted);
+    assert!(report.is_ready());
     assert_eq!(
         w.broker.sso_status(&fresh).await.unwrap(),
         SsoStatus::Ready {
@@ -52,9 +54,10 @@ async fn a_rejected_secret_is_told_apart_and_makes_the_tenant_invalid() {
         CLIENT_ID,
         ClientSecret::new("not-the-secret"),
     );
-    let check = w.broker.configure_provider(&t, config).await.unwrap();
-    assert_eq!(check.discovery, CheckResult::Ok);
-    assert_eq!(check.secret, SecretCheck::Rejected);
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    assert_eq!(report.check.discovery, CheckResult::Ok);
+    assert_eq!(report.check.secret, SecretCheck::Rejected);
+    assert!(!report.is_ready());
     match w.broker.sso_status(&t).await.unwrap() {
         SsoStatus::Invalid(problems) => {
             assert_eq!(problems.len(), 1);
@@ -126,8 +129,8 @@ async fn an_issuer_mismatch_in_discovery_is_reported() {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = broker.configure_provider(&w.tenant, config).await.unwrap();
-    match check.discovery {
+    let report = broker.configure_provider(&w.tenant, config).await.unwrap();
+    match report.check.discovery {
         CheckResult::Failed(reason) => assert!(reason.contains("issuer mismatch"), "{reason}"),
         CheckResult::Ok => panic!("a trailing slash is another issuer"),
     }
@@ -146,7 +149,7 @@ async fn test_connection_rechecks_and_records() {
         .test_connection(&w.tenant, &w.provider)
         .await
         .unwrap();
-    assert!(!check.is_ok());
+    assert!(!check.is_ready());
     assert!(matches!(
         w.broker.sso_status(&w.tenant).await.unwrap(),
         SsoStatus::Invalid(_)
@@ -157,7 +160,7 @@ async fn test_connection_rechecks_and_records() {
         .test_connection(&w.tenant, &w.provider)
         .await
         .unwrap();
-    assert!(check.is_ok());
+    assert!(check.is_ready());
     assert!(matches!(
         w.broker.sso_status(&w.tenant).await.unwrap(),
         SsoStatus::Ready { .. }
@@ -189,7 +192,7 @@ fn broker_configuration_is_validated() {
         .build()
         .unwrap();
     assert_eq!(
-        b.redirect_uri(&pid("google")),
+        b.redirect_uri(&tenant("acme"), &pid("google")),
         "https://cx.example.com/tenant-portal/sso/callback/google"
     );
 }
@@ -215,7 +218,13 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
     let broker = broker_with([7; 32]);
     let t = tenant("acme");
     let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
-    assert!(broker.configure_provider(&t, config).await.unwrap().is_ok());
+    assert!(
+        broker
+            .configure_provider(&t, config)
+            .await
+            .unwrap()
+            .is_ready()
+    );
     let now = time::OffsetDateTime::now_utc();
     let rows = store.list("provider", "acme", now).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -230,7 +239,7 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
             .test_connection(&t, &pid("google"))
             .await
             .unwrap()
-            .is_ok()
+            .is_ready()
     );
     assert!(
         broker
@@ -264,4 +273,344 @@ async fn client_secrets_are_sealed_at_rest_and_bound_to_their_record() {
         broker_with([8; 32]).list_providers(&t).await,
         Err(Error::Store(_))
     ));
+}
+
+#[tokio::test]
+async fn begin_login_refuses_an_application_whose_check_failed_before_any_redirect() {
+    let w = google_world().await;
+    let t = tenant("typo");
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new("wrong"));
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    // The answer says plainly that the saved application is not ready, and why.
+    assert!(!report.is_ready());
+    assert_eq!(report.provider, pid("google"));
+    assert!(
+        report
+            .reasons()
+            .iter()
+            .any(|r| r.contains("invalid_client")),
+        "{report:?}"
+    );
+    let (discovery, tokens) = (w.idp.discovery_fetches(), w.idp.token_requests());
+    let err = w
+        .broker
+        .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::ProviderInvalid {
+            tenant,
+            provider,
+            reasons,
+        } => {
+            assert_eq!((tenant.as_str(), provider.as_str()), ("typo", "google"));
+            assert_eq!(reasons.as_slice(), report.reasons());
+        }
+        other => panic!("expected the SSO warning, got {other:?}"),
+    }
+    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    assert!(!err.to_string().contains("wrong"), "{err}");
+    // The same status the lookup gives, so the login page renders one warning.
+    assert_eq!(err.provider_status(), Some(report.status.clone()));
+    assert_eq!(
+        w.broker.provider_status(&t, &pid("google")).await.unwrap(),
+        report.status
+    );
+    // Refused before any redirect: the provider was not asked anything.
+    assert_eq!(w.idp.discovery_fetches(), discovery);
+    assert_eq!(w.idp.token_requests(), tokens);
+    // Fixed by the admin, the application is ready and logins go to the provider again.
+    let fixed = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET));
+    assert!(
+        w.broker
+            .configure_provider(&t, fixed)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    assert!(
+        w.broker
+            .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn provider_status_reports_one_application() {
+    let w = google_world().await;
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        ProviderStatus::Ready
+    );
+    // Not configured: the status says so, and begin_login gives the same warning.
+    let missing = pid("office365");
+    assert_eq!(
+        w.broker.provider_status(&w.tenant, &missing).await.unwrap(),
+        ProviderStatus::NotConfigured
+    );
+    let err = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &missing,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConfigured { .. }), "{err:?}");
+    assert_eq!(err.provider_status(), Some(ProviderStatus::NotConfigured));
+    assert_eq!(err.kind(), ErrorKind::NotConfigured);
+    // A second, broken application is reported on its own; the first stays ready.
+    let broken = ProviderConfig::google(pid("google2"), CLIENT_ID, ClientSecret::new("wrong"));
+    w.broker
+        .configure_provider(&w.tenant, broken)
+        .await
+        .unwrap();
+    match w
+        .broker
+        .provider_status(&w.tenant, &pid("google2"))
+        .await
+        .unwrap()
+    {
+        ProviderStatus::Invalid { reasons } => {
+            assert_eq!(reasons.len(), 1, "{reasons:?}");
+            assert!(reasons[0].contains("invalid_client"), "{reasons:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    // A failed re-check makes the application invalid; a passing one ready again.
+    w.idp.misbehave(Misbehavior::DiscoveryRedirect);
+    let report = w
+        .broker
+        .test_connection(&w.tenant, &w.provider)
+        .await
+        .unwrap();
+    assert!(!report.is_ready());
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        report.status
+    );
+    w.idp.behave();
+    assert!(
+        w.broker
+            .test_connection(&w.tenant, &w.provider)
+            .await
+            .unwrap()
+            .is_ready()
+    );
+    assert_eq!(
+        w.broker
+            .provider_status(&w.tenant, &w.provider)
+            .await
+            .unwrap(),
+        ProviderStatus::Ready
+    );
+}
+
+#[tokio::test]
+async fn the_exact_scope_set_is_sent_and_openid_is_required() {
+    let calendar = "https://www.googleapis.com/auth/calendar.readonly";
+    let w = google_world_with(|c| c.with_scopes(["openid", "email", calendar, "email"])).await;
+    let r = w
+        .broker
+        .begin_login(
+            &w.tenant,
+            &w.provider,
+            LoginIntent::SignIn,
+            LoginOptions::new(),
+        )
+        .await
+        .unwrap();
+    let scope = r
+        .authorize_url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        scope.as_deref(),
+        Some(format!("openid email {calendar}").as_str())
+    );
+    // The login works with it (`profile` is optional).
+    w.bind("alice", "g-alice").await;
+    assert!(matches!(
+        w.login(LoginIntent::SignIn, "g-alice").await.unwrap(),
+        LoginOutcome::SignedIn { .. }
+    ));
+
+    // Without `openid`, or with a scope that is not an RFC 6749 scope token: refused, nothing
+    // stored.
+    let t = tenant("scopes");
+    for (scopes, why) in [
+        (vec!["email", "profile"], "`openid`"),
+        (vec!["openid", "a b"], "scope is empty or holds a space"),
+        (vec!["openid", ""], "scope is empty"),
+        (vec!["openid", "caf\u{e9}"], "non-ASCII"),
+    ] {
+        let config =
+            ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+                .with_scopes(scopes.clone());
+        match w.broker.configure_provider(&t, config).await {
+            Err(Error::Config(ConfigError::Invalid { reason, .. })) => {
+                assert!(reason.contains(why), "{scopes:?}: {reason}");
+            }
+            other => panic!("{scopes:?}: {other:?}"),
+        }
+        assert_eq!(
+            w.broker.provider_status(&t, &pid("google")).await.unwrap(),
+            ProviderStatus::NotConfigured
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pinned_algorithm_the_provider_does_not_advertise_makes_the_application_invalid() {
+    let w = google_world().await;
+    let t = tenant("pinned");
+    let config = ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+        .with_id_token_signed_response_alg(IdTokenAlgorithm::Es256);
+    let report = w.broker.configure_provider(&t, config).await.unwrap();
+    assert!(!report.is_ready());
+    assert!(
+        report
+            .reasons()
+            .iter()
+            .any(|r| r.contains("ES256") && r.contains("RS256")),
+        "{report:?}"
+    );
+    // The secret was still checked: every problem is reported.
+    assert_eq!(report.check.secret, SecretCheck::Accepted);
+    assert!(matches!(
+        w.broker
+            .begin_login(&t, &pid("google"), LoginIntent::SignIn, LoginOptions::new())
+            .await,
+        Err(Error::ProviderInvalid { .. })
+    ));
+}
+
+/// A provider that advertises PS256 beside RS256 (and still signs with RS256).
+#[derive(Debug)]
+struct AdvertisesPs256(FakeIdp);
+
+#[async_trait::async_trait]
+impl HttpClient for AdvertisesPs256 {
+    async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let discovery = request.uri().path().ends_with("/openid-configuration");
+        let response = self.0.call(request).await?;
+        if !discovery {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        doc["id_token_signing_alg_values_supported"] = serde_json::json!(["RS256", "PS256"]);
+        Ok(http::Response::from_parts(
+            parts,
+            serde_json::to_vec(&doc).unwrap(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn only_the_pinned_id_token_algorithm_is_accepted() {
+    let w = google_world().await;
+    let broker = cx_sso::Broker::builder()
+        .http_client(AdvertisesPs256(w.idp.clone()))
+        .clock(w.clock.clone())
+        .public_base_url("https://cx.example.com")
+        .build()
+        .unwrap();
+    let login = |pin: IdTokenAlgorithm| {
+        let (w, broker) = (&w, &broker);
+        async move {
+            let config = ProviderConfig::google(
+                w.provider.clone(),
+                CLIENT_ID,
+                ClientSecret::new(CLIENT_SECRET),
+            )
+            .with_id_token_signed_response_alg(pin);
+            assert_eq!(config.id_token_signed_response_alg(), Some(pin));
+            let report = broker.configure_provider(&w.tenant, config).await.unwrap();
+            assert!(report.is_ready(), "{report:?}");
+            let r = broker
+                .begin_login(
+                    &w.tenant,
+                    &w.provider,
+                    LoginIntent::Link {
+                        user: user("alice"),
+                    },
+                    LoginOptions::new(),
+                )
+                .await
+                .unwrap();
+            let cb = w
+                .idp
+                .authorize(r.authorize_url.as_str(), "g-alice")
+                .unwrap();
+            broker
+                .complete_login(&w.route(), &cb, r.browser_binding.secret())
+                .await
+        }
+    };
+    // PS256 is pinned: the provider's RS256 token is refused, although it advertises RS256.
+    let err = login(IdTokenAlgorithm::Ps256).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IdToken(IdTokenError::AlgorithmMismatch {
+                expected: IdTokenAlgorithm::Ps256,
+                found: IdTokenAlgorithm::Rs256,
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::ProviderRejected);
+    assert!(
+        broker
+            .list_bindings(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // RS256 pinned: the same token is accepted.
+    assert!(matches!(
+        login(IdTokenAlgorithm::Rs256).await.unwrap(),
+        LoginOutcome::Linked { .. }
+    ));
+}
+
+#[test]
+fn id_token_algorithms_are_named_as_in_jose() {
+    for (name, alg) in [
+        ("RS256", IdTokenAlgorithm::Rs256),
+        ("PS256", IdTokenAlgorithm::Ps256),
+        ("ES256", IdTokenAlgorithm::Es256),
+        ("EdDSA", IdTokenAlgorithm::EdDsa),
+    ] {
+        assert_eq!(name.parse::<IdTokenAlgorithm>().unwrap(), alg);
+        assert_eq!(alg.to_string(), name);
+        assert_eq!(serde_json::to_string(&alg).unwrap(), format!("\"{name}\""));
+    }
+    for bad in ["none", "HS256", "rs256", "RS384", ""] {
+        assert!(matches!(
+            bad.parse::<IdTokenAlgorithm>(),
+            Err(Error::Config(ConfigError::Invalid { .. }))
+        ));
+    }
 }

@@ -32,7 +32,11 @@ async fn configs_redirects_outcomes_and_errors_print_no_secret() {
         .find_map(|kv| kv.strip_prefix("code="))
         .unwrap()
         .to_owned();
-    let out = w.broker.complete_login(&cb, &binding).await.unwrap();
+    let out = w
+        .broker
+        .complete_login(&w.route(), &cb, &binding)
+        .await
+        .unwrap();
     printed.push(format!("{out:?}"));
     let LoginOutcome::LinkRequired { ticket, .. } = out else {
         panic!()
@@ -45,7 +49,11 @@ async fn configs_redirects_outcomes_and_errors_print_no_secret() {
         w.idp.behave();
     }
     // A replayed callback.
-    let e = w.broker.complete_login(&cb, &binding).await.unwrap_err();
+    let e = w
+        .broker
+        .complete_login(&w.route(), &cb, &binding)
+        .await
+        .unwrap_err();
     printed.push(format!("{e:?} {e}"));
     for p in &printed {
         for s in [CLIENT_SECRET, &binding, ticket.secret(), &code] {

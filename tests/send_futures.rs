@@ -5,8 +5,8 @@
 
 use cx_sso::testing::FakeIdp;
 use cx_sso::{
-    AuthMethod, BindingId, Broker, ClientSecret, LinkTicket, LoginIntent, LoginOptions,
-    ProviderConfig, ProviderId, TenantId, UserId,
+    AuthMethod, BindingId, Broker, CallbackRoute, ClientSecret, LinkTicket, LoginIntent,
+    LoginOptions, ProviderConfig, ProviderId, TenantId, UserId,
 };
 
 fn assert_send<T: Send>(_: &T) {}
@@ -26,7 +26,8 @@ fn every_public_broker_future_is_send() {
 
     let f = broker.begin_login(&tenant, &provider, LoginIntent::SignIn, LoginOptions::new());
     assert_send(&f);
-    let f = broker.complete_login("code=c&state=s", "binding");
+    let route = CallbackRoute::new(provider.clone());
+    let f = broker.complete_login(&route, "code=c&state=s", "binding");
     assert_send(&f);
     let f = broker.redeem_link_ticket(&tenant, &ticket, &user);
     assert_send(&f);
@@ -44,6 +45,8 @@ fn every_public_broker_future_is_send() {
     let f = broker.test_connection(&tenant, &provider);
     assert_send(&f);
     let f = broker.sso_status(&tenant);
+    assert_send(&f);
+    let f = broker.provider_status(&tenant, &provider);
     assert_send(&f);
     let f = broker.set_auth_method(&tenant, AuthMethod::Either, None);
     assert_send(&f);

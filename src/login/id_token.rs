@@ -82,6 +82,7 @@ pub(crate) async fn verify(
         }
         _ => return Err(IdTokenError::AlgorithmNotAllowed(printable(&alg_name)).into()),
     };
+    crate::provider::check_pinned_alg(config, alg)?;
     if header.crit.is_some() {
         return Err(IdTokenError::UnsupportedCritical.into());
     }

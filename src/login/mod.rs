@@ -2,6 +2,10 @@
 
 mod callback;
 mod id_token;
+mod route;
+
+pub use route::CallbackRoute;
+pub(crate) use route::{DEFAULT_REDIRECT_PATH, RedirectPath, route_tag};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -274,10 +278,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Broker {
-    /// The redirect URI to register at the provider for this application:
-    /// `{public_base_url}/sso/callback/{provider}`.
-    pub fn redirect_uri(&self, provider: &ProviderId) -> String {
-        format!("{}sso/callback/{}", self.inner.public_base_url, provider)
+    /// The redirect URI to register at the provider for the tenant's application:
+    /// `{public_base_url}/sso/callback/{provider}` by default, or the host's own
+    /// [redirect path](crate::BrokerBuilder::redirect_path) with `{provider}` and `{tenant}`
+    /// filled in. The tenant is needed only when the path has `{tenant}`; pass it always.
+    pub fn redirect_uri(&self, tenant: &TenantId, provider: &ProviderId) -> String {
+        self.inner.redirect_path.render(tenant, provider)
     }
 
     /// Starts a login: returns the provider URL to redirect to, and the browser-binding value
@@ -285,12 +291,21 @@ impl Broker {
     ///
     /// The request carries PKCE (S256), a 256-bit random state and a nonce; the pending login
     /// is stored under the hash of its state and expires after the login TTL (10 minutes by
-    /// default).
+    /// default). The state ends in a tag naming the tenant and application, which
+    /// [`complete_login`](Self::complete_login) compares with the route of the callback.
+    ///
+    /// **The SSO warning.** An application that is not configured, or whose last connection
+    /// check failed (or never ran), is refused here, before any redirect:
+    /// [`Error::NotConfigured`] or [`Error::ProviderInvalid`] with every reason, both of
+    /// [`ErrorKind::NotConfigured`](crate::ErrorKind::NotConfigured), and
+    /// [`Error::provider_status`] gives the [`ProviderStatus`](crate::ProviderStatus) to show.
+    /// The status comes with the stored configuration: no network and no extra store read.
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] when the tenant has no such application, discovery errors when
-    /// the provider cannot be reached, [`Error::Store`] when the store fails.
+    /// [`Error::NotConfigured`] when the tenant has no such application,
+    /// [`Error::ProviderInvalid`] when it is not usable, discovery errors when the provider
+    /// cannot be reached, [`Error::Store`] when the store fails.
     pub async fn begin_login(
         &self,
         tenant: &TenantId,
@@ -299,20 +314,30 @@ impl Broker {
         options: LoginOptions,
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.inner;
-        let config = self.provider_config(tenant, provider).await?;
+        let loaded = self.loaded_provider(tenant, provider).await?;
+        if let crate::provider::ProviderStatus::Invalid { reasons } = &loaded.status {
+            return Err(Error::ProviderInvalid {
+                tenant: tenant.to_string(),
+                provider: provider.to_string(),
+                reasons: reasons.clone(),
+            });
+        }
+        let config = &loaded.config;
         let connect = matches!(intent, LoginIntent::Connect { .. });
-        check_intent(&config, connect)?;
+        check_intent(config, connect)?;
         let policy = self.effective_policy(tenant).await?;
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = inner.metadata.metadata(inner, &config).await?;
+        let meta = inner.metadata.metadata(inner, config).await?;
 
-        let state = random_token(32);
+        let mut state = random_token(32);
+        state.push('.');
+        state.push_str(&loaded.route_tag);
         let nonce = random_token(32);
         let (verifier, challenge) = crate::oauth::pkce_s256();
         let binding = random_token(32);
-        let redirect_uri = self.redirect_uri(provider);
+        let redirect_uri = self.redirect_uri(tenant, provider);
         let now = inner.clock.now();
         let expires_at = now + inner.options.login_ttl;
 
@@ -393,32 +418,46 @@ impl Broker {
 
     /// Completes a login from the provider's redirect.
     ///
-    /// `callback_query` is the query string of the request to the redirect URI (with or
-    /// without the leading `?`); `browser_binding` is the cookie set at
-    /// [`begin_login`](Self::begin_login).
+    /// `route` is the route that served the request (the application, and the tenant when the
+    /// [redirect path](crate::BrokerBuilder::redirect_path) has `{tenant}` or the host knows
+    /// it); `callback_query` is the query string of the request (with or without the leading
+    /// `?`); `browser_binding` is the cookie set at [`begin_login`](Self::begin_login).
     ///
-    /// The pending login is stored under its state *and* the browser binding, and taken once:
-    /// a replay finds nothing, and so does a callback with another cookie, which leaves the
-    /// login in place for the browser that began it (refused with
-    /// [`StateError::BrowserMismatch`], audited as [`AuditKind::SecurityRefusal`]). Then the
-    /// RFC 9207 `iss` parameter, the code exchange and the ID token are checked. Nothing is
-    /// stored and no outcome is given unless every check passes.
+    /// A callback that belongs to a login for another application or tenant than `route` is
+    /// refused ([`CallbackError::WrongRoute`](crate::CallbackError::WrongRoute)) before the
+    /// login is looked up: it still completes at its own route. The pending login is stored
+    /// under its state *and* the browser binding, and taken once: a replay finds nothing, and
+    /// so does a callback with another cookie, which leaves the login in place for the browser
+    /// that began it (refused with [`StateError::BrowserMismatch`], audited as
+    /// [`AuditKind::SecurityRefusal`]). Then the RFC 9207 `iss` parameter, the code exchange
+    /// and the ID token are checked. Nothing is stored and no outcome is given unless every
+    /// check passes.
     ///
     /// [`AuditKind::SecurityRefusal`]: crate::AuditKind::SecurityRefusal
     ///
     /// # Errors
     ///
+    /// [`Error::Config`] when the redirect path has `{tenant}` and `route` names none.
     /// A typed refusal for every failed check: [`Error::Callback`], [`Error::State`],
     /// [`Error::ProviderDenied`], [`Error::TokenEndpoint`], [`Error::IdToken`],
     /// [`Error::UserInfo`], [`Error::Binding`], or [`Error::Store`]/[`Error::Http`] when a
     /// service fails.
     pub async fn complete_login(
         &self,
+        route: &CallbackRoute,
         callback_query: &str,
         browser_binding: &str,
     ) -> Result<LoginOutcome, Error> {
         let inner = &*self.inner;
+        if inner.redirect_path.has_tenant() && route.tenant().is_none() {
+            return Err(ConfigError::Invalid {
+                what: "callback route",
+                reason: "the redirect path has `{tenant}`: name the route's tenant".into(),
+            }
+            .into());
+        }
         let callback = callback::parse(callback_query)?;
+        route.check_state(&callback.state)?;
         let now = inner.clock.now();
         // The single atomic consume: only the right (state, cookie) pair addresses the record.
         let Some(record) = inner
@@ -439,6 +478,7 @@ impl Broker {
         if pending.expires_at <= now {
             return Err(StateError::Unknown.into());
         }
+        route.check_login(&pending.tenant, &pending.provider)?;
 
         let config = self
             .provider_config(&pending.tenant, &pending.provider)

@@ -7,8 +7,8 @@ use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
 use crate::oauth::TokenClient;
 use crate::provider::{
-    CheckResult, ConnectionCheck, ProviderConfig, ProviderProblem, SecretCheck, SsoStatus,
-    StoredProvider,
+    CheckResult, ConnectionCheck, LoadedProvider, ProviderConfig, ProviderProblem, ProviderReport,
+    ProviderStatus, SecretCheck, SsoStatus, StoredProvider,
 };
 use crate::store::{NewRecord, StoreError, key};
 
@@ -23,11 +23,16 @@ fn corrupt() -> Error {
 
 impl Broker {
     /// Saves a tenant's SSO application (replacing one with the same id), then checks the
-    /// connection and records the result for [`sso_status`](Self::sso_status).
+    /// connection and records the result for [`provider_status`](Self::provider_status) and
+    /// [`sso_status`](Self::sso_status).
     ///
     /// A configuration with problems that need no network to see (empty id or secret, a
-    /// non-https issuer, a malformed Entra tenant id) is refused and nothing is stored. A
-    /// configuration whose connection check fails is stored, and reported as invalid.
+    /// non-https issuer, a malformed Entra tenant id, a scope set without `openid`) is refused
+    /// and nothing is stored. A configuration whose connection check fails (discovery, issuer,
+    /// a rejected secret, a pinned ID-token algorithm the provider does not advertise) is
+    /// stored, and the answer says so: [`ProviderReport::is_ready`] is `false` and
+    /// [`ProviderReport::status`] lists every reason. Logins through it are refused until a
+    /// later check passes ([`test_connection`](Self::test_connection)).
     ///
     /// # Errors
     ///
@@ -36,7 +41,7 @@ impl Broker {
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
-    ) -> Result<ConnectionCheck, Error> {
+    ) -> Result<ProviderReport, Error> {
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -45,25 +50,29 @@ impl Broker {
             }
             .into());
         }
-        let check = self.check_connection(&config).await;
-        self.save_provider(tenant, config, Some(check.clone()))
-            .await?;
-        Ok(check)
+        let check = self.check_connection(tenant, &config).await;
+        self.save_provider(tenant, config, check).await
     }
 
+    /// Stores `config` with its check, and reports the status it now has.
     async fn save_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
-        last_check: Option<ConnectionCheck>,
-    ) -> Result<(), Error> {
+        check: ConnectionCheck,
+    ) -> Result<ProviderReport, Error> {
         let k = key(&[tenant.as_str(), config.id().as_str()]);
         let stored = StoredProvider::seal(
             self.inner.options.encryption_key.as_ref(),
             tenant,
             config,
-            last_check,
+            Some(check.clone()),
         )?;
+        let report = ProviderReport {
+            provider: stored.config.id().clone(),
+            status: stored.status(),
+            check,
+        };
         let value = serde_json::to_vec(&stored).map_err(|_| corrupt())?;
         self.inner
             .store
@@ -74,7 +83,7 @@ impl Broker {
                 self.now(),
             )
             .await?;
-        Ok(())
+        Ok(report)
     }
 
     /// Removes a tenant's SSO application. Bindings made through it stay (they are keyed by
@@ -130,6 +139,15 @@ impl Broker {
         tenant: &TenantId,
         provider: &ProviderId,
     ) -> Result<Arc<ProviderConfig>, Error> {
+        Ok(self.loaded_provider(tenant, provider).await?.config.clone())
+    }
+
+    /// The stored application with its status: one store read.
+    pub(crate) async fn loaded_provider(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
         let record = self
             .inner
@@ -137,18 +155,46 @@ impl Broker {
             .get(NS_PROVIDER, &k, self.now())
             .await?
             .ok_or_else(|| not_configured(tenant, provider))?;
-        // Every login reads it: the decoded config (secret opened) is reused while the stored
-        // bytes are unchanged, so decoding and decryption happen once per change.
+        // Every login reads it: the decoded config (secret opened), its status and its route
+        // tag are reused while the stored bytes are unchanged, so decoding, decryption and
+        // hashing happen once per change.
         let key = self.inner.options.encryption_key.as_ref();
         self.inner
             .provider_configs
             .get_or_decode(&k, &record.value, || {
-                StoredProvider::open(key, tenant, &record.value).map(|s| s.config)
+                StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
+                    status: s.status(),
+                    config: Arc::new(s.config),
+                    route_tag: crate::login::route_tag(tenant, provider),
+                })
             })
     }
 
+    /// The status of one application, from its stored configuration and last connection check
+    /// (no network): [`ProviderStatus::NotConfigured`], [`ProviderStatus::Invalid`] with every
+    /// reason, or [`ProviderStatus::Ready`]. The login page's SSO warning, before offering the
+    /// application; [`begin_login`](Self::begin_login) refuses exactly what this does not call
+    /// ready.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] (including a record that does not decode or decrypt).
+    pub async fn provider_status(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<ProviderStatus, Error> {
+        match self.loaded_provider(tenant, provider).await {
+            Ok(loaded) => Ok(loaded.status.clone()),
+            Err(Error::NotConfigured { .. }) => Ok(ProviderStatus::NotConfigured),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks a stored application against its provider now ("test connection"), records the
-    /// result and returns it.
+    /// result and reports the status the application now has: an admin runs it after fixing
+    /// an application (or its provider side) that [`configure_provider`](Self::configure_provider)
+    /// reported invalid, and logins through it work again once it is ready.
     ///
     /// # Errors
     ///
@@ -157,15 +203,17 @@ impl Broker {
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
-    ) -> Result<ConnectionCheck, Error> {
+    ) -> Result<ProviderReport, Error> {
         let config = self.provider_config(tenant, provider).await?;
-        let check = self.check_connection(&config).await;
-        self.save_provider(tenant, (*config).clone(), Some(check.clone()))
-            .await?;
-        Ok(check)
+        let check = self.check_connection(tenant, &config).await;
+        self.save_provider(tenant, (*config).clone(), check).await
     }
 
-    async fn check_connection(&self, config: &ProviderConfig) -> ConnectionCheck {
+    async fn check_connection(
+        &self,
+        tenant: &TenantId,
+        config: &ProviderConfig,
+    ) -> ConnectionCheck {
         let inner = &*self.inner;
         let meta = match inner.metadata.refresh_metadata(inner, config).await {
             Ok(m) => m,
@@ -176,9 +224,23 @@ impl Broker {
                 };
             }
         };
+        // The pinned ID-token algorithm must be one the provider advertises. The secret is
+        // checked all the same: every problem is reported, not only the first.
+        let discovery = match config.id_token_signed_response_alg() {
+            Some(pinned) if !meta.algorithms.contains(&pinned.jwt()) => {
+                let advertised: Vec<String> =
+                    meta.algorithms.iter().map(|a| format!("{a:?}")).collect();
+                CheckResult::Failed(format!(
+                    "the ID-token algorithm is pinned to {pinned}, which the provider does not \
+                     advertise (it advertises {})",
+                    advertised.join(", ")
+                ))
+            }
+            _ => CheckResult::Ok,
+        };
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
-        let redirect_uri = self.redirect_uri(config.id());
+        let redirect_uri = self.redirect_uri(tenant, config.id());
         let secret = match TokenClient::new(inner, config)
             .probe(&meta.token_endpoint, &redirect_uri)
             .await
@@ -187,10 +249,7 @@ impl Broker {
             Err(TokenEndpointError::InvalidClient) => SecretCheck::Rejected,
             _ => SecretCheck::Unknown,
         };
-        ConnectionCheck {
-            discovery: CheckResult::Ok,
-            secret,
-        }
+        ConnectionCheck { discovery, secret }
     }
 
     /// The tenant's SSO status, from the stored configurations and their last connection
@@ -214,18 +273,13 @@ impl Broker {
         let mut ready = Vec::new();
         let mut problems = Vec::new();
         for p in stored {
-            let mut reasons = p.config.problems();
-            match &p.last_check {
-                Some(check) => reasons.extend(check.problems()),
-                None => reasons.push("the connection has not been checked".to_owned()),
-            }
-            if reasons.is_empty() {
-                ready.push(p.config.id().clone());
-            } else {
+            if let ProviderStatus::Invalid { reasons } = p.status() {
                 problems.extend(reasons.into_iter().map(|reason| ProviderProblem {
                     provider: p.config.id().clone(),
                     reason,
                 }));
+            } else {
+                ready.push(p.config.id().clone());
             }
         }
         Ok(if ready.is_empty() {

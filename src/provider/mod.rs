@@ -50,6 +50,12 @@ pub struct ProviderConfig {
     client_secret: ClientSecret,
     #[serde(default)]
     extra_scopes: Vec<String>,
+    /// The exact scope set of a sign-in request, when the host gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+    /// The only algorithm accepted for ID tokens, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token_signed_response_alg: Option<IdTokenAlgorithm>,
     #[serde(default)]
     auth_method: ClientAuthMethod,
     #[serde(default)]
@@ -214,6 +220,8 @@ impl ProviderConfig {
             client_id: client_id.into(),
             client_secret,
             extra_scopes: Vec::new(),
+            scopes: None,
+            id_token_signed_response_alg: None,
             auth_method: ClientAuthMethod::default(),
             linking: crate::policy::LinkingPolicy::default(),
             email_match: crate::policy::EmailMatch::default(),
@@ -370,13 +378,77 @@ impl ProviderConfig {
         self
     }
 
-    /// Scopes requested besides `openid email profile`.
+    /// Scopes requested besides `openid email profile` (sign-in, unless
+    /// [`with_scopes`](Self::with_scopes) gives the exact set, and mailbox connections).
     pub fn with_extra_scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.extra_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The exact scope set of a sign-in (and link) request, in this order, replacing the
+    /// default `openid email profile` and the [extra scopes](Self::with_extra_scopes).
+    ///
+    /// `openid` is required (an application without it is refused by
+    /// [`configure_provider`](crate::Broker::configure_provider)); `profile` and `email` are
+    /// optional (without `email` the account's email comes only from userinfo, if at all);
+    /// other scopes are passed on as they are. Each scope must be an RFC 6749 scope token
+    /// (printable ASCII, no space, `"` or `\`). Repeated scopes are sent once. Mailbox
+    /// connections ([`LoginIntent::Connect`](crate::LoginIntent::Connect)) keep their own
+    /// scopes. Ignored for plain OAuth 2.0 applications, whose scopes are given to
+    /// [`oauth2`](Self::oauth2).
+    ///
+    /// ```
+    /// use cx_sso::{ClientSecret, ProviderConfig, ProviderId};
+    ///
+    /// # fn main() -> Result<(), cx_sso::Error> {
+    /// let google = ProviderConfig::google(
+    ///     ProviderId::new("google")?,
+    ///     "1234.apps.googleusercontent.com",
+    ///     ClientSecret::new("GOCSPX-..."),
+    /// )
+    /// .with_scopes(["openid", "email"]);
+    /// assert!(google.problems().is_empty());
+    ///
+    /// let without_openid = google.clone().with_scopes(["email", "profile"]);
+    /// assert_eq!(without_openid.problems(), ["the scope set must include `openid`"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if self.is_plain_oauth2() {
+            return self;
+        }
+        let mut set: Vec<String> = Vec::new();
+        for scope in scopes {
+            let scope = scope.into();
+            if !set.contains(&scope) {
+                set.push(scope);
+            }
+        }
+        self.scopes = Some(set);
+        self
+    }
+
+    /// Pins the algorithm of the provider's ID tokens (the `id_token_signed_response_alg` of
+    /// the client registration): an ID token signed with any other algorithm is refused with
+    /// [`IdTokenError::AlgorithmMismatch`](crate::IdTokenError::AlgorithmMismatch), even one
+    /// the provider advertises. The connection check
+    /// ([`configure_provider`](crate::Broker::configure_provider),
+    /// [`test_connection`](crate::Broker::test_connection)) reports the application invalid
+    /// when the provider's discovery document does not advertise the pinned algorithm.
+    /// Without a pin, every algorithm the provider advertises among RS256, PS256, ES256 and
+    /// EdDSA is accepted. Ignored for plain OAuth 2.0 applications (no ID tokens).
+    pub fn with_id_token_signed_response_alg(mut self, alg: IdTokenAlgorithm) -> Self {
+        if !self.is_plain_oauth2() {
+            self.id_token_signed_response_alg = Some(alg);
+        }
         self
     }
 
@@ -436,6 +508,18 @@ impl ProviderConfig {
         &self.extra_scopes
     }
 
+    /// The exact sign-in scope set given with [`with_scopes`](Self::with_scopes); `None`
+    /// means the default, `openid email profile` and the extra scopes.
+    pub fn scopes(&self) -> Option<&[String]> {
+        self.scopes.as_deref()
+    }
+
+    /// The pinned ID-token algorithm, if any
+    /// ([`with_id_token_signed_response_alg`](Self::with_id_token_signed_response_alg)).
+    pub fn id_token_signed_response_alg(&self) -> Option<IdTokenAlgorithm> {
+        self.id_token_signed_response_alg
+    }
+
     /// The token-endpoint client authentication method.
     pub fn auth_method(&self) -> ClientAuthMethod {
         self.auth_method
@@ -458,6 +542,18 @@ impl ProviderConfig {
         for s in &self.extra_scopes {
             if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 out.push("an extra scope is empty or holds whitespace".to_owned());
+            }
+        }
+        if let Some(scopes) = &self.scopes {
+            if !scopes.iter().any(|s| s == "openid") {
+                out.push("the scope set must include `openid`".to_owned());
+            }
+            if !scopes.iter().all(|s| is_scope_token(s)) {
+                out.push(
+                    "a scope is empty or holds a space, a control character, `\"`, `\\` or \
+                     non-ASCII"
+                        .to_owned(),
+                );
             }
         }
         match &self.kind {
@@ -586,6 +682,9 @@ impl ProviderConfig {
 
     /// The scopes of a sign-in request.
     pub(crate) fn login_scopes(&self) -> String {
+        if let Some(scopes) = &self.scopes {
+            return scopes.join(" ");
+        }
         let mut s = String::from("openid email profile");
         for extra in &self.extra_scopes {
             if !matches!(extra.as_str(), "openid" | "email" | "profile") {
@@ -637,6 +736,98 @@ impl ProviderConfig {
             ProviderKind::Oidc { .. } => &[("prompt", "consent")],
             ProviderKind::Microsoft { .. } => &[],
         }
+    }
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// The algorithms an ID token may be signed with (never `none` or HMAC), for
+/// [`ProviderConfig::with_id_token_signed_response_alg`]. Written as in JOSE (`"RS256"`) in
+/// text and in serialised configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum IdTokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`), what Google and Entra sign with.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (`PS256`).
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// ECDSA P-256 with SHA-256 (`ES256`).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// EdDSA (Ed25519) (`EdDSA`).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl IdTokenAlgorithm {
+    const ALL: [Self; 4] = [Self::Rs256, Self::Ps256, Self::Es256, Self::EdDsa];
+
+    /// The JOSE name, such as `"RS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The jsonwebtoken algorithm.
+    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Ps256 => jsonwebtoken::Algorithm::PS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+impl std::fmt::Display for IdTokenAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IdTokenAlgorithm {
+    type Err = Error;
+
+    /// Parses a JOSE name (`"RS256"`, `"PS256"`, `"ES256"`, `"EdDSA"`, exactly).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                ConfigError::Invalid {
+                    what: "id_token_signed_response_alg",
+                    reason: "must be one of RS256, PS256, ES256, EdDSA (never none or HMAC)".into(),
+                }
+                .into()
+            })
+    }
+}
+
+/// Refuses an ID token signed with `alg` when the application pins another algorithm.
+pub(crate) fn check_pinned_alg(
+    config: &ProviderConfig,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<(), crate::error::IdTokenError> {
+    match config.id_token_signed_response_alg {
+        Some(expected) if expected.jwt() != alg => {
+            let found = IdTokenAlgorithm::ALL.into_iter().find(|a| a.jwt() == alg);
+            Err(match found {
+                Some(found) => crate::error::IdTokenError::AlgorithmMismatch { expected, found },
+                None => crate::error::IdTokenError::AlgorithmNotAllowed(format!("{alg:?}")),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -762,6 +953,67 @@ pub enum SsoStatus {
     },
 }
 
+/// The status of one SSO application, from its configuration and its last connection check
+/// ([`Broker::provider_status`](crate::Broker::provider_status)): what a login page needs to
+/// know before it offers the application, and what the admin page shows beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderStatus {
+    /// The tenant has no application with this id.
+    NotConfigured,
+    /// The application is saved but not usable (its last check failed, or it was never
+    /// checked); every reason is listed, in words an admin can act on. Logins through it are
+    /// refused before any redirect ([`Error::ProviderInvalid`]).
+    Invalid {
+        /// What is wrong.
+        reasons: Vec<String>,
+    },
+    /// The application passed its last check: logins may use it.
+    Ready,
+}
+
+impl ProviderStatus {
+    /// Whether logins may use the application.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Ready)
+    }
+
+    /// The reasons of [`Invalid`](Self::Invalid); empty otherwise.
+    pub fn reasons(&self) -> &[String] {
+        match self {
+            Self::Invalid { reasons } => reasons,
+            Self::NotConfigured | Self::Ready => &[],
+        }
+    }
+}
+
+/// What [`Broker::configure_provider`](crate::Broker::configure_provider) and
+/// [`Broker::test_connection`](crate::Broker::test_connection) answer: the check just made,
+/// and whether the saved application is now ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderReport {
+    /// The application.
+    pub provider: ProviderId,
+    /// [`ProviderStatus::Ready`], or [`ProviderStatus::Invalid`] with every reason: the status
+    /// [`Broker::provider_status`](crate::Broker::provider_status) reports from now on, and
+    /// the one [`Broker::begin_login`](crate::Broker::begin_login) acts on.
+    pub status: ProviderStatus,
+    /// The connection check's details (discovery and client secret).
+    pub check: ConnectionCheck,
+}
+
+impl ProviderReport {
+    /// Whether the saved application is ready: logins may use it.
+    pub fn is_ready(&self) -> bool {
+        self.status.is_ready()
+    }
+
+    /// Why it is not ready (empty when it is).
+    pub fn reasons(&self) -> &[String] {
+        self.status.reasons()
+    }
+}
+
 /// A problem with one application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderProblem {
@@ -769,6 +1021,16 @@ pub struct ProviderProblem {
     pub provider: ProviderId,
     /// What is wrong, in words an admin can act on.
     pub reason: String,
+}
+
+/// A stored application as the broker keeps it decoded between uses: the configuration (its
+/// secret opened), its status, and the tag its logins' state carries (see
+/// [`route_tag`](crate::login::route_tag)).
+#[derive(Debug)]
+pub(crate) struct LoadedProvider {
+    pub(crate) config: std::sync::Arc<ProviderConfig>,
+    pub(crate) status: ProviderStatus,
+    pub(crate) route_tag: String,
 }
 
 fn no_secret() -> ClientSecret {
@@ -788,6 +1050,21 @@ pub(crate) struct StoredProvider {
 }
 
 impl StoredProvider {
+    /// [`ProviderStatus::Ready`] or [`ProviderStatus::Invalid`], from the configuration's
+    /// static problems and the last connection check (no network).
+    pub(crate) fn status(&self) -> ProviderStatus {
+        let mut reasons = self.config.problems();
+        match &self.last_check {
+            Some(check) => reasons.extend(check.problems()),
+            None => reasons.push("the connection has not been checked".to_owned()),
+        }
+        if reasons.is_empty() {
+            ProviderStatus::Ready
+        } else {
+            ProviderStatus::Invalid { reasons }
+        }
+    }
+
     fn binding<'a>(tenant: &'a TenantId, provider: &'a ProviderId) -> crate::crypto::Binding<'a> {
         crate::crypto::Binding {
             domain: crate::crypto::PROVIDER_DOMAIN,
@@ -886,6 +1163,66 @@ mod tests {
                     .contains("s3cr3t")
             );
         }
+    }
+
+    #[test]
+    fn scopes_and_the_pinned_algorithm_are_stored_and_older_records_still_read() {
+        let tenant = TenantId::new("acme").unwrap();
+        let config = ProviderConfig::google(
+            ProviderId::new("google").unwrap(),
+            "cid",
+            ClientSecret::new("s3cr3t-value"),
+        )
+        .with_scopes(["openid", "email"])
+        .with_id_token_signed_response_alg(IdTokenAlgorithm::Es256);
+        let stored = StoredProvider::seal(None, &tenant, config, None).unwrap();
+        let bytes = serde_json::to_vec(&stored).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(r#""id_token_signed_response_alg":"ES256""#),
+            "{text}"
+        );
+        let back = StoredProvider::open(None, &tenant, &bytes).unwrap();
+        assert_eq!(
+            back.config.scopes(),
+            Some(&["openid".to_owned(), "email".to_owned()][..])
+        );
+        assert_eq!(back.config.login_scopes(), "openid email");
+        assert_eq!(
+            back.config.id_token_signed_response_alg(),
+            Some(IdTokenAlgorithm::Es256)
+        );
+        // A record written before these options existed reads as "not set", and is not ready
+        // until checked.
+        let old = br#"{"id":"google","kind":{"type":"google","allowed_hosted_domains":[]},
+            "client_id":"cid","sealed_client_secret":"s","last_check":null}"#;
+        let back = StoredProvider::open(None, &tenant, old).unwrap();
+        assert_eq!(back.config.scopes(), None);
+        assert_eq!(back.config.login_scopes(), "openid email profile");
+        assert_eq!(back.config.id_token_signed_response_alg(), None);
+        assert_eq!(
+            back.status(),
+            ProviderStatus::Invalid {
+                reasons: vec!["the connection has not been checked".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn plain_oauth2_applications_ignore_the_sign_in_options() {
+        let c = ProviderConfig::oauth2(
+            ProviderId::new("gmail").unwrap(),
+            "https://accounts.google.com/o/oauth2/auth",
+            "https://oauth2.googleapis.com/token",
+            ["https://mail.google.com/"],
+            "cid",
+            ClientSecret::new("s"),
+        )
+        .with_scopes(["profile"])
+        .with_id_token_signed_response_alg(IdTokenAlgorithm::Rs256);
+        assert_eq!(c.scopes(), None);
+        assert_eq!(c.id_token_signed_response_alg(), None);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, EntraAudience, EntraTenancy, Error, LoginIntent, LoginOptions,
-    LoginOutcome, ManualClock, MemoryAuditSink, ProviderConfig, ProviderId, TenantId, UserId,
+    Broker, CallbackRoute, ClientSecret, EntraAudience, EntraTenancy, Error, LoginIntent,
+    LoginOptions, LoginOutcome, ManualClock, MemoryAuditSink, ProviderConfig, ProviderId, TenantId,
+    UserId,
 };
 use time::macros::datetime;
 
@@ -90,12 +91,12 @@ pub async fn google_world_with(f: impl FnOnce(ProviderConfig) -> ProviderConfig)
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     ));
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
@@ -122,12 +123,12 @@ pub async fn entra_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
@@ -146,12 +147,12 @@ pub async fn oidc_world() -> World {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     );
-    let check = w
+    let report = w
         .broker
         .configure_provider(&w.tenant, config)
         .await
         .unwrap();
-    assert!(check.is_ok(), "{check:?}");
+    assert!(report.is_ready(), "{report:?}");
     w
 }
 
@@ -175,6 +176,11 @@ impl World {
             .await
             .unwrap()
             .is_empty()
+    }
+
+    /// The route the world's callbacks arrive at (the world's application and tenant).
+    pub fn route(&self) -> CallbackRoute {
+        CallbackRoute::new(self.provider.clone()).with_tenant(self.tenant.clone())
     }
 
     /// The clock's reading.
@@ -201,7 +207,9 @@ impl World {
     /// The whole round trip.
     pub async fn login(&self, intent: LoginIntent, subject: &str) -> Result<LoginOutcome, Error> {
         let (callback, binding) = self.consent(intent, subject).await;
-        self.broker.complete_login(&callback, &binding).await
+        self.broker
+            .complete_login(&self.route(), &callback, &binding)
+            .await
     }
 
     /// Binds `subject` to `user` from the settings page.
