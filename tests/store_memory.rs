@@ -13,29 +13,18 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_conforms() {
-    conformance::run_all(&MemoryStore::new()).await;
+mod stores;
+
+async fn make() -> Option<Arc<dyn Store>> {
+    Some(Arc::new(MemoryStore::new()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_conforms_through_arc_dyn_store() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    conformance::run_all(store.as_ref()).await;
-}
+stores::store_conformance_tests!(make);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms_through_box_dyn_store() {
     let store: Box<dyn Store> = Box::new(MemoryStore::new());
     conformance::run_all(&*store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn suite_can_run_twice_against_one_store() {
-    // Hosts run it against a shared database: checks must not collide with earlier runs.
-    let store = MemoryStore::new();
-    conformance::run_all(&store).await;
-    conformance::run_all(&store).await;
 }
 
 #[test]

@@ -180,8 +180,12 @@ use time::OffsetDateTime;
 
 mod decoded;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{SqlStore, SqlStoreOptions, SqliteSynchronous};
 
 /// A stored record.
 #[derive(Clone, PartialEq, Eq)]
@@ -311,6 +315,16 @@ pub enum StoreError {
     #[error("store unavailable: {message}")]
     Unavailable {
         /// What failed, without data.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The operation lost a race inside the backend (a serialization failure or deadlock in the
+    /// database, a watched key changed) and changed nothing; trying again may succeed.
+    #[error("store contention: {message}")]
+    Contention {
+        /// What lost, without data.
         message: String,
         /// The backend's error.
         #[source]

@@ -1460,7 +1460,15 @@ impl<'a> Check<'a> {
     fn ok<T>(&self, op: &str, result: Result<T, StoreError>) -> T {
         match result {
             Ok(v) => v,
-            Err(e) => panic!("{self}: {op} returned an error: {e}"),
+            Err(e) => {
+                let mut causes = String::new();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    causes.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                panic!("{self}: {op} returned an error: {e}{causes}")
+            }
         }
     }
 
