@@ -54,7 +54,7 @@
 //! | `SqlStore` (SQLite) | `sqlite` | one node, durable, no server |
 //! | `SqlStore` (PostgreSQL) | `postgres` | several nodes on one database |
 //! | `RedisStore` | `redis` | short-lived records shared by several nodes |
-//! | `SplitStore` | `redis` | Redis for the short-lived namespaces, SQL for the rest |
+//! | [`SplitStore`] | always | one store for the short-lived namespaces (Redis), another for the rest (SQL) |
 //!
 //! # Implementing a Store
 //!
@@ -180,10 +180,16 @@ use time::OffsetDateTime;
 
 mod decoded;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreOptions};
+pub use split::{SHORT_LIVED_NAMESPACES, SplitStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{SqlStore, SqlStoreOptions, SqliteSynchronous};
 
