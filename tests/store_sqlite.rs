@@ -120,6 +120,7 @@ async fn sweep_deletes_only_expired_rows() {
     assert_eq!(store.sweep_expired(later).await.unwrap(), 0);
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn sweep_every_sweeps_on_the_hosts_runtime() {
     let store = open(&fresh_path()).await;
@@ -133,7 +134,7 @@ async fn sweep_every_sweeps_on_the_hosts_runtime() {
     let task = tokio::spawn(store.sweep_every(
         Arc::new(cx_sso::SystemClock),
         std::time::Duration::from_millis(20),
-        tokio::time::sleep,
+        Arc::new(cx_sso::TokioRuntime::current().unwrap()),
     ));
     let mut swept = false;
     for _ in 0..100 {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
 use crate::clock::Clock;
+use crate::runtime::Sleeper;
 
 mod migrate;
 #[cfg(feature = "postgres")]
@@ -76,11 +77,14 @@ mod sqlite;
 /// store.migrate().await?; // at start-up, or from a deploy step
 ///
 /// // Delete expired rows once a minute, on the host's runtime.
+/// # #[cfg(feature = "tokio")] {
+/// let runtime = cx_sso::TokioRuntime::current().expect("inside a tokio runtime");
 /// tokio::spawn(store.sweep_every(
 ///     Arc::new(cx_sso::SystemClock),
 ///     std::time::Duration::from_secs(60),
-///     tokio::time::sleep,
+///     Arc::new(runtime),
 /// ));
+/// # }
 ///
 /// let broker = cx_sso::Broker::builder()
 ///     .store(store)
@@ -248,19 +252,16 @@ impl SqlStore {
     }
 
     /// A future that calls [`sweep_expired`](Self::sweep_expired) with `clock`'s time, then
-    /// waits `every` with `sleep`, for ever. The host spawns it on its runtime (for tokio:
-    /// `tokio::spawn(store.sweep_every(clock, every, tokio::time::sleep))`) and drops or aborts
-    /// it to stop. A failed sweep is logged (`tracing`, warn) and tried again next time.
-    pub fn sweep_every<S, F>(
+    /// waits `every` on `sleeper`, for ever. The host runs it on its runtime (with the `tokio`
+    /// feature: `tokio::spawn(store.sweep_every(clock, every, Arc::new(TokioRuntime::current()?)))`,
+    /// or through its [`Spawner`](crate::Spawner)) and drops or aborts it to stop. A failed
+    /// sweep is logged (`tracing`, warn) and tried again next time.
+    pub fn sweep_every(
         &self,
         clock: Arc<dyn Clock>,
         every: StdDuration,
-        sleep: S,
-    ) -> impl Future<Output = ()> + Send + 'static
-    where
-        S: Fn(StdDuration) -> F + Send + Sync + 'static,
-        F: Future<Output = ()> + Send,
-    {
+        sleeper: Arc<dyn Sleeper>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let store = self.clone();
         async move {
             loop {
@@ -269,7 +270,7 @@ impl SqlStore {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cx-sso: sweeping expired records failed"),
                 }
-                sleep(every).await;
+                sleeper.sleep(every).await;
             }
         }
     }
