@@ -60,13 +60,7 @@ mod split_over_sqlite {
 }
 
 fn fresh_path() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cx-sso-split");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!(
-        "{}-{:016x}.db",
-        std::process::id(),
-        rand::random::<u64>()
-    ))
+    stores::fresh_sqlite_path(env!("CARGO_TARGET_TMPDIR"), "cx-sso-split")
 }
 
 fn now() -> OffsetDateTime {

@@ -14,13 +14,7 @@ mod stores;
 
 /// A path for a new database file that no other test uses.
 fn fresh_path() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cx-sso-sqlite");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!(
-        "{}-{:016x}.db",
-        std::process::id(),
-        rand::random::<u64>()
-    ))
+    stores::fresh_sqlite_path(env!("CARGO_TARGET_TMPDIR"), "cx-sso-sqlite")
 }
 
 async fn open(path: &PathBuf) -> SqlStore {

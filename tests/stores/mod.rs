@@ -113,3 +113,29 @@ macro_rules! store_conformance_tests {
     };
 }
 pub(crate) use store_conformance_tests;
+
+/// A path for a new SQLite database that no other test uses, in `dir` under cargo's
+/// `target/tmp`. Files left there by runs more than an hour old are removed first, so the
+/// directory holds about one run's databases.
+pub fn fresh_sqlite_path(tmp: &str, dir: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(tmp).join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    dir.join(format!(
+        "{}-{:016x}.db",
+        std::process::id(),
+        rand::random::<u64>()
+    ))
+}
