@@ -276,6 +276,9 @@
 //! |---|---|---|
 //! | `reqwest` | yes | [`ReqwestHttpClient`], the default transport (rustls) |
 //! | `tokio` | yes | `TokioRuntime`, the [`Spawner`] and [`Sleeper`] on a tokio runtime |
+//! | `sqlite` | no | `store::SqlStore` on SQLite: one node, durable |
+//! | `postgres` | no | `store::SqlStore` on PostgreSQL: several nodes on one database |
+//! | `redis` | no | `store::RedisStore` for the short-lived records, beside SQL in a [`store::SplitStore`] |
 //! | `test-util` | no | [`testing::FakeIdp`] and the [`testing::conformance`] suite for stores |
 //!
 //! # Implementing your own store or transport

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use common::{CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, pid, tenant};
-use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
+use cx_sso::store::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record};
 use cx_sso::testing::{FakeIdp, FakeUser, Misbehavior};
 use cx_sso::{
     Broker, CallbackRoute, ClientSecret, Clock, ConfigError, ConnectionError, ConnectionId,
@@ -99,6 +99,15 @@ impl Store for TestStore {
         self.inner
             .compare_and_swap(ns, key, expected, record, now)
             .await
+    }
+    async fn compare_and_delete(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.inner.compare_and_delete(ns, key, expected, now).await
     }
     async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.inner.delete(ns, key, now).await

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record};
+use cx_sso::store::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record};
 use cx_sso::{
     Broker, Clock, Error, ErrorKind, ExportedVisitorKey, ManualClock, MemoryStore, Store,
     StoreError, TenantId, VisitorAdminError, VisitorAudience, VisitorClaims, VisitorConfigOptions,
@@ -75,6 +75,15 @@ impl Store for CountingStore {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
         self.inner.compare_and_swap(ns, key, expected, r, now).await
+    }
+    async fn compare_and_delete(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.inner.compare_and_delete(ns, key, expected, now).await
     }
     async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.inner.delete(ns, key, now).await

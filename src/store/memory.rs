@@ -6,9 +6,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
+use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
 
 /// An in-memory [`Store`]: the default, for one process, tests and examples.
+///
+/// Versions come from one counter for the whole store, so a key deleted and written again never
+/// gets a version it had before. Nothing survives the process.
 ///
 /// Operations are O(1) in the number of records except `list`, which is O(records with that
 /// index). Lookups do not allocate. Expired records are dropped when touched and by a sweep
@@ -29,6 +32,8 @@ struct Namespace {
 #[derive(Debug, Default)]
 struct Inner {
     namespaces: HashMap<String, Namespace>,
+    /// The last version given out; every write takes the next one.
+    last_version: u64,
     writes_since_sweep: usize,
     /// Records left by the last sweep: the next one comes after as many writes (at least
     /// 4096), so each write pays O(1) of sweeping, amortised.
@@ -104,6 +109,13 @@ impl Inner {
         self.namespaces.get(namespace)
     }
 
+    /// The next version: store-wide, so it never repeats for a key. A u64 does not wrap in
+    /// practice (584 years at a billion writes a second); saturating keeps this total.
+    fn next_version(&mut self) -> u64 {
+        self.last_version = self.last_version.saturating_add(1);
+        self.last_version
+    }
+
     fn live_version(&self, namespace: &str, key: &str, now: OffsetDateTime) -> Option<u64> {
         self.ns(namespace)?.live(key, now).map(|r| r.version)
     }
@@ -112,7 +124,10 @@ impl Inner {
         self.namespaces.get_mut(namespace)?.remove(key)
     }
 
-    fn write(&mut self, namespace: &str, key: &str, record: Record, now: OffsetDateTime) {
+    /// Writes `record` under a new version; returns the version.
+    fn write(&mut self, namespace: &str, key: &str, record: NewRecord, now: OffsetDateTime) -> u64 {
+        let version = self.next_version();
+        let record = record.into_record(version);
         let ns = match self.namespaces.get_mut(namespace) {
             Some(ns) => ns,
             None => self.namespaces.entry(namespace.to_owned()).or_default(),
@@ -140,6 +155,7 @@ impl Inner {
             }
             self.rows_after_sweep = self.namespaces.values().map(|n| n.rows.len()).sum();
         }
+        version
     }
 }
 
@@ -158,6 +174,23 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    async fn get_many(
+        &self,
+        keys: &[(&str, &str)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        let inner = self.lock()?;
+        Ok(keys
+            .iter()
+            .map(|(namespace, key)| {
+                inner
+                    .ns(namespace)
+                    .and_then(|ns| ns.live(key, now))
+                    .cloned()
+            })
+            .collect())
+    }
+
     async fn insert(
         &self,
         namespace: &str,
@@ -169,7 +202,7 @@ impl Store for MemoryStore {
         if inner.live_version(namespace, key, now).is_some() {
             return Ok(Inserted::No);
         }
-        inner.write(namespace, key, record.into_record(1), now);
+        inner.write(namespace, key, record, now);
         Ok(Inserted::Yes)
     }
 
@@ -181,9 +214,7 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock()?;
-        let version = inner.live_version(namespace, key, now).map_or(1, |v| v + 1);
-        inner.write(namespace, key, record.into_record(version), now);
-        Ok(version)
+        Ok(inner.write(namespace, key, record, now))
     }
 
     async fn take(
@@ -209,9 +240,26 @@ impl Store for MemoryStore {
             None => Ok(CasOutcome::Missing),
             Some(current) if current != expected => Ok(CasOutcome::Conflict { current }),
             Some(_) => {
-                let version = expected + 1;
-                inner.write(namespace, key, record.into_record(version), now);
+                let version = inner.write(namespace, key, record, now);
                 Ok(CasOutcome::Swapped { version })
+            }
+        }
+    }
+
+    async fn compare_and_delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut inner = self.lock()?;
+        match inner.live_version(namespace, key, now) {
+            None => Ok(DeleteOutcome::Missing),
+            Some(current) if current != expected => Ok(DeleteOutcome::Conflict { current }),
+            Some(_) => {
+                inner.remove(namespace, key);
+                Ok(DeleteOutcome::Deleted)
             }
         }
     }

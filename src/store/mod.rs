@@ -15,22 +15,46 @@
 //! # Contract
 //!
 //! Every method receives `now`, the broker's clock reading. A record whose `expires_at` is at or
-//! before `now` is *absent*: `get`, `take` and `list` do not return it, `insert` replaces it, and
-//! `compare_and_swap` and `delete` treat it as missing. Expired records may be purged at any time.
+//! before `now` is *absent*: `get`, `get_many`, `take` and `list` do not return it, `insert`
+//! replaces it, and `compare_and_swap`, `compare_and_delete` and `delete` treat it as missing.
+//! Expired records may be purged at any time.
 //!
+//! - **Versions never repeat for a key.** Every write (`insert`, `put`, `compare_and_swap`)
+//!   gives the record a version greater than every version that (namespace, key) has ever had
+//!   in this store, *including* records since deleted, taken or expired. A compare-and-swap can
+//!   therefore only succeed against the very record its caller read: never against one deleted
+//!   and created again in between. Versions are at least 1 and otherwise opaque: they need not be
+//!   consecutive (a store-wide counter is the simple way to keep this, and what every store in
+//!   this crate uses).
 //! - `insert` is atomic insert-if-absent: of two concurrent inserts of one key, exactly one gets
-//!   [`Inserted::Yes`]. A new record has version 1.
+//!   [`Inserted::Yes`].
 //! - `take` is atomic get-and-delete: of two concurrent takes, at most one gets the record.
-//! - `compare_and_swap` replaces the record only when its current version equals `expected`, and
-//!   gives the replacement version `expected + 1`.
-//! - `put` writes unconditionally (version: previous + 1, or 1).
-//! - `list` returns the live records of a namespace whose `index` equals the given value, in key
-//!   order.
+//! - `compare_and_swap` replaces the record only when its current version equals `expected`;
+//!   `compare_and_delete` removes it only then. Of concurrent calls expecting one version, at
+//!   most one succeeds; a caller that loses is told the version it lost to.
+//! - `put` writes unconditionally.
+//! - `get_many` answers, for each (namespace, key) asked, what `get` would: one round trip where
+//!   a backend can, but not a snapshot across keys.
+//! - **`list` is strongly consistent.** It returns the live records of a namespace whose `index`
+//!   equals the given value, in key order, reflecting every write that completed before the
+//!   call, on this node or any other sharing the store (read-your-writes and more): never a
+//!   replica that may lag or a cache. The broker makes security decisions on it (whether SSO can
+//!   be enforced, whether removing a binding locks a user out).
 //! - A failure of the backing service is [`StoreError::Unavailable`]; the broker turns it into a
 //!   refusal, never into a session, binding or token.
 //!
 //! [`conformance`](crate::testing::conformance) (feature `test-util`) is the suite that every
 //! backend in this crate passes; run it against your own store.
+//!
+//! # The stores in this crate
+//!
+//! | store | feature | for |
+//! |---|---|---|
+//! | [`MemoryStore`] | always | one process, tests, examples |
+//! | `SqlStore` (SQLite) | `sqlite` | one node, durable, no server |
+//! | `SqlStore` (PostgreSQL) | `postgres` | several nodes on one database |
+//! | `RedisStore` | `redis` | short-lived records shared by several nodes |
+//! | [`SplitStore`] | always | one store for the short-lived namespaces (Redis), another for the rest (SQL) |
 //!
 //! # Implementing a Store
 //!
@@ -38,76 +62,108 @@
 //! use std::collections::BTreeMap;
 //! use std::sync::Mutex;
 //!
-//! use cx_sso::store::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
+//! use cx_sso::store::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
 //! use time::OffsetDateTime;
 //!
 //! /// A store over a BTreeMap; a real one would talk to the host's database.
 //! #[derive(Debug, Default)]
 //! struct MyStore {
-//!     rows: Mutex<BTreeMap<(String, String), Record>>,
+//!     state: Mutex<State>,
 //! }
 //!
-//! fn live(r: &Record, now: OffsetDateTime) -> bool {
-//!     r.expires_at.is_none_or(|e| e > now)
+//! #[derive(Debug, Default)]
+//! struct State {
+//!     rows: BTreeMap<(String, String), Record>,
+//!     /// The last version given out, store-wide: versions never repeat for a key.
+//!     last_version: u64,
+//! }
+//!
+//! impl State {
+//!     fn live(&self, ns: &str, key: &str, now: OffsetDateTime) -> Option<&Record> {
+//!         self.rows
+//!             .get(&(ns.to_owned(), key.to_owned()))
+//!             .filter(|r| r.expires_at.is_none_or(|e| e > now))
+//!     }
+//!     fn write(&mut self, ns: &str, key: &str, rec: NewRecord) -> u64 {
+//!         self.last_version += 1;
+//!         self.rows.insert((ns.to_owned(), key.to_owned()), rec.into_record(self.last_version));
+//!         self.last_version
+//!     }
+//!     fn remove(&mut self, ns: &str, key: &str, now: OffsetDateTime) -> Option<Record> {
+//!         let rec = self.rows.remove(&(ns.to_owned(), key.to_owned()))?;
+//!         rec.expires_at.is_none_or(|e| e > now).then_some(rec)
+//!     }
+//! }
+//!
+//! impl MyStore {
+//!     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+//!         self.state.lock().map_err(|_| StoreError::unavailable("poisoned"))
+//!     }
 //! }
 //!
 //! #[async_trait::async_trait]
 //! impl Store for MyStore {
 //!     async fn get(&self, ns: &str, key: &str, now: OffsetDateTime)
 //!         -> Result<Option<Record>, StoreError> {
-//!         let rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         Ok(rows.get(&(ns.into(), key.into())).filter(|r| live(r, now)).cloned())
+//!         Ok(self.lock()?.live(ns, key, now).cloned())
 //!     }
 //!     async fn insert(&self, ns: &str, key: &str, rec: NewRecord, now: OffsetDateTime)
 //!         -> Result<Inserted, StoreError> {
-//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         let k = (ns.to_owned(), key.to_owned());
-//!         if rows.get(&k).is_some_and(|r| live(r, now)) {
+//!         let mut state = self.lock()?;
+//!         if state.live(ns, key, now).is_some() {
 //!             return Ok(Inserted::No);
 //!         }
-//!         rows.insert(k, rec.into_record(1));
+//!         state.write(ns, key, rec);
 //!         Ok(Inserted::Yes)
 //!     }
-//!     async fn put(&self, ns: &str, key: &str, rec: NewRecord, now: OffsetDateTime)
+//!     async fn put(&self, ns: &str, key: &str, rec: NewRecord, _now: OffsetDateTime)
 //!         -> Result<u64, StoreError> {
-//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         let k = (ns.to_owned(), key.to_owned());
-//!         let version = rows.get(&k).filter(|r| live(r, now)).map_or(1, |r| r.version + 1);
-//!         rows.insert(k, rec.into_record(version));
-//!         Ok(version)
+//!         Ok(self.lock()?.write(ns, key, rec))
 //!     }
 //!     async fn take(&self, ns: &str, key: &str, now: OffsetDateTime)
 //!         -> Result<Option<Record>, StoreError> {
-//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         Ok(rows.remove(&(ns.into(), key.into())).filter(|r| live(r, now)))
+//!         Ok(self.lock()?.remove(ns, key, now))
 //!     }
 //!     async fn compare_and_swap(&self, ns: &str, key: &str, expected: u64, rec: NewRecord,
 //!         now: OffsetDateTime) -> Result<CasOutcome, StoreError> {
-//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         let k = (ns.to_owned(), key.to_owned());
-//!         match rows.get(&k).filter(|r| live(r, now)) {
+//!         let mut state = self.lock()?;
+//!         match state.live(ns, key, now).map(|r| r.version) {
 //!             None => Ok(CasOutcome::Missing),
-//!             Some(r) if r.version != expected => Ok(CasOutcome::Conflict { current: r.version }),
+//!             Some(current) if current != expected => Ok(CasOutcome::Conflict { current }),
+//!             Some(_) => Ok(CasOutcome::Swapped { version: state.write(ns, key, rec) }),
+//!         }
+//!     }
+//!     async fn compare_and_delete(&self, ns: &str, key: &str, expected: u64,
+//!         now: OffsetDateTime) -> Result<DeleteOutcome, StoreError> {
+//!         let mut state = self.lock()?;
+//!         match state.live(ns, key, now).map(|r| r.version) {
+//!             None => Ok(DeleteOutcome::Missing),
+//!             Some(current) if current != expected => Ok(DeleteOutcome::Conflict { current }),
 //!             Some(_) => {
-//!                 rows.insert(k, rec.into_record(expected + 1));
-//!                 Ok(CasOutcome::Swapped { version: expected + 1 })
+//!                 state.remove(ns, key, now);
+//!                 Ok(DeleteOutcome::Deleted)
 //!             }
 //!         }
 //!     }
 //!     async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime)
 //!         -> Result<bool, StoreError> {
-//!         let mut rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         Ok(rows.remove(&(ns.into(), key.into())).is_some_and(|r| live(&r, now)))
+//!         Ok(self.lock()?.remove(ns, key, now).is_some())
 //!     }
 //!     async fn list(&self, ns: &str, index: &str, now: OffsetDateTime)
 //!         -> Result<Vec<(String, Record)>, StoreError> {
-//!         let rows = self.rows.lock().map_err(|_| StoreError::unavailable("poisoned"))?;
-//!         Ok(rows.iter()
-//!             .filter(|((n, _), r)| n == ns && r.index.as_deref() == Some(index) && live(r, now))
+//!         let state = self.lock()?;
+//!         Ok(state.rows.iter()
+//!             .filter(|((n, _), r)| n == ns && r.index.as_deref() == Some(index))
+//!             .filter(|(_, r)| r.expires_at.is_none_or(|e| e > now))
 //!             .map(|((_, k), r)| (k.clone(), r.clone()))
 //!             .collect())
 //!     }
 //! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // The suite a host runs in its own tests (feature `test-util`):
+//! cx_sso::testing::conformance::run_all(&MyStore::default()).await;
+//! # });
 //!
 //! let broker = cx_sso::Broker::builder()
 //!     .store(MyStore::default())
@@ -124,15 +180,26 @@ use time::OffsetDateTime;
 
 mod decoded;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod split;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreOptions};
+pub use split::{SHORT_LIVED_NAMESPACES, SplitStore};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{SqlStore, SqlStoreOptions, SqliteSynchronous};
 
 /// A stored record.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     /// The payload, opaque to the store.
     pub value: Vec<u8>,
-    /// Starts at 1, incremented by every write.
+    /// Given by the store on every write: at least 1, and greater than every version this key
+    /// had before in the store, deleted, taken and expired records included. Otherwise opaque.
     pub version: u64,
     /// When the record stops existing, if ever.
     pub expires_at: Option<OffsetDateTime>,
@@ -232,6 +299,20 @@ pub enum CasOutcome {
     Missing,
 }
 
+/// Result of [`Store::compare_and_delete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The record was at the expected version and is now removed.
+    Deleted,
+    /// The record's version was not the expected one; nothing was removed.
+    Conflict {
+        /// The version found.
+        current: u64,
+    },
+    /// There is no live record with that key.
+    Missing,
+}
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -240,6 +321,16 @@ pub enum StoreError {
     #[error("store unavailable: {message}")]
     Unavailable {
         /// What failed, without data.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The operation lost a race inside the backend (a serialization failure or deadlock in the
+    /// database, a watched key changed) and changed nothing; trying again may succeed.
+    #[error("store contention: {message}")]
+    Contention {
+        /// What lost, without data.
         message: String,
         /// The backend's error.
         #[source]
@@ -285,6 +376,23 @@ pub trait Store: Debug + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError>;
 
+    /// The live record at each (`namespace`, `key`) of `keys`, in the order asked: what
+    /// [`get`](Self::get) would answer for each, not a snapshot across keys.
+    ///
+    /// The default asks [`get`](Self::get) once per key; a backend that can answer in one
+    /// round trip should override it.
+    async fn get_many(
+        &self,
+        keys: &[(&str, &str)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (namespace, key) in keys {
+            out.push(self.get(namespace, key, now).await?);
+        }
+        Ok(out)
+    }
+
     /// Writes `record` only if no live record has this key (atomic insert-if-absent).
     async fn insert(
         &self,
@@ -294,7 +402,7 @@ pub trait Store: Debug + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Inserted, StoreError>;
 
-    /// Writes `record` whatever is there; returns the new version.
+    /// Writes `record` whatever is there; returns its new version.
     async fn put(
         &self,
         namespace: &str,
@@ -311,7 +419,7 @@ pub trait Store: Debug + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError>;
 
-    /// Replaces the record only if its version is `expected`.
+    /// Replaces the record only if its live version is `expected` (atomic).
     async fn compare_and_swap(
         &self,
         namespace: &str,
@@ -321,7 +429,17 @@ pub trait Store: Debug + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError>;
 
-    /// Removes the record; returns whether a live one was there.
+    /// Removes the record only if its live version is `expected` (atomic): the delete of a
+    /// record read before, which must not remove one written since.
+    async fn compare_and_delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome, StoreError>;
+
+    /// Removes the record whatever its version; returns whether a live one was there.
     async fn delete(
         &self,
         namespace: &str,
@@ -329,7 +447,8 @@ pub trait Store: Debug + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// The live records of `namespace` whose index is `index`, in key order.
+    /// The live records of `namespace` whose index is `index`, in key order (the byte order of
+    /// the keys' UTF-8). Strongly consistent: it reflects every write completed before the call.
     async fn list(
         &self,
         namespace: &str,

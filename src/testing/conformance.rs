@@ -52,12 +52,39 @@ use std::task::Poll;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{CasOutcome, Inserted, NewRecord, Record, Store, StoreError};
+use crate::store::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
 
 /// How many operations the concurrency checks run at once.
 const RACERS: usize = 32;
 
-/// Runs every check of the suite against `store`, one after another.
+/// The name of every check, in the order [`run_all`] runs them. A backend's test file that
+/// gives each check a test of its own can compare its list with this one, so that no backend
+/// runs fewer checks than another.
+pub const CHECKS: &[&str] = &[
+    "get_returns_what_insert_wrote",
+    "keys_are_distinct_exactly",
+    "insert_does_not_overwrite_a_live_record",
+    "put_overwrites_with_a_new_version",
+    "take_returns_the_record_once",
+    "compare_and_swap_checks_the_version",
+    "compare_and_delete_checks_the_version",
+    "delete_reports_whether_a_live_record_was_there",
+    "versions_never_repeat_for_a_key",
+    "get_many_answers_each_key_in_order",
+    "list_selects_by_index_in_key_order",
+    "list_follows_index_changes",
+    "list_reads_its_own_writes",
+    "expired_records_are_absent",
+    "namespaces_are_isolated",
+    "concurrent_inserts_have_one_winner",
+    "concurrent_takes_have_one_winner",
+    "concurrent_compare_and_swaps_have_one_winner",
+    "concurrent_compare_and_deletes_have_one_winner",
+    "concurrent_deletes_have_one_winner",
+    "concurrent_puts_get_distinct_versions",
+];
+
+/// Runs every check of the suite against `store`, one after another (the order of [`CHECKS`]).
 ///
 /// # Panics
 ///
@@ -67,23 +94,29 @@ pub async fn run_all(store: &dyn Store) {
     get_returns_what_insert_wrote(store).await;
     keys_are_distinct_exactly(store).await;
     insert_does_not_overwrite_a_live_record(store).await;
-    put_overwrites_and_increments_the_version(store).await;
+    put_overwrites_with_a_new_version(store).await;
     take_returns_the_record_once(store).await;
     compare_and_swap_checks_the_version(store).await;
+    compare_and_delete_checks_the_version(store).await;
     delete_reports_whether_a_live_record_was_there(store).await;
+    versions_never_repeat_for_a_key(store).await;
+    get_many_answers_each_key_in_order(store).await;
     list_selects_by_index_in_key_order(store).await;
     list_follows_index_changes(store).await;
+    list_reads_its_own_writes(store).await;
     expired_records_are_absent(store).await;
     namespaces_are_isolated(store).await;
     concurrent_inserts_have_one_winner(store).await;
     concurrent_takes_have_one_winner(store).await;
     concurrent_compare_and_swaps_have_one_winner(store).await;
+    concurrent_compare_and_deletes_have_one_winner(store).await;
     concurrent_deletes_have_one_winner(store).await;
     concurrent_puts_get_distinct_versions(store).await;
 }
 
-/// `get` of a missing key is `None`; `insert` writes version 1 and `get` returns exactly what was
-/// written: arbitrary bytes (not UTF-8, empty, 64 KiB), the expiry and the index.
+/// `get` of a missing key is `None`; `insert` writes a record at a version of at least 1, and
+/// `get` returns exactly what was written: arbitrary bytes (not UTF-8, empty, 64 KiB), the
+/// expiry and the index.
 pub async fn get_returns_what_insert_wrote(store: &dyn Store) {
     let c = Check::new(store, "get_returns_what_insert_wrote");
     let ns = c.namespace("");
@@ -104,11 +137,16 @@ pub async fn get_returns_what_insert_wrote(store: &dyn Store) {
         Inserted::Yes,
         "{c}: first insert"
     );
-    assert_eq!(
-        c.get(&ns, "k", now).await,
-        Some(rec.into_record(1)),
-        "{c}: get after insert must return the bytes, expiry and index written, at version 1"
-    );
+    let v = c
+        .expect_record(
+            &ns,
+            "k",
+            &rec,
+            now,
+            "get after insert must return the bytes, expiry and index written",
+        )
+        .await;
+    assert!(v >= 1, "{c}: versions start at 1, got {v}");
 
     let empty = NewRecord::new(Vec::new());
     assert_eq!(
@@ -116,11 +154,14 @@ pub async fn get_returns_what_insert_wrote(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
-    assert_eq!(
-        c.get(&ns, "empty", now).await,
-        Some(empty.into_record(1)),
-        "{c}: an empty value with no expiry and no index must round-trip"
-    );
+    c.expect_record(
+        &ns,
+        "empty",
+        &empty,
+        now,
+        "an empty value with no expiry and no index must round-trip",
+    )
+    .await;
 
     let big: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -131,8 +172,9 @@ pub async fn get_returns_what_insert_wrote(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
+    let got = c.get(&ns, "big", now).await;
     assert!(
-        c.get(&ns, "big", now).await == Some(big.into_record(1)),
+        got.as_ref().is_some_and(|r| r.value == big.value),
         "{c}: a 64 KiB binary value must round-trip byte for byte"
     );
 }
@@ -166,6 +208,11 @@ pub async fn keys_are_distinct_exactly(store: &dyn Store) {
         "a.b",
         "a:b",
         "a/b",
+        "a*",
+        "a?",
+        "[a]",
+        "a\\b",
+        "",
     ];
     for key in keys {
         let rec = NewRecord::new(key.as_bytes().to_vec());
@@ -196,6 +243,7 @@ pub async fn insert_does_not_overwrite_a_live_record(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
+    let v = c.version(&ns, "k", now).await;
     let second = NewRecord::new(b"second".to_vec())
         .index("b")
         .expires_at(now + Duration::minutes(1));
@@ -206,7 +254,7 @@ pub async fn insert_does_not_overwrite_a_live_record(store: &dyn Store) {
     );
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(first.into_record(1)),
+        Some(first.into_record(v)),
         "{c}: a refused insert must change nothing (value, version, expiry, index)"
     );
     assert_eq!(
@@ -216,32 +264,33 @@ pub async fn insert_does_not_overwrite_a_live_record(store: &dyn Store) {
     );
 }
 
-/// `put` writes unconditionally: version 1 on a new key, then previous + 1; it replaces the
-/// value, the expiry (including removing it) and the index.
-pub async fn put_overwrites_and_increments_the_version(store: &dyn Store) {
-    let c = Check::new(store, "put_overwrites_and_increments_the_version");
+/// `put` writes unconditionally, each time at a version greater than the one before; it
+/// replaces the value, the expiry (including removing it) and the index.
+pub async fn put_overwrites_with_a_new_version(store: &dyn Store) {
+    let c = Check::new(store, "put_overwrites_with_a_new_version");
     let ns = c.namespace("");
     let now = base_now();
 
-    let v1 = NewRecord::new(b"one".to_vec())
+    let r1 = NewRecord::new(b"one".to_vec())
         .expires_at(now + Duration::minutes(1))
         .index("a");
-    assert_eq!(
-        c.put(&ns, "k", v1.clone(), now).await,
-        1,
-        "{c}: put of a new key"
-    );
+    let v1 = c.put(&ns, "k", r1.clone(), now).await;
+    assert!(v1 >= 1, "{c}: put of a new key gave version {v1}");
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(v1.into_record(1)),
-        "{c}: get after put"
+        Some(r1.into_record(v1)),
+        "{c}: get after put must return the record at the version put returned"
     );
 
-    let v2 = NewRecord::new(vec![0xff; 3]).index("b");
-    assert_eq!(c.put(&ns, "k", v2.clone(), now).await, 2, "{c}: second put");
+    let r2 = NewRecord::new(vec![0xff; 3]).index("b");
+    let v2 = c.put(&ns, "k", r2.clone(), now).await;
+    assert!(
+        v2 > v1,
+        "{c}: a second put must give a greater version: {v1} then {v2}"
+    );
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(v2.into_record(2)),
+        Some(r2.into_record(v2)),
         "{c}: put must replace the value, remove the expiry when none is given, and move the index"
     );
     let later = now + Duration::hours(2);
@@ -250,11 +299,15 @@ pub async fn put_overwrites_and_increments_the_version(store: &dyn Store) {
         "{c}: a record put without expiry must outlive the expiry of the record it replaced"
     );
 
-    let v3 = NewRecord::new(b"three".to_vec());
-    assert_eq!(c.put(&ns, "k", v3.clone(), now).await, 3, "{c}: third put");
+    let r3 = NewRecord::new(b"three".to_vec());
+    let v3 = c.put(&ns, "k", r3.clone(), now).await;
+    assert!(
+        v3 > v2,
+        "{c}: a third put must give a greater version: {v2} then {v3}"
+    );
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(v3.into_record(3)),
+        Some(r3.into_record(v3)),
         "{c}: get after put"
     );
 
@@ -265,15 +318,16 @@ pub async fn put_overwrites_and_increments_the_version(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
-    assert_eq!(
-        c.put(&ns, "j", fresh, now).await,
-        2,
-        "{c}: put after insert must give 2"
+    let vi = c.version(&ns, "j", now).await;
+    let vp = c.put(&ns, "j", fresh, now).await;
+    assert!(
+        vp > vi,
+        "{c}: put after insert must give a greater version: {vi} then {vp}"
     );
 }
 
 /// `take` returns the live record (value and version) and removes it: a second `take`, a `get`
-/// and a `delete` find nothing, and a later `insert` starts again at version 1.
+/// and a `delete` find nothing, and a later `insert` creates a record anew.
 pub async fn take_returns_the_record_once(store: &dyn Store) {
     let c = Check::new(store, "take_returns_the_record_once");
     let ns = c.namespace("");
@@ -294,10 +348,10 @@ pub async fn take_returns_the_record_once(store: &dyn Store) {
         "{c}: insert"
     );
     let rec2 = NewRecord::new(vec![0x80, 0x81]).index("i");
-    assert_eq!(c.put(&ns, "k", rec2.clone(), now).await, 2, "{c}: put");
+    let v2 = c.put(&ns, "k", rec2.clone(), now).await;
     assert_eq!(
         c.take(&ns, "k", now).await,
-        Some(rec2.into_record(2)),
+        Some(rec2.into_record(v2)),
         "{c}: take must return the current record with its version"
     );
     assert_eq!(
@@ -324,15 +378,18 @@ pub async fn take_returns_the_record_once(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert after take must succeed"
     );
-    assert_eq!(
-        c.get(&ns, "k", now).await,
-        Some(rec.into_record(1)),
-        "{c}: a record inserted after a take starts again at version 1"
-    );
+    c.expect_record(
+        &ns,
+        "k",
+        &rec,
+        now,
+        "a record inserted after a take is the new one",
+    )
+    .await;
 }
 
-/// `compare_and_swap` writes only when the live version is `expected`, giving `expected + 1`;
-/// otherwise it answers `Conflict { current }` or `Missing` and writes nothing.
+/// `compare_and_swap` writes only when the live version is `expected`, giving a greater
+/// version; otherwise it answers `Conflict { current }` or `Missing` and writes nothing.
 pub async fn compare_and_swap_checks_the_version(store: &dyn Store) {
     let c = Check::new(store, "compare_and_swap_checks_the_version");
     let ns = c.namespace("");
@@ -350,57 +407,62 @@ pub async fn compare_and_swap_checks_the_version(store: &dyn Store) {
         "{c}: a Missing swap must not create"
     );
 
-    let v1 = NewRecord::new(b"v1".to_vec()).index("a");
+    let r1 = NewRecord::new(b"v1".to_vec()).index("a");
     assert_eq!(
-        c.insert(&ns, "k", v1.clone(), now).await,
+        c.insert(&ns, "k", r1.clone(), now).await,
         Inserted::Yes,
         "{c}: insert"
     );
-    for wrong in [0, 2, u64::MAX] {
+    let v1 = c.version(&ns, "k", now).await;
+    for wrong in [0, v1 - 1, v1 + 1, u64::MAX, i64::MAX as u64, 1u64 << 63] {
+        if wrong == v1 {
+            continue;
+        }
         assert_eq!(
             c.cas(&ns, "k", wrong, rec.clone(), now).await,
-            CasOutcome::Conflict { current: 1 },
-            "{c}: compare_and_swap expecting version {wrong} of a record at version 1"
+            CasOutcome::Conflict { current: v1 },
+            "{c}: compare_and_swap expecting version {wrong} of a record at version {v1}"
         );
     }
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(v1.into_record(1)),
+        Some(r1.into_record(v1)),
         "{c}: a conflicting swap must change nothing"
     );
 
-    let v2 = NewRecord::new(vec![0xde, 0xad])
+    let r2 = NewRecord::new(vec![0xde, 0xad])
         .index("b")
         .expires_at(now + Duration::minutes(5));
-    assert_eq!(
-        c.cas(&ns, "k", 1, v2.clone(), now).await,
-        CasOutcome::Swapped { version: 2 },
-        "{c}: compare_and_swap with the right version"
+    let v2 = match c.cas(&ns, "k", v1, r2.clone(), now).await {
+        CasOutcome::Swapped { version } => version,
+        other => panic!("{c}: compare_and_swap with the right version answered {other:?}"),
+    };
+    assert!(
+        v2 > v1,
+        "{c}: a swap must give a greater version: {v1} then {v2}"
     );
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(v2.into_record(2)),
-        "{c}: a swap must replace value, expiry and index"
+        Some(r2.into_record(v2)),
+        "{c}: a swap must replace value, expiry and index, at the version it answered"
     );
     assert_eq!(
-        c.cas(&ns, "k", 1, rec.clone(), now).await,
-        CasOutcome::Conflict { current: 2 },
+        c.cas(&ns, "k", v1, rec.clone(), now).await,
+        CasOutcome::Conflict { current: v2 },
         "{c}: a second swap from the same version must conflict"
     );
 
-    assert_eq!(
-        c.put(&ns, "k", rec.clone(), now).await,
-        3,
-        "{c}: put after swap"
-    );
-    assert_eq!(
-        c.cas(&ns, "k", 3, rec.clone(), now).await,
-        CasOutcome::Swapped { version: 4 },
-        "{c}: compare_and_swap after put must expect the version put returned"
-    );
+    let v3 = c.put(&ns, "k", rec.clone(), now).await;
+    let v4 = match c.cas(&ns, "k", v3, rec.clone(), now).await {
+        CasOutcome::Swapped { version } => version,
+        other => panic!(
+            "{c}: compare_and_swap after put must expect the version put returned, got {other:?}"
+        ),
+    };
+    assert!(v4 > v3, "{c}: {v3} then {v4}");
     assert!(c.delete(&ns, "k", now).await, "{c}: delete");
     assert_eq!(
-        c.cas(&ns, "k", 4, rec, now).await,
+        c.cas(&ns, "k", v4, rec, now).await,
         CasOutcome::Missing,
         "{c}: compare_and_swap after delete"
     );
@@ -408,6 +470,73 @@ pub async fn compare_and_swap_checks_the_version(store: &dyn Store) {
         c.get(&ns, "k", now).await,
         None,
         "{c}: a Missing swap must not create"
+    );
+}
+
+/// `compare_and_delete` removes the record only when the live version is `expected`; otherwise
+/// it answers `Conflict { current }` or `Missing` and removes nothing.
+pub async fn compare_and_delete_checks_the_version(store: &dyn Store) {
+    let c = Check::new(store, "compare_and_delete_checks_the_version");
+    let ns = c.namespace("");
+    let now = base_now();
+
+    assert_eq!(
+        c.cad(&ns, "k", 1, now).await,
+        DeleteOutcome::Missing,
+        "{c}: compare_and_delete of a missing key"
+    );
+    let rec = NewRecord::new(b"x".to_vec()).index("i");
+    assert_eq!(
+        c.insert(&ns, "k", rec.clone(), now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let v1 = c.version(&ns, "k", now).await;
+    let v2 = c.put(&ns, "k", rec.clone(), now).await;
+    for wrong in [0, v1, v2 + 1, u64::MAX] {
+        assert_eq!(
+            c.cad(&ns, "k", wrong, now).await,
+            DeleteOutcome::Conflict { current: v2 },
+            "{c}: compare_and_delete expecting version {wrong} of a record at version {v2}"
+        );
+    }
+    assert_eq!(
+        c.get(&ns, "k", now).await,
+        Some(rec.clone().into_record(v2)),
+        "{c}: a conflicting compare_and_delete must remove nothing"
+    );
+    assert_eq!(
+        c.cad(&ns, "k", v2, now).await,
+        DeleteOutcome::Deleted,
+        "{c}: compare_and_delete with the right version"
+    );
+    assert_eq!(
+        c.get(&ns, "k", now).await,
+        None,
+        "{c}: get after compare_and_delete"
+    );
+    assert_eq!(
+        c.keys(&ns, "i", now).await,
+        no_keys(),
+        "{c}: list after compare_and_delete"
+    );
+    assert_eq!(
+        c.cad(&ns, "k", v2, now).await,
+        DeleteOutcome::Missing,
+        "{c}: a second compare_and_delete must find nothing"
+    );
+
+    let expiring = rec.expires_at(now + Duration::minutes(1));
+    assert_eq!(
+        c.insert(&ns, "e", expiring, now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let ve = c.version(&ns, "e", now).await;
+    assert_eq!(
+        c.cad(&ns, "e", ve, now + Duration::minutes(1)).await,
+        DeleteOutcome::Missing,
+        "{c}: compare_and_delete of an expired record must answer Missing"
     );
 }
 
@@ -427,7 +556,7 @@ pub async fn delete_reports_whether_a_live_record_was_there(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
-    assert_eq!(c.put(&ns, "k", rec.clone(), now).await, 2, "{c}: put");
+    c.put(&ns, "k", rec.clone(), now).await;
     assert!(
         c.delete(&ns, "k", now).await,
         "{c}: delete of a live record must answer true"
@@ -447,10 +576,170 @@ pub async fn delete_reports_whether_a_live_record_was_there(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert after delete"
     );
+    c.expect_record(
+        &ns,
+        "k",
+        &rec,
+        now,
+        "a record inserted after a delete is the new one",
+    )
+    .await;
+}
+
+/// A version is never given twice to one key: a record created again after a `delete`, a
+/// `take`, a `compare_and_delete` or its expiry gets a version that key never had, so a
+/// `compare_and_swap` or `compare_and_delete` holding a version read before can never succeed
+/// against the new record.
+pub async fn versions_never_repeat_for_a_key(store: &dyn Store) {
+    let c = Check::new(store, "versions_never_repeat_for_a_key");
+    let ns = c.namespace("");
+    let now = base_now();
+    let mut seen = BTreeSet::new();
+    let rec = |v: &[u8]| NewRecord::new(v.to_vec());
+
     assert_eq!(
-        c.get(&ns, "k", now).await,
-        Some(rec.into_record(1)),
-        "{c}: a record inserted after a delete starts again at version 1"
+        c.insert(&ns, "k", rec(b"1"), now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let first = c.version(&ns, "k", now).await;
+    seen.insert(first);
+    assert!(c.delete(&ns, "k", now).await, "{c}: delete");
+    assert_eq!(
+        c.insert(&ns, "k", rec(b"2"), now).await,
+        Inserted::Yes,
+        "{c}: insert after delete"
+    );
+    let v = c.version(&ns, "k", now).await;
+    assert!(
+        seen.insert(v),
+        "{c}: a record inserted after a delete got version {v}, which the deleted record had: {seen:?}"
+    );
+    assert_eq!(
+        c.cas(&ns, "k", first, rec(b"stale"), now).await,
+        CasOutcome::Conflict { current: v },
+        "{c}: a compare_and_swap holding the deleted record's version must not succeed on the new record"
+    );
+    assert_eq!(
+        c.cad(&ns, "k", first, now).await,
+        DeleteOutcome::Conflict { current: v },
+        "{c}: a compare_and_delete holding the deleted record's version must not remove the new record"
+    );
+
+    assert!(c.take(&ns, "k", now).await.is_some(), "{c}: take");
+    let v = c.put(&ns, "k", rec(b"3"), now).await;
+    assert!(
+        seen.insert(v),
+        "{c}: a record put after a take got version {v} again: {seen:?}"
+    );
+
+    assert_eq!(
+        c.cad(&ns, "k", v, now).await,
+        DeleteOutcome::Deleted,
+        "{c}: compare_and_delete"
+    );
+    let (v, _) = c.swap_in(&ns, "k", rec(b"4"), now).await;
+    assert!(
+        seen.insert(v),
+        "{c}: a record inserted after a compare_and_delete got version {v} again: {seen:?}"
+    );
+
+    let expiring = rec(b"5").expires_at(now + Duration::minutes(1));
+    let later = now + Duration::minutes(2);
+    assert!(c.take(&ns, "k", now).await.is_some(), "{c}: take");
+    assert_eq!(
+        c.insert(&ns, "k", expiring.clone(), now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let v = c.version(&ns, "k", now).await;
+    assert!(seen.insert(v), "{c}: version {v} repeated: {seen:?}");
+    assert_eq!(
+        c.insert(&ns, "k", rec(b"6"), later).await,
+        Inserted::Yes,
+        "{c}: insert over the expired record"
+    );
+    let v = c.version(&ns, "k", later).await;
+    assert!(
+        seen.insert(v),
+        "{c}: a record inserted over an expired one got version {v} again: {seen:?}"
+    );
+    assert!(c.take(&ns, "k", later).await.is_some(), "{c}: take");
+    assert_eq!(
+        c.insert(&ns, "k", expiring, now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let v = c.put(&ns, "k", rec(b"7"), later).await;
+    assert!(
+        seen.insert(v),
+        "{c}: a record put over an expired one got version {v} again: {seen:?}"
+    );
+    let max = seen.iter().max().copied().unwrap_or(0);
+    assert_eq!(
+        v, max,
+        "{c}: the last write must hold the greatest version: {seen:?}"
+    );
+}
+
+/// `get_many` answers what `get` would for each (namespace, key), in the order asked: missing
+/// and expired keys as `None`, the same key twice twice, keys of several namespaces together.
+pub async fn get_many_answers_each_key_in_order(store: &dyn Store) {
+    let c = Check::new(store, "get_many_answers_each_key_in_order");
+    let ns1 = c.namespace("");
+    let ns2 = c.namespace("_b");
+    let now = base_now();
+    let a = NewRecord::new(b"a".to_vec()).index("i");
+    let b = NewRecord::new(vec![0xff, 0x00]);
+    let gone = NewRecord::new(b"gone".to_vec()).expires_at(now + Duration::seconds(1));
+    assert_eq!(
+        c.insert(&ns1, "a", a.clone(), now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    assert_eq!(
+        c.insert(&ns2, "a", b.clone(), now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    assert_eq!(
+        c.insert(&ns1, "gone", gone, now).await,
+        Inserted::Yes,
+        "{c}: insert"
+    );
+    let va = c.version(&ns1, "a", now).await;
+    let vb = c.version(&ns2, "a", now).await;
+    let at = now + Duration::seconds(1);
+
+    assert_eq!(
+        c.get_many(&[], at).await,
+        Vec::new(),
+        "{c}: get_many of no key"
+    );
+    let got = c
+        .get_many(
+            &[
+                (&ns2, "a"),
+                (&ns1, "missing"),
+                (&ns1, "a"),
+                (&ns1, "gone"),
+                (&ns2, "missing"),
+                (&ns1, "a"),
+            ],
+            at,
+        )
+        .await;
+    assert_eq!(
+        got,
+        vec![
+            Some(b.into_record(vb)),
+            None,
+            Some(a.clone().into_record(va)),
+            None,
+            None,
+            Some(a.into_record(va)),
+        ],
+        "{c}: get_many must answer each key as get would, in the order asked"
     );
 }
 
@@ -463,7 +752,7 @@ pub async fn list_selects_by_index_in_key_order(store: &dyn Store) {
 
     // Written out of order; byte order differs from most human collations ("Z" < "a").
     let listed = [
-        "b", "a|2", "é", "A", "a", "a%", "Z", "a b", "🔑", "a|10", "B",
+        "b", "a|2", "é", "A", "a", "a%", "Z", "a b", "🔑", "a|10", "B", "a_", "a\u{7f}",
     ];
     for (i, key) in listed.iter().enumerate() {
         let rec = NewRecord::new(vec![i as u8, 0xff]).index("u|1");
@@ -473,13 +762,11 @@ pub async fn list_selects_by_index_in_key_order(store: &dyn Store) {
             "{c}: insert {key:?}"
         );
     }
-    assert_eq!(
-        c.put(&ns, "b", NewRecord::new(vec![9]).index("u|1"), now)
-            .await,
-        2,
-        "{c}: put"
-    );
-    // Records the list must not return: other indexes (prefixes, extensions, case), no index.
+    let vb = c
+        .put(&ns, "b", NewRecord::new(vec![9]).index("u|1"), now)
+        .await;
+    // Records the list must not return: other indexes (prefixes, extensions, case, patterns),
+    // no index.
     for (key, index) in [
         ("c1", Some("u|10")),
         ("c2", Some("u|")),
@@ -488,6 +775,9 @@ pub async fn list_selects_by_index_in_key_order(store: &dyn Store) {
         ("c5", Some("u|1 ")),
         ("c6", None),
         ("c7", Some("")),
+        ("c8", Some("u_1")),
+        ("c9", Some("u%1")),
+        ("c10", Some("u*1")),
     ] {
         let mut rec = NewRecord::new(b"other".to_vec());
         rec.index = index.map(str::to_owned);
@@ -507,13 +797,14 @@ pub async fn list_selects_by_index_in_key_order(store: &dyn Store) {
         "{c}: list must return exactly the records with this index, in UTF-8 byte order of keys"
     );
     for (key, record) in &got {
-        let i = listed.iter().position(|k| k == key).unwrap_or(usize::MAX);
         let want = if key == "b" {
-            NewRecord::new(vec![9]).index("u|1").into_record(2)
+            NewRecord::new(vec![9]).index("u|1").into_record(vb)
         } else {
+            let i = listed.iter().position(|k| k == key).unwrap_or(usize::MAX);
+            let v = c.version(&ns, key, now).await;
             NewRecord::new(vec![i as u8, 0xff])
                 .index("u|1")
-                .into_record(1)
+                .into_record(v)
         };
         assert_eq!(
             record, &want,
@@ -529,6 +820,11 @@ pub async fn list_selects_by_index_in_key_order(store: &dyn Store) {
         c.keys(&ns, "u", now).await,
         ["c3"],
         "{c}: list of index \"u\""
+    );
+    assert_eq!(
+        c.keys(&ns, "", now).await,
+        ["c7"],
+        "{c}: list of the empty index"
     );
     assert_eq!(
         c.keys(&ns, "nothing", now).await,
@@ -547,27 +843,23 @@ pub async fn list_follows_index_changes(store: &dyn Store) {
     let a = |v: &[u8]| NewRecord::new(v.to_vec()).index("A");
     let b = |v: &[u8]| NewRecord::new(v.to_vec()).index("B");
 
-    assert_eq!(c.put(&ns, "put", a(b"1"), now).await, 1, "{c}: put");
-    assert_eq!(c.put(&ns, "put", b(b"2"), now).await, 2, "{c}: put");
+    c.put(&ns, "put", a(b"1"), now).await;
+    let v_put = c.put(&ns, "put", b(b"2"), now).await;
 
     assert_eq!(
         c.insert(&ns, "cas", a(b"1"), now).await,
         Inserted::Yes,
         "{c}: insert"
     );
-    assert_eq!(
-        c.cas(&ns, "cas", 1, b(b"2"), now).await,
-        CasOutcome::Swapped { version: 2 },
-        "{c}: compare_and_swap"
-    );
+    let v = c.version(&ns, "cas", now).await;
+    let v_cas = match c.cas(&ns, "cas", v, b(b"2"), now).await {
+        CasOutcome::Swapped { version } => version,
+        other => panic!("{c}: compare_and_swap answered {other:?}"),
+    };
 
-    assert_eq!(c.put(&ns, "unindexed", a(b"1"), now).await, 1, "{c}: put");
-    assert_eq!(
-        c.put(&ns, "unindexed", NewRecord::new(b"2".to_vec()), now)
-            .await,
-        2,
-        "{c}: put"
-    );
+    c.put(&ns, "unindexed", a(b"1"), now).await;
+    c.put(&ns, "unindexed", NewRecord::new(b"2".to_vec()), now)
+        .await;
 
     let expiring = a(b"1").expires_at(now + Duration::minutes(1));
     assert_eq!(
@@ -581,6 +873,7 @@ pub async fn list_follows_index_changes(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert over an expired record"
     );
+    let v_re = c.version(&ns, "reinserted", later).await;
 
     assert_eq!(
         c.insert(&ns, "taken", b(b"1"), now).await,
@@ -604,17 +897,87 @@ pub async fn list_follows_index_changes(store: &dyn Store) {
     assert_eq!(
         got,
         vec![
-            ("cas".to_owned(), b(b"2").into_record(2)),
-            ("put".to_owned(), b(b"2").into_record(2)),
-            ("reinserted".to_owned(), b(b"2").into_record(1)),
+            ("cas".to_owned(), b(b"2").into_record(v_cas)),
+            ("put".to_owned(), b(b"2").into_record(v_put)),
+            ("reinserted".to_owned(), b(b"2").into_record(v_re)),
         ],
         "{c}: records moved onto index B must be listed under it, once, with their new version"
     );
 }
 
+/// `list` is strongly consistent: right after each write returns, a `list` reflects it
+/// (read-your-writes), for every kind of write, with no pause in between.
+pub async fn list_reads_its_own_writes(store: &dyn Store) {
+    let c = Check::new(store, "list_reads_its_own_writes");
+    let ns = c.namespace("");
+    let now = base_now();
+    let rec = |v: &[u8], ix: &str| NewRecord::new(v.to_vec()).index(ix);
+    let mut want: Vec<String> = Vec::new();
+
+    for i in 0..20u8 {
+        let key = format!("k{i:02}");
+        match i % 4 {
+            0 => {
+                assert_eq!(
+                    c.insert(&ns, &key, rec(&[i], "u"), now).await,
+                    Inserted::Yes,
+                    "{c}: insert"
+                );
+            }
+            1 => {
+                c.put(&ns, &key, rec(&[i], "u"), now).await;
+            }
+            2 => {
+                // Written under another index, then moved onto "u" by a swap.
+                let v = c.put(&ns, &key, rec(&[i], "other"), now).await;
+                assert!(
+                    matches!(
+                        c.cas(&ns, &key, v, rec(&[i], "u"), now).await,
+                        CasOutcome::Swapped { .. }
+                    ),
+                    "{c}: compare_and_swap"
+                );
+            }
+            _ => {
+                let (_, swapped) = c.swap_in(&ns, &key, rec(&[i], "u"), now).await;
+                assert!(swapped, "{c}: write");
+            }
+        }
+        want.push(key);
+        assert_eq!(
+            c.keys(&ns, "u", now).await,
+            want,
+            "{c}: list right after writing record {i}"
+        );
+    }
+    for (i, key) in want.clone().iter().enumerate().rev() {
+        match i % 4 {
+            0 => assert!(c.delete(&ns, key, now).await, "{c}: delete"),
+            1 => assert!(c.take(&ns, key, now).await.is_some(), "{c}: take"),
+            2 => {
+                let v = c.version(&ns, key, now).await;
+                assert_eq!(
+                    c.cad(&ns, key, v, now).await,
+                    DeleteOutcome::Deleted,
+                    "{c}: compare_and_delete"
+                );
+            }
+            _ => {
+                c.put(&ns, key, rec(b"moved", "elsewhere"), now).await;
+            }
+        }
+        want.pop();
+        assert_eq!(
+            c.keys(&ns, "u", now).await,
+            want,
+            "{c}: list right after removing {key:?} from the index"
+        );
+    }
+}
+
 /// A record whose `expires_at` is at or before `now` is absent for every operation: `get`,
-/// `take` and `list` skip it, `insert` and `put` replace it as if new (version 1), and
-/// `compare_and_swap` and `delete` answer `Missing` and `false`.
+/// `take` and `list` skip it, `insert` and `put` replace it as if new, and `compare_and_swap`,
+/// `compare_and_delete` and `delete` answer `Missing` and `false`.
 pub async fn expired_records_are_absent(store: &dyn Store) {
     let c = Check::new(store, "expired_records_are_absent");
     let ns = c.namespace("");
@@ -622,7 +985,10 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
     let expiry = now + Duration::minutes(1);
     // `at` is exactly the expiry: the boundary counts as expired.
     let at = expiry;
-    let ops = ["get", "take", "insert", "put", "cas", "delete", "listed"];
+    let ops = [
+        "get", "take", "insert", "put", "cas", "cad", "delete", "listed",
+    ];
+    let mut versions = Vec::new();
     for key in ops {
         let rec = NewRecord::new(b"old".to_vec())
             .expires_at(expiry)
@@ -632,6 +998,7 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
             Inserted::Yes,
             "{c}: insert {key:?}"
         );
+        versions.push(c.version(&ns, key, now).await);
     }
     let survivor = NewRecord::new(b"live".to_vec())
         .expires_at(expiry + Duration::seconds(1))
@@ -641,6 +1008,7 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
         Inserted::Yes,
         "{c}"
     );
+    let v_survivor = c.version(&ns, "survivor", now).await;
 
     let before = at - Duration::seconds(1);
     assert_eq!(
@@ -670,18 +1038,22 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert over an expired record must succeed"
     );
+    c.expect_record(
+        &ns,
+        "insert",
+        &fresh,
+        at,
+        "a record inserted over an expired one is new: its own value and index",
+    )
+    .await;
+    let v = c.put(&ns, "put", fresh.clone(), at).await;
     assert_eq!(
-        c.get(&ns, "insert", at).await,
-        Some(fresh.clone().into_record(1)),
-        "{c}: a record inserted over an expired one is new: version 1, its own value and index"
+        c.get(&ns, "put", at).await,
+        Some(fresh.clone().into_record(v)),
+        "{c}: put over an expired record"
     );
     assert_eq!(
-        c.put(&ns, "put", fresh.clone(), at).await,
-        1,
-        "{c}: put over an expired record must give version 1"
-    );
-    assert_eq!(
-        c.cas(&ns, "cas", 1, fresh.clone(), at).await,
+        c.cas(&ns, "cas", versions[4], fresh.clone(), at).await,
         CasOutcome::Missing,
         "{c}: compare_and_swap over an expired record must answer Missing"
     );
@@ -689,6 +1061,11 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
         c.get(&ns, "cas", at).await,
         None,
         "{c}: a compare_and_swap over an expired record must not write"
+    );
+    assert_eq!(
+        c.cad(&ns, "cad", versions[5], at).await,
+        DeleteOutcome::Missing,
+        "{c}: compare_and_delete of an expired record must answer Missing"
     );
     assert!(
         !c.delete(&ns, "delete", at).await,
@@ -701,7 +1078,7 @@ pub async fn expired_records_are_absent(store: &dyn Store) {
     );
     assert_eq!(
         c.get(&ns, "survivor", at).await,
-        Some(survivor.into_record(1)),
+        Some(survivor.into_record(v_survivor)),
         "{c}: a record expiring one second after now is live"
     );
     assert_eq!(
@@ -731,25 +1108,26 @@ pub async fn namespaces_are_isolated(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert of a key that exists only in another namespace must succeed"
     );
-    assert_eq!(c.put(&ns1, "k", r1.clone(), now).await, 2, "{c}: put ns1");
+    let v2 = c.version(&ns2, "k", now).await;
+    let v1 = c.put(&ns1, "k", r1.clone(), now).await;
     assert_eq!(
         c.get(&ns1, "k", now).await,
-        Some(r1.clone().into_record(2)),
+        Some(r1.clone().into_record(v1)),
         "{c}: get ns1"
     );
     assert_eq!(
         c.get(&ns2, "k", now).await,
-        Some(r2.clone().into_record(1)),
+        Some(r2.clone().into_record(v2)),
         "{c}: a write in one namespace must not touch the same key in another"
     );
     assert_eq!(
         c.list(&ns1, "ix", now).await,
-        vec![("k".to_owned(), r1.clone().into_record(2))],
+        vec![("k".to_owned(), r1.clone().into_record(v1))],
         "{c}: list must return only its namespace's records"
     );
     assert_eq!(
-        c.cas(&ns2, "k", 2, r2.clone(), now).await,
-        CasOutcome::Conflict { current: 1 },
+        c.cas(&ns2, "k", v1, r2.clone(), now).await,
+        CasOutcome::Conflict { current: v2 },
         "{c}: versions are per namespace"
     );
     assert_eq!(
@@ -762,6 +1140,7 @@ pub async fn namespaces_are_isolated(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
+    let v_only = c.version(&ns1, "only1", now).await;
     assert_eq!(
         c.get(&ns2, "only1", now).await,
         None,
@@ -777,15 +1156,20 @@ pub async fn namespaces_are_isolated(store: &dyn Store) {
         "{c}: delete across namespaces"
     );
     assert_eq!(
-        c.cas(&ns2, "only1", 1, r2.clone(), now).await,
+        c.cas(&ns2, "only1", v_only, r2.clone(), now).await,
         CasOutcome::Missing,
         "{c}: compare_and_swap across namespaces"
+    );
+    assert_eq!(
+        c.cad(&ns2, "only1", v_only, now).await,
+        DeleteOutcome::Missing,
+        "{c}: compare_and_delete across namespaces"
     );
 
     assert!(c.take(&ns1, "k", now).await.is_some(), "{c}: take ns1");
     assert_eq!(
         c.get(&ns2, "k", now).await,
-        Some(r2.into_record(1)),
+        Some(r2.into_record(v2)),
         "{c}: a take in one namespace must not remove the same key in another"
     );
     assert!(c.delete(&ns2, "k", now).await, "{c}: delete ns2");
@@ -819,11 +1203,14 @@ pub async fn concurrent_inserts_have_one_winner(store: &dyn Store) {
         1,
         "{c}: exactly one of {RACERS} concurrent inserts must win, winners: {winners:?}"
     );
-    assert_eq!(
-        c.get(&ns, "k", now).await,
-        Some(NewRecord::new(vec![winners[0] as u8]).into_record(1)),
-        "{c}: the stored record must be the winner's"
-    );
+    c.expect_record(
+        &ns,
+        "k",
+        &NewRecord::new(vec![winners[0] as u8]),
+        now,
+        "the stored record must be the winner's",
+    )
+    .await;
 }
 
 /// Of 32 concurrent `take`s of one record, exactly one gets it.
@@ -837,6 +1224,7 @@ pub async fn concurrent_takes_have_one_winner(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
+    let v = c.version(&ns, "k", now).await;
     let results = join_all((0..RACERS).map(|_| store.take(&ns, "k", now)).collect()).await;
     let got: Vec<Record> = results
         .into_iter()
@@ -844,7 +1232,7 @@ pub async fn concurrent_takes_have_one_winner(store: &dyn Store) {
         .collect();
     assert_eq!(
         got,
-        vec![rec.into_record(1)],
+        vec![rec.into_record(v)],
         "{c}: exactly one of {RACERS} concurrent takes must get the record"
     );
     assert_eq!(c.get(&ns, "k", now).await, None, "{c}: get after the takes");
@@ -862,10 +1250,10 @@ pub async fn concurrent_compare_and_swaps_have_one_winner(store: &dyn Store) {
         Inserted::Yes,
         "{c}: insert"
     );
-    assert_eq!(c.put(&ns, "k", rec, now).await, 2, "{c}: put");
+    let start = c.put(&ns, "k", rec, now).await;
     let results = join_all(
         (0..RACERS)
-            .map(|i| store.compare_and_swap(&ns, "k", 2, NewRecord::new(vec![i as u8]), now))
+            .map(|i| store.compare_and_swap(&ns, "k", start, NewRecord::new(vec![i as u8]), now))
             .collect(),
     )
     .await;
@@ -873,27 +1261,70 @@ pub async fn concurrent_compare_and_swaps_have_one_winner(store: &dyn Store) {
         .into_iter()
         .map(|r| c.ok("compare_and_swap", r))
         .collect();
-    let winners: Vec<usize> = (0..RACERS)
-        .filter(|&i| outcomes[i] == CasOutcome::Swapped { version: 3 })
+    let winners: Vec<(usize, u64)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            CasOutcome::Swapped { version } => Some((i, *version)),
+            _ => None,
+        })
         .collect();
     assert_eq!(
         winners.len(),
         1,
-        "{c}: exactly one of {RACERS} concurrent swaps from version 2 must win: {outcomes:?}"
+        "{c}: exactly one of {RACERS} concurrent swaps from version {start} must win: {outcomes:?}"
     );
+    let (winner, version) = winners[0];
     for (i, outcome) in outcomes.iter().enumerate() {
-        if i != winners[0] {
+        if i != winner {
             assert_eq!(
                 *outcome,
-                CasOutcome::Conflict { current: 3 },
+                CasOutcome::Conflict { current: version },
                 "{c}: a losing swap must see the winner's version"
             );
         }
     }
     assert_eq!(
         c.get(&ns, "k", now).await,
-        Some(NewRecord::new(vec![winners[0] as u8]).into_record(3)),
-        "{c}: the stored record must be the winner's, at version 3"
+        Some(NewRecord::new(vec![winner as u8]).into_record(version)),
+        "{c}: the stored record must be the winner's, at the version it was told"
+    );
+}
+
+/// Of 32 concurrent `compare_and_delete`s expecting the record's version, exactly one deletes;
+/// the others find it missing.
+pub async fn concurrent_compare_and_deletes_have_one_winner(store: &dyn Store) {
+    let c = Check::new(store, "concurrent_compare_and_deletes_have_one_winner");
+    let ns = c.namespace("");
+    let now = base_now();
+    let v = c.put(&ns, "k", NewRecord::new(b"x".to_vec()), now).await;
+    let results = join_all(
+        (0..RACERS)
+            .map(|_| store.compare_and_delete(&ns, "k", v, now))
+            .collect(),
+    )
+    .await;
+    let outcomes: Vec<DeleteOutcome> = results
+        .into_iter()
+        .map(|r| c.ok("compare_and_delete", r))
+        .collect();
+    let deleted = outcomes
+        .iter()
+        .filter(|o| **o == DeleteOutcome::Deleted)
+        .count();
+    let missing = outcomes
+        .iter()
+        .filter(|o| **o == DeleteOutcome::Missing)
+        .count();
+    assert_eq!(
+        (deleted, missing),
+        (1, RACERS - 1),
+        "{c}: exactly one of {RACERS} concurrent compare_and_deletes must delete, the others find nothing: {outcomes:?}"
+    );
+    assert_eq!(
+        c.get(&ns, "k", now).await,
+        None,
+        "{c}: get after the deletes"
     );
 }
 
@@ -922,9 +1353,9 @@ pub async fn concurrent_deletes_have_one_winner(store: &dyn Store) {
     );
 }
 
-/// 32 concurrent `put`s of one new key get the versions 1 to 32, each once: every write
-/// increments the version, so two writers never both hold the same version (which would make a
-/// later `compare_and_swap` succeed against a record its caller never read).
+/// 32 concurrent `put`s of one new key get 32 distinct versions: two writers never both hold the
+/// same version (which would make a later `compare_and_swap` succeed against a record its caller
+/// never read), and the record stored is the one with the greatest.
 pub async fn concurrent_puts_get_distinct_versions(store: &dyn Store) {
     let c = Check::new(store, "concurrent_puts_get_distinct_versions");
     let ns = c.namespace("");
@@ -938,15 +1369,16 @@ pub async fn concurrent_puts_get_distinct_versions(store: &dyn Store) {
     let versions: Vec<u64> = results.into_iter().map(|r| c.ok("put", r)).collect();
     let distinct: BTreeSet<u64> = versions.iter().copied().collect();
     assert_eq!(
-        distinct,
-        (1..=RACERS as u64).collect::<BTreeSet<u64>>(),
-        "{c}: {RACERS} concurrent puts must get the versions 1..={RACERS}, each once: {versions:?}"
+        distinct.len(),
+        RACERS,
+        "{c}: {RACERS} concurrent puts must get {RACERS} distinct versions: {versions:?}"
     );
-    let last = versions.iter().position(|&v| v == RACERS as u64);
+    let max = distinct.iter().max().copied().unwrap_or(0);
+    let last = versions.iter().position(|&v| v == max);
     assert_eq!(
         c.get(&ns, "k", now).await,
-        last.map(|i| NewRecord::new(vec![i as u8]).into_record(RACERS as u64)),
-        "{c}: the stored record must be the one written last (the highest version)"
+        last.map(|i| NewRecord::new(vec![i as u8]).into_record(max)),
+        "{c}: the stored record must be the one written last (the greatest version)"
     );
 }
 
@@ -1028,7 +1460,15 @@ impl<'a> Check<'a> {
     fn ok<T>(&self, op: &str, result: Result<T, StoreError>) -> T {
         match result {
             Ok(v) => v,
-            Err(e) => panic!("{self}: {op} returned an error: {e}"),
+            Err(e) => {
+                let mut causes = String::new();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    causes.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                panic!("{self}: {op} returned an error: {e}{causes}")
+            }
         }
     }
 
@@ -1061,6 +1501,67 @@ impl<'a> Check<'a> {
             .compare_and_swap(ns, key, expected, rec, now)
             .await;
         self.ok("compare_and_swap", result)
+    }
+
+    /// The version of the live record at `key`; panics when there is none.
+    async fn version(&self, ns: &str, key: &str, now: OffsetDateTime) -> u64 {
+        match self.get(ns, key, now).await {
+            Some(r) => r.version,
+            None => panic!("{self}: get({key:?}) found no record where one was just written"),
+        }
+    }
+
+    /// Checks that the live record at `key` is `want` (at whatever version); returns the version.
+    async fn expect_record(
+        &self,
+        ns: &str,
+        key: &str,
+        want: &NewRecord,
+        now: OffsetDateTime,
+        what: &str,
+    ) -> u64 {
+        let got = self.get(ns, key, now).await;
+        let version = got.as_ref().map_or(0, |r| r.version);
+        assert_eq!(
+            got,
+            Some(want.clone().into_record(version)),
+            "{self}: {what}"
+        );
+        assert!(
+            version >= 1,
+            "{self}: {what}: versions start at 1, got {version}"
+        );
+        version
+    }
+
+    /// Writes `rec` at `key` by insert-if-absent or, when a record is there, by a swap from its
+    /// version; returns the new version and whether the write happened.
+    async fn swap_in(
+        &self,
+        ns: &str,
+        key: &str,
+        rec: NewRecord,
+        now: OffsetDateTime,
+    ) -> (u64, bool) {
+        match self.get(ns, key, now).await {
+            None => {
+                let done = self.insert(ns, key, rec, now).await == Inserted::Yes;
+                (self.version(ns, key, now).await, done)
+            }
+            Some(r) => match self.cas(ns, key, r.version, rec, now).await {
+                CasOutcome::Swapped { version } => (version, true),
+                _ => (self.version(ns, key, now).await, false),
+            },
+        }
+    }
+
+    async fn cad(&self, ns: &str, key: &str, expected: u64, now: OffsetDateTime) -> DeleteOutcome {
+        let result = self.store.compare_and_delete(ns, key, expected, now).await;
+        self.ok("compare_and_delete", result)
+    }
+
+    async fn get_many(&self, keys: &[(&str, &str)], now: OffsetDateTime) -> Vec<Option<Record>> {
+        self.ok("get_many", self.store.get_many(keys, now).await)
     }
 
     async fn delete(&self, ns: &str, key: &str, now: OffsetDateTime) -> bool {

@@ -159,5 +159,7 @@
 
 pub mod conformance;
 mod fake_idp;
+mod faulty_store;
 
 pub use fake_idp::{FakeIdp, FakeIdpError, FakeUser, Misbehavior};
+pub use faulty_store::{Fault, FaultyStore, Ops};

@@ -1,0 +1,595 @@
+//! [`SqlStore`]: the [`Store`] on SQLite (feature `sqlite`) or PostgreSQL (feature `postgres`),
+//! through `sqlx`.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
+use crate::clock::Clock;
+use crate::runtime::Sleeper;
+
+mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+/// The [`Store`] on a SQL database: SQLite (feature `sqlite`) for one node, PostgreSQL (feature
+/// `postgres`) for several nodes sharing one database.
+///
+/// # Schema
+///
+/// One table, `cx_sso_records`, with the primary key (namespace, key) and a partial index on
+/// (namespace, index, key) for [`list`](Store::list); namespaces, keys and indexes are kept as
+/// their UTF-8 bytes, so every string round-trips exactly and `list` is in byte order whatever
+/// the database's collation. Versions come from one store-wide counter (a sequence in
+/// PostgreSQL, a counter row kept by triggers in SQLite): a version never repeats for a key.
+/// [`migrate`](Self::migrate) creates all of it; its own bookkeeping table is
+/// `cx_sso_schema_migrations` (not sqlx's `_sqlx_migrations`, which the host's own migrations may
+/// use).
+///
+/// # One statement per operation
+///
+/// Every operation is one SQL statement, atomic on its own, with no transaction held across
+/// round trips: `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired` for insert-if-absent,
+/// `INSERT ... ON CONFLICT DO UPDATE` for put, `DELETE ... RETURNING` for take and delete,
+/// `UPDATE ... WHERE version = $n` for compare-and-swap, `DELETE ... WHERE version = $n` for
+/// compare-and-delete, one `SELECT` for get, get_many and list. On PostgreSQL the conditional
+/// writes also read the current version in the same statement. When they do not apply, SQLite
+/// (which has no writing `WITH` clause) reads the version it lost to with a second statement,
+/// and so does PostgreSQL in the one case its statement saw a version older than the one it
+/// lost to (a writer that committed while it waited). Versions never repeat, so that answer is
+/// still one the record really had.
+///
+/// # Expiry
+///
+/// Expired rows are invisible at once and deleted by [`sweep_expired`](Self::sweep_expired),
+/// which the host calls (from a scheduled job, say) or runs forever with
+/// [`sweep_every`](Self::sweep_every) on the runtime of its choice: nothing is spawned behind
+/// its back.
+///
+/// # Durability
+///
+/// - **SQLite**: [`SqlStore::sqlite`] opens the file in WAL mode with `synchronous=FULL` (every
+///   commit survives a power loss) and a 5-second `busy_timeout`. `synchronous=NORMAL`
+///   ([`SqliteSynchronous::Normal`]) is faster and still safe against a crash of the process,
+///   but a power loss may undo the last commits: a rotated refresh token could be lost (the
+///   connection then needs consent again) and a used login state could come back. Keep the
+///   file on a local disk, never on a network file system.
+/// - **PostgreSQL**: keep `synchronous_commit = on` (the default) for the same reason, and point
+///   every node at the primary: [`list`](Store::list) must be strongly consistent, so never a
+///   read replica.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run() -> Result<(), cx_sso::StoreError> {
+/// use std::sync::Arc;
+/// use cx_sso::store::SqlStore;
+///
+/// # #[cfg(feature = "postgres")] {
+/// let store = SqlStore::postgres("postgres://cx@db.internal/cx").await?;
+/// store.migrate().await?; // at start-up, or from a deploy step
+///
+/// // Delete expired rows once a minute, on the host's runtime.
+/// # #[cfg(feature = "tokio")] {
+/// let runtime = cx_sso::TokioRuntime::current().expect("inside a tokio runtime");
+/// tokio::spawn(store.sweep_every(
+///     Arc::new(cx_sso::SystemClock),
+///     std::time::Duration::from_secs(60),
+///     Arc::new(runtime),
+/// ));
+/// # }
+///
+/// let broker = cx_sso::Broker::builder()
+///     .store(store)
+///     .public_base_url("https://cx.example.com")
+///     .build();
+/// # }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqlStore {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl fmt::Debug for SqlStore {
+    // The pool's options hold the connection URL and its password: only the kind and the pool
+    // size are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, size, idle) = match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => ("PostgreSQL", p.size(), p.num_idle()),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => ("SQLite", p.size(), p.num_idle()),
+        };
+        f.debug_struct("SqlStore")
+            .field("database", &kind)
+            .field("connections", &size)
+            .field("idle", &idle)
+            .finish()
+    }
+}
+
+/// SQLite's `synchronous` setting: what a commit waits for. See [`SqlStore`]'s durability notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// Every commit reaches the disk before it returns: nothing committed is lost on a power
+    /// failure. The default.
+    #[default]
+    Full,
+    /// In WAL mode, commits are safe against a crash of the process but a power loss may undo
+    /// the last ones. Faster.
+    Normal,
+}
+
+/// Connection settings for [`SqlStore::sqlite_with`] and [`SqlStore::postgres_with`].
+#[derive(Debug, Clone)]
+pub struct SqlStoreOptions {
+    max_connections: u32,
+    acquire_timeout: StdDuration,
+    busy_timeout: StdDuration,
+    synchronous: SqliteSynchronous,
+}
+
+impl Default for SqlStoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: StdDuration::from_secs(10),
+            busy_timeout: StdDuration::from_secs(5),
+            synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+impl SqlStoreOptions {
+    /// The defaults: 8 connections, a 10-second wait for one, and for SQLite a 5-second
+    /// `busy_timeout` and `synchronous=FULL`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The most connections the pool opens (at least 1).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How long an operation waits for a free connection before failing with
+    /// [`StoreError::Unavailable`].
+    pub fn acquire_timeout(mut self, timeout: StdDuration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// SQLite: how long a write waits for another connection's write to finish before failing
+    /// with [`StoreError::Unavailable`].
+    pub fn sqlite_busy_timeout(mut self, timeout: StdDuration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// SQLite: what a commit waits for.
+    pub fn sqlite_synchronous(mut self, synchronous: SqliteSynchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating it if needed) the SQLite database at `path` with the default
+    /// [`SqlStoreOptions`]. Call [`migrate`](Self::migrate) before the first use.
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite(path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
+        Self::sqlite_with(path, SqlStoreOptions::default()).await
+    }
+
+    /// Opens (creating it if needed) the SQLite database at `path`, in WAL mode.
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite_with(
+        path: impl AsRef<std::path::Path>,
+        options: SqlStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = sqlite::connect(path.as_ref(), &options).await?;
+        Ok(Self {
+            backend: Backend::Sqlite(pool),
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host/db`) with
+    /// the default [`SqlStoreOptions`]. Call [`migrate`](Self::migrate) before the first use.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(url: &str) -> Result<Self, StoreError> {
+        Self::postgres_with(url, SqlStoreOptions::default()).await
+    }
+
+    /// Connects to the PostgreSQL database at `url`.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres_with(url: &str, options: SqlStoreOptions) -> Result<Self, StoreError> {
+        let pool = postgres::connect(url, &options).await?;
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    /// Creates or updates the schema: the migrations embedded in this crate that the database
+    /// has not applied yet, in order, in one transaction, recorded in
+    /// `cx_sso_schema_migrations`. Several nodes may call it at once (they take turns). Refuses
+    /// a database migrated by a newer cx-sso.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => migrate::postgres(p).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => migrate::sqlite(p).await,
+        }
+    }
+
+    /// Deletes the rows expired at `now`, in batches; returns how many. Expired rows are already
+    /// invisible to every operation: this only reclaims the space.
+    pub async fn sweep_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::sweep_expired(p, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::sweep_expired(p, micros(now)).await,
+        }
+    }
+
+    /// A future that calls [`sweep_expired`](Self::sweep_expired) with `clock`'s time, then
+    /// waits `every` on `sleeper`, for ever. The host runs it on its runtime (with the `tokio`
+    /// feature: `tokio::spawn(store.sweep_every(clock, every, Arc::new(TokioRuntime::current()?)))`,
+    /// or through its [`Spawner`](crate::Spawner)) and drops or aborts it to stop. A failed
+    /// sweep is logged (`tracing`, warn) and tried again next time.
+    pub fn sweep_every(
+        &self,
+        clock: Arc<dyn Clock>,
+        every: StdDuration,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.clone();
+        async move {
+            loop {
+                match store.sweep_expired(clock.now()).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "cx-sso: swept expired records"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cx-sso: sweeping expired records failed"),
+                }
+                sleeper.sleep(every).await;
+            }
+        }
+    }
+
+    /// Closes every connection; operations afterwards fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => p.close().await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::get(p, namespace, key, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::get(p, namespace, key, micros(now)).await,
+        }
+    }
+
+    async fn get_many(
+        &self,
+        keys: &[(&str, &str)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::get_many(p, keys, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::get_many(p, keys, micros(now)).await,
+        }
+    }
+
+    async fn insert(
+        &self,
+        namespace: &str,
+        key: &str,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<Inserted, StoreError> {
+        let row = Row::new(namespace, key, &record);
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::insert(p, &row, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::insert(p, &row, micros(now)).await,
+        }
+    }
+
+    async fn put(
+        &self,
+        namespace: &str,
+        key: &str,
+        record: NewRecord,
+        _now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let row = Row::new(namespace, key, &record);
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::put(p, &row).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::put(p, &row).await,
+        }
+    }
+
+    async fn take(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::take(p, namespace, key, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::take(p, namespace, key, micros(now)).await,
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: u64,
+        record: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<CasOutcome, StoreError> {
+        let row = Row::new(namespace, key, &record);
+        let expected = db_version(expected);
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                postgres::compare_and_swap(p, &row, expected, micros(now)).await
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::compare_and_swap(p, &row, expected, micros(now)).await,
+        }
+    }
+
+    async fn compare_and_delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let expected = db_version(expected);
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                postgres::compare_and_delete(p, namespace, key, expected, micros(now)).await
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => {
+                sqlite::compare_and_delete(p, namespace, key, expected, micros(now)).await
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::delete(p, namespace, key, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::delete(p, namespace, key, micros(now)).await,
+        }
+    }
+
+    async fn list(
+        &self,
+        namespace: &str,
+        index: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => postgres::list(p, namespace, index, micros(now)).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => sqlite::list(p, namespace, index, micros(now)).await,
+        }
+    }
+}
+
+/// A record as the statements bind it.
+struct Row<'a> {
+    namespace: &'a [u8],
+    key: &'a [u8],
+    value: &'a [u8],
+    expires_at: Option<i64>,
+    index: Option<&'a [u8]>,
+}
+
+impl<'a> Row<'a> {
+    fn new(namespace: &'a str, key: &'a str, record: &'a NewRecord) -> Self {
+        Self {
+            namespace: namespace.as_bytes(),
+            key: key.as_bytes(),
+            value: &record.value,
+            expires_at: record.expires_at.map(micros),
+            index: record.index.as_deref().map(str::as_bytes),
+        }
+    }
+}
+
+/// Unix microseconds, rounded down (an expiry kept to the microsecond can only come earlier),
+/// saturating far outside any real date.
+fn micros(t: OffsetDateTime) -> i64 {
+    let us = t.unix_timestamp_nanos().div_euclid(1000);
+    i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|_| corrupt("expires_at is outside the dates this build can hold"))
+}
+
+/// A version as the database holds it (BIGINT). A `u64` above `i64::MAX` was never given out:
+/// it becomes -1, which no row has, so a conditional write expecting it does not apply.
+fn db_version(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(-1)
+}
+
+fn version_from_db(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| corrupt("a version is not a positive number"))
+}
+
+fn corrupt(message: &str) -> StoreError {
+    StoreError::Corrupt {
+        message: message.to_owned(),
+    }
+}
+
+/// Builds a [`Record`] from the columns every read returns.
+fn record(
+    value: Vec<u8>,
+    version: i64,
+    expires_at: Option<i64>,
+    index: Option<Vec<u8>>,
+) -> Result<Record, StoreError> {
+    Ok(Record {
+        value,
+        version: version_from_db(version)?,
+        expires_at: expires_at.map(from_micros).transpose()?,
+        index: index.map(utf8).transpose()?,
+    })
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| corrupt("a stored key or index is not UTF-8"))
+}
+
+fn live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|e| e > now)
+}
+
+/// How many expired rows one sweep statement deletes, so that no statement holds locks long.
+const SWEEP_BATCH: i64 = 5000;
+
+/// How often a statement that lost a serialization race (PostgreSQL `40001` under a stricter
+/// isolation level, or a deadlock `40P01`) is tried again before the operation fails with
+/// [`StoreError::Contention`]. Every statement is atomic, so a failed one changed nothing.
+const RETRIES: usize = 3;
+
+/// Whether `e` is a lost race inside the database that changed nothing: PostgreSQL
+/// `serialization_failure` (40001, under a stricter isolation level than the default) or
+/// `deadlock_detected` (40P01).
+fn is_contention(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// Whether `e` is a unique constraint refusing a write.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Maps an error of `op` into a [`StoreError`], keeping the cause as the source; the message
+/// names the operation only, never a key or a value. A lost race (contention, or a unique
+/// violation where none can be expected) is [`StoreError::Contention`]; an answer of the wrong
+/// shape is [`StoreError::Corrupt`]; anything else (connection, timeout, missing table) is
+/// [`StoreError::Unavailable`].
+fn store_error(op: &'static str, e: sqlx::Error) -> StoreError {
+    if is_contention(&e) || is_unique_violation(&e) {
+        return StoreError::Contention {
+            message: format!("{op} lost a race inside the database"),
+            source: Some(Box::new(e)),
+        };
+    }
+    match e {
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt {
+            message: format!("{op}: the database answered in an unexpected shape: {e}"),
+        },
+        e => StoreError::unavailable_from(format!("{op} failed"), e),
+    }
+}
+
+/// Runs `attempt`, again while it fails with contention (at most [`RETRIES`] times more): every
+/// statement is atomic, so one that failed changed nothing.
+async fn retrying<T, F, Fut>(op: &'static str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tries < RETRIES && is_contention(&e) => tries += 1,
+            Err(e) => return Err(store_error(op, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_down_and_round_trip() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        assert_eq!(micros(t), 1_700_000_000_123_456);
+        let before_epoch = OffsetDateTime::from_unix_timestamp_nanos(-1).unwrap();
+        assert_eq!(micros(before_epoch), -1, "rounded down, not toward zero");
+        let whole = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(from_micros(micros(whole)).unwrap(), whole);
+    }
+
+    #[test]
+    fn versions_beyond_the_database_range_match_nothing() {
+        assert_eq!(db_version(u64::MAX), -1);
+        assert_eq!(db_version(1 << 63), -1);
+        assert_eq!(db_version(42), 42);
+        assert!(version_from_db(0).is_err());
+        assert!(version_from_db(-1).is_err());
+        assert_eq!(version_from_db(7).unwrap(), 7);
+    }
+}

@@ -1,0 +1,153 @@
+//! `SqlStore` on PostgreSQL against the public conformance suite (every check, and `run_all`
+//! through `Arc<dyn Store>`), plus what is PostgreSQL's own: concurrent migrations, the sweep,
+//! two stores (two nodes) on one database. Needs `CX_SSO_TEST_POSTGRES_URL`: `.ci/run` and
+//! `scripts/test-services.sh` start a server and set it; under `CI=true` its absence fails.
+#![cfg(all(feature = "test-util", feature = "postgres"))]
+
+use std::sync::Arc;
+
+use cx_sso::store::{CasOutcome, Inserted, NewRecord, SqlStore, SqlStoreOptions};
+use cx_sso::{Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+mod stores;
+
+const URL_VAR: &str = "CX_SSO_TEST_POSTGRES_URL";
+
+/// A migrated store on the test server, or `None` outside CI when there is none.
+async fn connect() -> Option<SqlStore> {
+    let url = stores::service_url(URL_VAR, "PostgreSQL")?;
+    let store = stores::connect_or_skip("PostgreSQL", async {
+        let options = SqlStoreOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(60));
+        SqlStore::postgres_with(&url, options).await
+    })
+    .await?;
+    store.migrate().await.unwrap();
+    Some(store)
+}
+
+async fn make() -> Option<Arc<dyn Store>> {
+    Some(Arc::new(connect().await?))
+}
+
+stores::store_conformance_tests!(make);
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{:016x}", rand::random::<u64>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_migrating_at_once_take_turns() {
+    let Some(first) = connect().await else { return };
+    let url = std::env::var(URL_VAR).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            SqlStore::postgres(&url).await.unwrap().migrate().await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let ns = unique("migrated");
+    assert_eq!(
+        first
+            .insert(&ns, "k", NewRecord::new(vec![1]), now())
+            .await
+            .unwrap(),
+        Inserted::Yes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_see_each_others_writes_and_race_fairly() {
+    let (Some(a), Some(b)) = (connect().await, connect().await) else {
+        return;
+    };
+    let ns = unique("nodes");
+    let t = now();
+    a.insert(&ns, "k", NewRecord::new(b"from a".to_vec()).index("i"), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.list(&ns, "i", t).await.unwrap().len(),
+        1,
+        "b lists a's write at once"
+    );
+    let v = b.get(&ns, "k", t).await.unwrap().unwrap().version;
+    // Both swap from the version they read; one wins.
+    let (ra, rb) = tokio::join!(
+        a.compare_and_swap(&ns, "k", v, NewRecord::new(b"a".to_vec()), t),
+        b.compare_and_swap(&ns, "k", v, NewRecord::new(b"b".to_vec()), t),
+    );
+    let outcomes = [ra.unwrap(), rb.unwrap()];
+    let wins = outcomes
+        .iter()
+        .filter(|o| matches!(o, CasOutcome::Swapped { .. }))
+        .count();
+    assert_eq!(wins, 1, "{outcomes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_deletes_only_expired_rows() {
+    let Some(store) = connect().await else { return };
+    let ns = unique("sweep");
+    let t = now();
+    // Far in the past, so that other tests' rows on the shared server are not what is counted:
+    // only this test writes rows expiring then.
+    let past = OffsetDateTime::from_unix_timestamp(1_000_000_000).unwrap()
+        + Duration::seconds(rand::random::<u32>().into());
+    for i in 0..50 {
+        let rec = NewRecord::new(vec![0]).expires_at(past);
+        store
+            .insert(&ns, &format!("p{i}"), rec, past - Duration::minutes(1))
+            .await
+            .unwrap();
+    }
+    store
+        .insert(&ns, "forever", NewRecord::new(vec![1]), t)
+        .await
+        .unwrap();
+    assert!(store.sweep_expired(past).await.unwrap() >= 50);
+    assert_eq!(
+        store
+            .get(&ns, "p0", past - Duration::minutes(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.get(&ns, "forever", t).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_with_its_cause() {
+    // Nothing listens on port 1 of loopback.
+    let options = SqlStoreOptions::new().acquire_timeout(std::time::Duration::from_secs(2));
+    let err = SqlStore::postgres_with("postgres://cx:secret-pw@127.0.0.1:1/cx", options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some());
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("secret-pw"),
+        "the password never shows: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn debug_does_not_show_the_url() {
+    let Some(store) = connect().await else { return };
+    let shown = format!("{store:?}");
+    assert!(
+        shown.contains("PostgreSQL") && !shown.contains("127.0.0.1"),
+        "{shown}"
+    );
+}

@@ -1,0 +1,204 @@
+//! `SqlStore` on SQLite against the public conformance suite (every check, and `run_all`
+//! through `Arc<dyn Store>`), plus what is SQLite's own: migrations, the sweep, records that
+//! survive a reopen. Each test has its own database file under cargo's `target/tmp`.
+#![cfg(all(feature = "test-util", feature = "sqlite"))]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cx_sso::store::{Inserted, NewRecord, SqlStore, SqlStoreOptions, SqliteSynchronous};
+use cx_sso::{Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+mod stores;
+
+/// A path for a new database file that no other test uses.
+fn fresh_path() -> PathBuf {
+    stores::fresh_sqlite_path(env!("CARGO_TARGET_TMPDIR"), "cx-sso-sqlite")
+}
+
+async fn open(path: &PathBuf) -> SqlStore {
+    let store = SqlStore::sqlite(path).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn make() -> Option<Arc<dyn Store>> {
+    Some(Arc::new(open(&fresh_path()).await))
+}
+
+stores::store_conformance_tests!(make);
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap()
+}
+
+#[tokio::test]
+async fn records_and_versions_survive_a_reopen() {
+    let path = fresh_path();
+    let t = now();
+    let store = open(&path).await;
+    store
+        .insert(
+            "ns",
+            "kept",
+            NewRecord::new(b"durable".to_vec()).index("i"),
+            t,
+        )
+        .await
+        .unwrap();
+    let v = store
+        .put("ns", "gone", NewRecord::new(vec![1]), t)
+        .await
+        .unwrap();
+    assert!(store.delete("ns", "gone", t).await.unwrap());
+    store.close().await;
+
+    let reopened = SqlStore::sqlite(&path).await.unwrap();
+    reopened.migrate().await.unwrap(); // a second migrate is a no-op
+    let kept = reopened.get("ns", "kept", t).await.unwrap().unwrap();
+    assert_eq!(kept.value, b"durable");
+    assert_eq!(reopened.list("ns", "i", t).await.unwrap().len(), 1);
+    let again = reopened
+        .put("ns", "gone", NewRecord::new(vec![2]), t)
+        .await
+        .unwrap();
+    assert!(
+        again > v,
+        "the version counter survives the reopen: {v} then {again}"
+    );
+}
+
+#[tokio::test]
+async fn sweep_deletes_only_expired_rows() {
+    // synchronous=NORMAL: 10,000 commits that each wait for the disk would make this slow.
+    let options = SqlStoreOptions::new().sqlite_synchronous(SqliteSynchronous::Normal);
+    let store = SqlStore::sqlite_with(fresh_path(), options).await.unwrap();
+    store.migrate().await.unwrap();
+    let t = now();
+    for i in 0..10_001 {
+        let rec = NewRecord::new(vec![0; 8]).expires_at(t + Duration::minutes(10));
+        store
+            .insert("pending", &format!("p{i}"), rec, t)
+            .await
+            .unwrap();
+    }
+    let live = NewRecord::new(vec![1]).expires_at(t + Duration::hours(1));
+    store.insert("pending", "live", live, t).await.unwrap();
+    store
+        .insert("pending", "forever", NewRecord::new(vec![2]), t)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.sweep_expired(t).await.unwrap(),
+        0,
+        "nothing has expired yet"
+    );
+    let later = t + Duration::minutes(10);
+    assert_eq!(
+        store.sweep_expired(later).await.unwrap(),
+        10_001,
+        "in several batches"
+    );
+    // Swept for good: not there even for a `now` from before their expiry.
+    assert_eq!(store.get("pending", "p0", t).await.unwrap(), None);
+    assert!(store.get("pending", "live", later).await.unwrap().is_some());
+    assert!(
+        store
+            .get("pending", "forever", later)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.sweep_expired(later).await.unwrap(), 0);
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn sweep_every_sweeps_on_the_hosts_runtime() {
+    let store = open(&fresh_path()).await;
+    let t = now();
+    let rec = NewRecord::new(vec![0]).expires_at(t - Duration::seconds(1));
+    // Written with an earlier `now`, so it went in live and is expired by the real clock.
+    store
+        .insert("pending", "old", rec, t - Duration::minutes(1))
+        .await
+        .unwrap();
+    let task = tokio::spawn(store.sweep_every(
+        Arc::new(cx_sso::SystemClock),
+        std::time::Duration::from_millis(20),
+        Arc::new(cx_sso::TokioRuntime::current().unwrap()),
+    ));
+    let mut swept = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if store
+            .get("pending", "old", t - Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_none()
+        {
+            swept = true;
+            break;
+        }
+    }
+    task.abort();
+    assert!(swept, "the background sweep deleted the expired row");
+}
+
+#[tokio::test]
+async fn operations_before_migrate_fail_as_unavailable() {
+    let store = SqlStore::sqlite(fresh_path()).await.unwrap();
+    let err = store.get("ns", "k", now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_cx_sso_is_refused() {
+    let path = fresh_path();
+    open(&path).await.close().await;
+    // What a later cx-sso would have recorded.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO cx_sso_schema_migrations (version, description, checksum, applied_at) \
+         VALUES (999, 'from the future', x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = SqlStore::sqlite(&path).await.unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(err.to_string().contains("newer than this cx-sso"), "{err}");
+}
+
+#[tokio::test]
+async fn options_are_taken() {
+    let store = SqlStore::sqlite_with(
+        fresh_path(),
+        SqlStoreOptions::new()
+            .max_connections(2)
+            .sqlite_synchronous(SqliteSynchronous::Normal)
+            .sqlite_busy_timeout(std::time::Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store
+            .insert("ns", "k", NewRecord::new(vec![]), now())
+            .await
+            .unwrap(),
+        Inserted::Yes
+    );
+    let debug = format!("{store:?}");
+    assert!(debug.contains("SQLite"), "{debug}");
+}
