@@ -280,6 +280,7 @@
 //! | `postgres` | no | `store::SqlStore` on PostgreSQL: several nodes on one database |
 //! | `redis` | no | `store::RedisStore` for the short-lived records, beside SQL in a [`store::SplitStore`] |
 //! | `test-util` | no | [`testing::FakeIdp`] and the [`testing::conformance`] suite for stores |
+//! | `axum` | no | [`axum::SsoRoutes`]: login start and callback routes for axum 0.8, with the binding cookie, security headers and error pages; with `test-util`, [`testing::FakeIdpServer`] (the FakeIdp over HTTP on loopback) |
 //!
 //! # Implementing your own store or transport
 //!
@@ -294,6 +295,8 @@
 )]
 
 mod audit;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod binding;
 mod broker;
 mod clock;

@@ -7,6 +7,10 @@
 //! sleeping. The test keeps its own handle to add users, play the user's consent, rotate keys,
 //! count requests and make the provider misbehave.
 //!
+//! With the `axum` feature, [`FakeIdpServer`] serves a generic provider over HTTP on loopback,
+//! with a login page where you pick a user: a development provider for a host's local runs
+//! and browser tests, reached through a real transport.
+//!
 //! # Personalities
 //!
 //! | constructor | discovery | issuer in the ID token |
@@ -160,6 +164,10 @@
 pub mod conformance;
 mod fake_idp;
 mod faulty_store;
+#[cfg(feature = "axum")]
+mod server;
 
 pub use fake_idp::{FakeIdp, FakeIdpError, FakeUser, Misbehavior};
 pub use faulty_store::{Fault, FaultyStore, Ops};
+#[cfg(feature = "axum")]
+pub use server::FakeIdpServer;

@@ -129,6 +129,17 @@ impl FakeUser {
         &self.subject
     }
 
+    /// How a login page lists the user: name and email when it has them.
+    #[cfg(feature = "axum")]
+    pub(crate) fn label(&self) -> String {
+        match (&self.name, &self.email) {
+            (Some(name), Some(email)) => format!("{name} <{email}>"),
+            (Some(name), None) => name.clone(),
+            (None, Some(email)) => email.clone(),
+            (None, None) => self.subject.clone(),
+        }
+    }
+
     /// The Entra tenant id this user's tokens carry.
     pub fn effective_tenant_id(&self) -> &str {
         self.tenant_id.as_deref().unwrap_or(Self::DEFAULT_TENANT_ID)
