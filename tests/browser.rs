@@ -310,6 +310,21 @@ async fn a_new_user_clicks_through_every_page_and_no_secret_shows() {
     b.snap("home-admin", "Welcome, Alice Admin").await;
     b.goto("/admin/sso").await;
     b.snap("admin-sso-empty", "Not configured").await;
+    // A mistyped secret: saved, but invalid, with the reason; users get the warning.
+    b.fill("#client_id", "acme-support").await;
+    b.fill("#client_secret", "not-the-secret").await;
+    b.click("#save-sso").await;
+    let text = b.snap("admin-sso-invalid", "it is not ready").await;
+    assert!(text.contains("rejected the client id or secret"), "{text}");
+    b.sign_out().await;
+    b.click_button("Sign in with Development provider").await;
+    b.snap(
+        "signin-sso-invalid",
+        "The single sign-on application is invalid",
+    )
+    .await;
+    b.sign_in_with_password("alice@acme.example").await;
+    b.goto("/admin/sso").await;
     b.fill("#client_id", "acme-support").await;
     b.fill("#client_secret", &client_secret).await;
     b.click("#save-sso").await;

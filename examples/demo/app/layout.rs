@@ -127,17 +127,17 @@ pub const STYLE: &str = r#"
 * { box-sizing: border-box; }
 body { margin:0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--ink);
        background:var(--bg); line-height:1.45; }
-header.top { display:flex; align-items:center; gap:1.5rem; padding:.6rem 1.5rem; background:#fff;
+header.top { display:flex; align-items:center; gap:1rem; padding:.6rem 1.5rem; background:#fff;
              border-bottom:1px solid var(--line); flex-wrap:wrap; }
 .brand { font-weight:700; color:var(--ink); text-decoration:none; display:flex; align-items:center; gap:.5rem; }
 .logo { display:inline-grid; place-items:center; width:1.8rem; height:1.8rem; border-radius:6px;
         background:var(--brand); color:#fff; }
 nav { display:flex; gap:.25rem; flex-wrap:wrap; align-items:center; flex:1; }
-nav a { color:var(--muted); text-decoration:none; padding:.3rem .6rem; border-radius:6px; font-size:.93rem; }
+nav a { color:var(--muted); text-decoration:none; padding:.3rem .45rem; border-radius:6px; font-size:.88rem; white-space:nowrap; }
 nav a:hover { background:var(--bg); }
 nav a.active { background:#eef2ff; color:var(--brand); font-weight:600; }
-nav .sep { color:#9ca3af; font-size:.8rem; margin-left:.75rem; }
-.who { display:flex; gap:.5rem; align-items:center; font-size:.93rem; }
+nav .sep { color:#9ca3af; font-size:.78rem; margin-left:.5rem; }
+.who { display:flex; gap:.5rem; align-items:center; font-size:.88rem; white-space:nowrap; }
 .who small { color:var(--muted); }
 main { max-width:60rem; margin:1.5rem auto; padding:0 1.5rem; }
 h1 { font-size:1.6rem; margin:.5rem 0 1rem; }

@@ -3,7 +3,8 @@
 
 use axum::response::{IntoResponse, Redirect, Response};
 use cx_sso::axum::{LoginStart, Refusal, SsoHost, SsoRequest};
-use cx_sso::{ConnectionId, Error, ErrorKind, LoginOutcome};
+use cx_sso::{ConnectionId, Error, ErrorKind, LoginOutcome, SsoStatus};
+use http::StatusCode;
 use http::header::SET_COOKIE;
 
 use super::layout::fmt_time;
@@ -44,7 +45,23 @@ impl SsoHost for Host {
                     .map_err(|_| Redirect::to("/admin/email").into_response())?;
                 Ok(LoginStart::connect(tenant, connection))
             }
-            _ => Ok(LoginStart::sign_in(tenant)),
+            _ => {
+                // The SSO warning before any redirect: an application whose last check failed
+                // is not offered to the provider.
+                let ready = match app.broker.sso_status(&tenant).await {
+                    Ok(SsoStatus::Ready { providers, .. }) => providers.contains(&request.provider),
+                    _ => false,
+                };
+                let configured = app
+                    .broker
+                    .list_providers(&tenant)
+                    .await
+                    .is_ok_and(|all| all.iter().any(|c| *c.id() == request.provider));
+                if configured && !ready {
+                    return Err(pages::signin::with_sso_warning(app, StatusCode::CONFLICT).await);
+                }
+                Ok(LoginStart::sign_in(tenant))
+            }
         }
     }
 
