@@ -20,6 +20,7 @@ use tower::ServiceExt;
 /// It answers a completed login with a line describing the outcome, and records what it saw.
 #[derive(Debug, Default)]
 struct TestHost {
+    requests: Mutex<Vec<String>>,
     outcomes: Mutex<Vec<String>>,
     failures: Mutex<Vec<(StatusCode, String)>>,
 }
@@ -42,7 +43,9 @@ impl SsoHost for TestHost {
         }
     }
 
-    async fn completed(&self, outcome: LoginOutcome, _request: &SsoRequest) -> Response {
+    async fn completed(&self, outcome: LoginOutcome, request: &SsoRequest) -> Response {
+        // What a host might log: no cookie, code or state in it.
+        self.requests.lock().unwrap().push(format!("{request:?}"));
         let line = match &outcome {
             LoginOutcome::SignedIn { user, .. } => format!("signed in as {user}"),
             LoginOutcome::LinkRequired { identity, .. } => {
@@ -196,6 +199,13 @@ async fn a_full_login_hands_the_outcome_to_the_host_with_no_referrer_and_no_stor
             "signed in as ana"
         ]
     );
+    // The request as a host would log it: the route, never the cookie, the code or the state.
+    let logged = host.requests.lock().unwrap()[2].clone();
+    assert!(logged.contains("/sso/callback/google"), "{logged}");
+    let cookie_value = cookie.split_once('=').unwrap().1;
+    for secret in [cookie_value, "code=", "state="] {
+        assert!(!logged.contains(secret), "{logged}");
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@ use super::Refusal;
 
 /// A request to one of the login routes, as the host needs to see it: the request's head (its
 /// headers, for the host's own session cookie; its URI) and the ids the route's path named.
-#[derive(Debug)]
+///
+/// `Debug` shows the method, the path (not the query, which holds the code and state), and the
+/// ids; never the headers, which hold cookies.
 #[non_exhaustive]
 pub struct SsoRequest {
     /// The request's method, URI, headers and extensions.
@@ -20,6 +22,17 @@ pub struct SsoRequest {
     pub provider: ProviderId,
     /// The tenant named by `{tenant}` in the route's path, when the path has one.
     pub tenant: Option<TenantId>,
+}
+
+impl std::fmt::Debug for SsoRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoRequest")
+            .field("method", &self.parts.method)
+            .field("path", &self.parts.uri.path())
+            .field("provider", &self.provider)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which login a request to the start route begins: built by [`SsoHost::start`].

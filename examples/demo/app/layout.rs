@@ -155,7 +155,7 @@ button, .button { display:inline-block; padding:.55rem 1rem; border-radius:7px; 
   background:var(--brand); color:#fff; font-size:.95rem; cursor:pointer; text-decoration:none; }
 button.secondary, .button.secondary { background:#fff; color:var(--brand); }
 button.danger { background:#fff; color:var(--err); border-color:#fca5a5; }
-button.small { padding:.3rem .6rem; font-size:.85rem; }
+button.small, .button.small { padding:.3rem .6rem; font-size:.85rem; }
 button.link { background:none; border:none; color:var(--brand); padding:0; font-size:.93rem; }
 button.provider { width:100%; background:#fff; color:var(--ink); border-color:#d1d5db; margin:.3rem 0; text-align:center; }
 button.provider:hover { background:#eef2ff; }
