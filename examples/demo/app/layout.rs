@@ -141,6 +141,7 @@ nav .sep { color:#9ca3af; font-size:.78rem; margin-left:.5rem; }
 .who small { color:var(--muted); }
 main { max-width:60rem; margin:1.5rem auto; padding:0 1.5rem; }
 h1 { font-size:1.6rem; margin:.5rem 0 1rem; }
+main:has(> .narrow) > h1 { text-align:center; }
 h2 { font-size:1.15rem; margin:0 0 .75rem; }
 .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:1.25rem 1.5rem; margin:0 0 1.25rem; }
 .narrow { max-width:26rem; margin-left:auto; margin-right:auto; }
