@@ -441,7 +441,7 @@ mod over_http {
             )
             .await
             .unwrap();
-        assert!(check.is_ok(), "{check:?}");
+        assert!(check.is_ready(), "{check:?}");
         let host = Arc::new(TestHost::default());
         let router = SsoRoutes::with_shared_host(broker, host.clone())
             .cookie(BindingCookie::insecure_for_loopback_development())
@@ -498,4 +498,93 @@ mod over_http {
         let response = get(&router, callback, Some(&cookie)).await;
         assert_eq!(body_text(response).await, "link required for 248289761001");
     }
+}
+
+/// A host whose tenant is in the path: `/t/{tenant}/...`.
+#[derive(Debug, Default)]
+struct PathTenantHost;
+
+#[async_trait::async_trait]
+impl SsoHost for PathTenantHost {
+    async fn start(&self, request: &SsoRequest) -> Result<LoginStart, Response> {
+        let tenant = request
+            .tenant
+            .clone()
+            .ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+        Ok(LoginStart::sign_in(tenant))
+    }
+
+    async fn completed(&self, outcome: LoginOutcome, request: &SsoRequest) -> Response {
+        match outcome {
+            LoginOutcome::LinkRequired { tenant, .. } => format!(
+                "link required in {tenant} at {:?}",
+                request.tenant.as_ref().map(|t| t.to_string())
+            )
+            .into_response(),
+            other => format!("{other:?}").into_response(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn routes_on_the_host_template_refuse_a_callback_at_another_tenant_route() {
+    let w = google_world().await;
+    let broker = Broker::builder()
+        .http_client(w.idp.clone())
+        .clock(w.clock.clone())
+        .public_base_url("https://cx.example.com")
+        .redirect_path("/t/{tenant}/sso/{provider}/callback")
+        .build()
+        .unwrap();
+    for t in ["acme", "globex"] {
+        broker
+            .configure_provider(
+                &common::tenant(t),
+                cx_sso::ProviderConfig::google(
+                    common::pid("google"),
+                    common::CLIENT_ID,
+                    cx_sso::ClientSecret::new(CLIENT_SECRET),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    // The callback path must be the broker's redirect path.
+    assert!(
+        SsoRoutes::new(broker.clone(), PathTenantHost)
+            .into_router::<()>()
+            .is_err()
+    );
+    let router: Router = SsoRoutes::new(broker.clone(), PathTenantHost)
+        .start_path("/t/{tenant}/login/{provider}")
+        .callback_path("/t/{tenant}/sso/{provider}/callback")
+        .into_router()
+        .unwrap();
+
+    let (location, cookie) = start(&router, "/t/acme/login/google").await;
+    assert!(location.contains(
+        "redirect_uri=https%3A%2F%2Fcx.example.com%2Ft%2Facme%2Fsso%2Fgoogle%2Fcallback"
+    ));
+    let query = w.idp.authorize(&location, "g-alice").unwrap();
+
+    // Delivered to globex's route: refused, and acme's login is not spent.
+    let response = get(
+        &router,
+        &format!("/t/globex/sso/google/callback?{query}"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(!response.status().is_success(), "{}", response.status());
+    assert_eq!(header(&response, REFERRER_POLICY), ["no-referrer"]);
+    let response = get(
+        &router,
+        &format!("/t/acme/sso/google/callback?{query}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_text(response).await,
+        "link required in acme at Some(\"acme\")"
+    );
 }

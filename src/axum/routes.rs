@@ -14,6 +14,7 @@ use http::header::{CACHE_CONTROL, HeaderValue, LOCATION, REFERRER_POLICY, SET_CO
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ProviderId, TenantId};
+use crate::login::CallbackRoute;
 
 use super::{BindingCookie, Refusal, SsoHost, SsoRequest};
 
@@ -91,7 +92,11 @@ impl SsoRoutes {
     }
 
     /// The path of the callback route (default `/sso/callback/{provider}`). It must be the
-    /// path of the broker's redirect URIs, which [`into_router`](Self::into_router) checks.
+    /// broker's redirect path ([`BrokerBuilder::redirect_path`](crate::BrokerBuilder::redirect_path),
+    /// in the same `{provider}` / `{tenant}` syntax), which [`into_router`](Self::into_router)
+    /// checks. The callback tells [`Broker::complete_login`](crate::Broker::complete_login) the
+    /// application and, when the path has `{tenant}`, the tenant it served, so a callback meant
+    /// for another route is refused.
     #[must_use]
     pub fn callback_path(mut self, template: impl Into<String>) -> Self {
         self.callback_path = template.into();
@@ -119,21 +124,21 @@ impl SsoRoutes {
     {
         check_template("start_path", &self.start_path)?;
         check_template("callback_path", &self.callback_path)?;
-        if self.callback_path.contains("{tenant}") {
-            return Err(invalid(
-                "callback_path",
-                "the broker's redirect URIs have no `{tenant}`",
-            ));
-        }
+        // The broker's redirect URI of a sample tenant and application must end with the
+        // callback path filled in the same way.
+        let sample_tenant = TenantId::new("cx-sso-route-check-tenant")?;
         let sample = ProviderId::new("cx-sso-route-check")?;
-        let redirect_uri = self.broker.redirect_uri(&sample);
-        let expected = self.callback_path.replace("{provider}", sample.as_str());
+        let redirect_uri = self.broker.redirect_uri(&sample_tenant, &sample);
+        let expected = self
+            .callback_path
+            .replace("{provider}", sample.as_str())
+            .replace("{tenant}", sample_tenant.as_str());
         let redirect = url::Url::parse(&redirect_uri)
             .map_err(|_| invalid("callback_path", "the broker's redirect URI does not parse"))?;
         if !redirect.path().ends_with(&expected) {
             return Err(invalid(
                 "callback_path",
-                "it is not the path of the broker's redirect URIs",
+                "it is not the path of the broker's redirect URIs (BrokerBuilder::redirect_path)",
             ));
         }
         if !self.cookie.is_secure() && !is_loopback_http(&redirect) {
@@ -284,7 +289,13 @@ async fn callback(
     };
     let query = request.parts.uri.query().unwrap_or("");
     let binding = shared.cookie.read(&request.parts.headers).unwrap_or("");
-    let response = match shared.broker.complete_login(query, binding).await {
+    // The route the callback reached: a callback meant for another tenant or application is
+    // refused without spending that login.
+    let mut route = CallbackRoute::new(request.provider.clone());
+    if let Some(tenant) = &request.tenant {
+        route = route.with_tenant(tenant.clone());
+    }
+    let response = match shared.broker.complete_login(&route, query, binding).await {
         Ok(outcome) => shared.host.completed(outcome, &request).await,
         Err(error) => {
             log_refusal("callback", &request, &error);

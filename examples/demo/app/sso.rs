@@ -3,8 +3,7 @@
 
 use axum::response::{IntoResponse, Redirect, Response};
 use cx_sso::axum::{LoginStart, Refusal, SsoHost, SsoRequest};
-use cx_sso::{ConnectionId, Error, ErrorKind, LoginOutcome, SsoStatus};
-use http::StatusCode;
+use cx_sso::{ConnectionId, Error, LoginOutcome};
 use http::header::SET_COOKIE;
 
 use super::layout::fmt_time;
@@ -45,23 +44,9 @@ impl SsoHost for Host {
                     .map_err(|_| Redirect::to("/admin/email").into_response())?;
                 Ok(LoginStart::connect(tenant, connection))
             }
-            _ => {
-                // The SSO warning before any redirect: an application whose last check failed
-                // is not offered to the provider.
-                let ready = match app.broker.sso_status(&tenant).await {
-                    Ok(SsoStatus::Ready { providers, .. }) => providers.contains(&request.provider),
-                    _ => false,
-                };
-                let configured = app
-                    .broker
-                    .list_providers(&tenant)
-                    .await
-                    .is_ok_and(|all| all.iter().any(|c| *c.id() == request.provider));
-                if configured && !ready {
-                    return Err(pages::signin::with_sso_warning(app, StatusCode::CONFLICT).await);
-                }
-                Ok(LoginStart::sign_in(tenant))
-            }
+            // An application that is not configured or not ready is refused by the broker
+            // before any redirect: `failed` shows the SSO warning.
+            _ => Ok(LoginStart::sign_in(tenant)),
         }
     }
 
@@ -145,9 +130,9 @@ impl SsoHost for Host {
         if let (Some(back), Some(session)) = (back, session) {
             return app.redirect_with(&session, Flash::Error(refusal.message().to_owned()), back);
         }
-        if error.kind() == ErrorKind::NotConfigured {
+        if let Some(status) = error.provider_status() {
             // The SSO warning of the CX document, on the sign-in page.
-            return pages::signin::with_sso_warning(app, refusal.status()).await;
+            return pages::signin::with_sso_warning(app, refusal.status(), &status).await;
         }
         pages::signin::with_error(app, refusal.status(), refusal.message()).await
     }

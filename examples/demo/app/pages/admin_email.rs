@@ -37,7 +37,7 @@ pub async fn show(State(app): State<App>, headers: HeaderMap) -> Response {
         .await
         .unwrap_or_default();
     let callback_prefix = ProviderId::new("asset")
-        .map(|p| app.broker.redirect_uri(&p))
+        .map(|p| app.broker.redirect_uri(&app.tenant, &p))
         .unwrap_or_default();
     let callback_prefix = callback_prefix.trim_end_matches("asset");
     let content = html! {

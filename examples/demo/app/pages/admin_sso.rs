@@ -38,7 +38,7 @@ pub async fn show(State(app): State<App>, headers: HeaderMap) -> Response {
         reasons.entry(p.provider).or_default().push(p.reason);
     }
     let example_uri = ProviderId::new("dev")
-        .map(|id| app.broker.redirect_uri(&id))
+        .map(|id| app.broker.redirect_uri(&app.tenant, &id))
         .unwrap_or_default();
     let content = html! {
         div.card {
@@ -67,7 +67,7 @@ pub async fn show(State(app): State<App>, headers: HeaderMap) -> Response {
                             tr {
                                 td { strong { (provider_label(c, &app.provider_issuer)) } br; small.help { "id " (c.id()) } }
                                 td { code { (c.client_id()) } }
-                                td { code { (app.broker.redirect_uri(c.id())) } }
+                                td { code { (app.broker.redirect_uri(&app.tenant, c.id())) } }
                                 td {
                                     @match why {
                                         None => span.badge.ok { "Ready" },
@@ -179,10 +179,12 @@ pub async fn save(State(app): State<App>, headers: HeaderMap, Form(form): Form<S
         Ok(config) => {
             let name = provider_label(&config, &app.provider_issuer);
             match app.broker.configure_provider(&app.tenant, config).await {
-                Ok(check) if check.is_ok() => Flash::Ok(format!("{name} saved. Status: ready.")),
-                Ok(check) => Flash::Error(format!(
+                Ok(report) if report.is_ready() => {
+                    Flash::Ok(format!("{name} saved. Status: ready."))
+                }
+                Ok(report) => Flash::Error(format!(
                     "{name} saved, but it is not ready: {}",
-                    check.problems().join("; ")
+                    report.reasons().join("; ")
                 )),
                 Err(e) => Flash::Error(format!("Not saved: {e}")),
             }
@@ -199,10 +201,10 @@ pub async fn test(State(app): State<App>, headers: HeaderMap, Path(id): Path<Str
     let flash = match ProviderId::new(id) {
         Err(_) => Flash::Error("No such application.".to_owned()),
         Ok(id) => match app.broker.test_connection(&app.tenant, &id).await {
-            Ok(check) if check.is_ok() => {
+            Ok(report) if report.is_ready() => {
                 Flash::Ok(format!("{id}: the connection works. Status: ready."))
             }
-            Ok(check) => Flash::Error(format!("{id}: {}", check.problems().join("; "))),
+            Ok(report) => Flash::Error(format!("{id}: {}", report.reasons().join("; "))),
             Err(e) => Flash::Error(cx_sso::axum::Refusal::from_error(&e).message().to_owned()),
         },
     };

@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use cx_sso::{AuthMethod, Error, PolicyError, SsoStatus};
+use cx_sso::{AuthMethod, Error, PolicyError, ProviderStatus};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use maud::{Markup, html};
@@ -37,18 +37,20 @@ pub async fn with_error(app: &App, status: StatusCode, message: &str) -> Respons
     render(app, status, Notice::Error(message.to_owned()), None).await
 }
 
-/// The sign-in page with the SSO warning of the CX document.
-pub async fn with_sso_warning(app: &App, status: StatusCode) -> Response {
-    let lines = match app.broker.sso_status(&app.tenant).await {
-        Ok(SsoStatus::NotConfigured) | Err(_) => {
-            vec!["No single sign-on application is configured for Acme Support.".to_owned()]
-        }
-        Ok(SsoStatus::Invalid(_)) | Ok(SsoStatus::Ready { .. }) => vec![
+/// The sign-in page with the SSO warning of the CX document: no application configured, or
+/// the one asked for is invalid.
+pub async fn with_sso_warning(
+    app: &App,
+    status: StatusCode,
+    provider: &ProviderStatus,
+) -> Response {
+    let line = match provider {
+        ProviderStatus::Invalid { .. } => {
             "The single sign-on application is invalid: its configuration could not be verified."
-                .to_owned(),
-        ],
+        }
+        _ => "No single sign-on application is configured for Acme Support.",
     };
-    render(app, status, Notice::SsoWarning(lines), None).await
+    render(app, status, Notice::SsoWarning(vec![line.to_owned()]), None).await
 }
 
 async fn render(app: &App, status: StatusCode, notice: Notice, flash: Option<Flash>) -> Response {
