@@ -248,6 +248,10 @@ async fn a_new_user_clicks_through_every_page_and_no_secret_shows() {
     config.provider_port = 0;
     config.clock_control = true;
     config.provider_client_secret = client_secret.clone();
+    let database = target
+        .join("tmp")
+        .join(format!("browser-demo-{}.sqlite", std::process::id()));
+    config.database = database.clone();
     config.http = Some(Arc::new(Recording {
         inner: ReqwestHttpClient::new().unwrap(),
         tokens: tokens.clone(),
@@ -480,4 +484,10 @@ async fn a_new_user_clicks_through_every_page_and_no_secret_shows() {
     }
     println!("{} pages captured in {}", b.captures.len(), b.dir.display());
     let _ = std::fs::remove_dir_all(&profile);
+    drop(demo);
+    for suffix in ["", "-wal", "-shm", ".key"] {
+        let mut file = database.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
 }

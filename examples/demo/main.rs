@@ -2,10 +2,12 @@
 //! on http://127.0.0.1:8080 with a development OpenID provider on http://127.0.0.1:8081.
 //!
 //! ```text
-//! cargo run --example demo --features axum,test-util
+//! cargo run --example demo --features axum,test-util,sqlite
 //! ```
 //!
 //! Environment (all optional):
+//! - `DEMO_DATABASE`: the SQLite database (default `cx-sso-demo.sqlite` in the temporary
+//!   directory; its encryption key is kept beside it, `<database>.key`);
 //! - `DEMO_PORT` (8080), `DEMO_PROVIDER_PORT` (8081);
 //! - `DEMO_PROVIDER_SECRET`: the client secret of the development provider's client
 //!   `acme-support` (default `dev-provider-secret`), to enter in Admin > SSO applications;
@@ -46,6 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(secret) = std::env::var("DEMO_PROVIDER_SECRET") {
         config.provider_client_secret = secret;
     }
+    if let Some(path) = std::env::var_os("DEMO_DATABASE") {
+        config.database = path.into();
+    }
     config.clock_control = std::env::var("DEMO_CLOCK_CONTROL").is_ok_and(|v| v == "1");
     config.google = env_pair("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET");
     config.microsoft =
@@ -60,6 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("  Acme Support (demo) is on   {}", demo.base_url());
     println!("  development provider on     {}", demo.provider_issuer());
+    println!(
+        "  data in                     {}",
+        demo.database().display()
+    );
     println!(
         "  sign in as alice@acme.example (admin) or ana@acme.example (agent), password `{}`",
         app::DEMO_PASSWORD

@@ -15,10 +15,11 @@ use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cx_sso::axum::{BindingCookie, SsoRoutes};
+use cx_sso::store::SqlStore;
 use cx_sso::testing::{FakeIdpServer, FakeUser};
 use cx_sso::{
-    Broker, ClientSecret, EncryptionKey, EntraTenancy, HttpClient, MemoryStore, ProviderConfig,
-    ProviderId, ReqwestHttpClient, SessionStatus, TenantId,
+    Broker, ClientSecret, EncryptionKey, EntraTenancy, HttpClient, ProviderConfig, ProviderId,
+    ReqwestHttpClient, SessionStatus, TenantId,
 };
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
@@ -45,6 +46,9 @@ pub struct DemoConfig {
     pub google: Option<(String, String)>,
     /// Microsoft client id, secret and Entra tenant id: configure `office365` at start.
     pub microsoft: Option<(String, String, String)>,
+    /// The SQLite database; the encryption key of the secrets in it is kept beside it
+    /// (`<database>.key`, created on first start).
+    pub database: std::path::PathBuf,
     /// The transport to providers (default: reqwest).
     pub http: Option<Arc<dyn HttpClient>>,
 }
@@ -59,6 +63,7 @@ impl DemoConfig {
             clock_control: false,
             google: None,
             microsoft: None,
+            database: std::env::temp_dir().join("cx-sso-demo.sqlite"),
             http: None,
         }
     }
@@ -90,6 +95,7 @@ impl std::ops::Deref for App {
 /// The running demo.
 pub struct Demo {
     app: App,
+    database: std::path::PathBuf,
     provider: FakeIdpServer,
     server: tokio::task::JoinHandle<()>,
 }
@@ -133,15 +139,16 @@ impl Demo {
             Some(http) => http,
             None => Arc::new(ReqwestHttpClient::new()?),
         };
-        // Storage: swap this line for a persistent store.
-        let store = MemoryStore::new();
+        // Storage: SQLite (for the in-memory store: `let store = MemoryStore::new();`).
+        let store = SqlStore::sqlite(&config.database).await?;
+        store.migrate().await?;
         let broker = Broker::builder()
             .store(store)
             .shared_http_client(http)
             .clock(clock.clone())
             .runtime(cx_sso::TokioRuntime::current()?)
             .user_directory(users.clone())
-            .encryption_key(EncryptionKey::from_bytes(rand::random()))
+            .encryption_key(encryption_key(&config.database)?)
             .public_base_url(&base_url)
             .build()?;
 
@@ -190,6 +197,7 @@ impl Demo {
         tracing::info!(url = %base_url, provider = %provider.issuer(), "demo started");
         Ok(Self {
             app,
+            database: config.database,
             provider,
             server,
         })
@@ -197,6 +205,10 @@ impl Demo {
 
     pub fn base_url(&self) -> &str {
         &self.app.base_url
+    }
+
+    pub fn database(&self) -> &std::path::Path {
+        &self.database
     }
 
     pub fn provider_issuer(&self) -> String {
@@ -213,6 +225,25 @@ impl Demo {
     pub fn tenant(&self) -> &TenantId {
         &self.app.tenant
     }
+}
+
+/// The key that seals the secrets in the database (client secrets, mailbox tokens, visitor
+/// keys), read from `<database>.key`, or made and written there (owner-only) on first start.
+fn encryption_key(database: &std::path::Path) -> Result<EncryptionKey, Box<dyn std::error::Error>> {
+    use base64::Engine as _;
+    let mut path = database.as_os_str().to_owned();
+    path.push(".key");
+    let path = std::path::PathBuf::from(path);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(EncryptionKey::from_base64(&text)?);
+    }
+    let text = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, text.as_bytes())?;
+    Ok(EncryptionKey::from_base64(&text)?)
 }
 
 fn routes(app: App) -> Router {
