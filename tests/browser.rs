@@ -102,28 +102,29 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
+        self.element(css).await.click().await.unwrap();
+    }
+
+    /// The element, once the page that has it has loaded: after a click that navigates, the
+    /// next page may not be there yet (a bare `find` raced it on a clean CI build).
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element {css:?}: {e}"))
-            .click()
-            .await
-            .unwrap();
     }
 
     async fn fill(&self, css: &str, value: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        let field = self.element(css).await;
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();
     }
 
     async fn select(&self, css: &str, value: &str) {
-        self.client
-            .find(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap()
             .select_by_value(value)
             .await
             .unwrap();
