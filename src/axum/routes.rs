@@ -36,8 +36,12 @@ const DEFAULT_CALLBACK_PATH: &str = "/sso/callback/{provider}";
 /// # use axum::response::{Redirect, IntoResponse, Response};
 /// # #[derive(Debug)] struct MyApp;
 /// # #[async_trait::async_trait] impl SsoHost for MyApp {
-/// #   async fn start(&self, _: &SsoRequest) -> Result<LoginStart, Response> { unimplemented!() }
-/// #   async fn completed(&self, _: LoginOutcome, _: &SsoRequest) -> Response { unimplemented!() }
+/// #   async fn start(&self, _: &SsoRequest) -> Result<LoginStart, Response> {
+/// #       Err(Redirect::to("/").into_response())
+/// #   }
+/// #   async fn completed(&self, _: LoginOutcome, _: &SsoRequest) -> Response {
+/// #       Redirect::to("/").into_response()
+/// #   }
 /// # }
 /// # fn main() -> Result<(), cx_sso::Error> {
 /// let broker = Broker::builder().public_base_url("https://cx.example.com").build()?;
