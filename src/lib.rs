@@ -358,3 +358,28 @@ pub use visitor::{
     ExportedVisitorKey, VisitorAudience, VisitorClaims, VisitorConfigOptions, VisitorIdentity,
     VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
 };
+
+// The guides in docs/ are compiled and run as doc tests, so that their code stays true. Each
+// is attached to an item that exists only while rustdoc collects doc tests, under the features
+// its snippets need.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/README.md")]
+pub struct DocsReadme;
+#[cfg(all(doctest, feature = "axum", feature = "test-util"))]
+#[doc = include_str!("../docs/axum.md")]
+pub struct DocsAxum;
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../docs/store.md")]
+pub struct DocsStore;
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../docs/google.md")]
+pub struct DocsGoogle;
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../docs/entra.md")]
+pub struct DocsEntra;
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../docs/visitor-keys.md")]
+pub struct DocsVisitorKeys;
+#[cfg(all(doctest, feature = "test-util"))]
+#[doc = include_str!("../docs/mailbox.md")]
+pub struct DocsMailbox;
