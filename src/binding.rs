@@ -13,10 +13,12 @@ use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::SessionGrant;
-use crate::store::{Inserted, NewRecord, StoreError, key};
+use crate::store::{DeleteOutcome, Inserted, NewRecord, StoreError, key};
 
 pub(crate) const NS_BINDING: &str = "binding";
 pub(crate) const NS_TICKET: &str = "link_ticket";
+/// How often [`Broker::unbind`] starts over when the binding changes under it.
+const UNBIND_ATTEMPTS: usize = 3;
 
 /// A provider account bound to a user of a tenant. Unique per (tenant, issuer, subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -527,17 +529,37 @@ impl Broker {
     /// user's last two bindings are not serialised: hosts that allow that should serialise
     /// per user.
     ///
+    /// The binding is deleted only at the version read: if it was removed and made again
+    /// meanwhile (on another node, perhaps for another user), the unbind starts over on what
+    /// is stored now, so it never deletes a binding it did not check.
+    ///
     /// # Errors
     ///
     /// [`BindingError::NotFound`] when `user` has no such binding in `tenant` (another
     /// user's or another tenant's binding included), [`BindingError::LastSignInMethod`],
-    /// [`Error::Store`].
+    /// [`Error::Store`] (also when the binding kept changing under three attempts).
     pub async fn unbind(
         &self,
         tenant: &TenantId,
         user: &UserId,
         binding: &BindingId,
     ) -> Result<(), Error> {
+        for _ in 0..UNBIND_ATTEMPTS {
+            if self.try_unbind(tenant, user, binding).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::unavailable("the binding kept changing while it was being removed").into())
+    }
+
+    /// One attempt of [`unbind`](Self::unbind): `Ok(false)` when the binding changed between
+    /// the read and the delete.
+    async fn try_unbind(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        binding: &BindingId,
+    ) -> Result<bool, Error> {
         let now = self.now();
         // The id is a hash: find it among the user's own bindings (a handful), which also
         // keeps another user's binding out of reach.
@@ -551,11 +573,11 @@ impl Broker {
             let b: AccountBinding =
                 serde_json::from_slice(&record.value).map_err(|_| corrupt("binding"))?;
             if b.tenant == *tenant && b.user == *user && b.id() == *binding {
-                found = Some(b);
+                found = Some((b, record.version));
                 break;
             }
         }
-        let b = found.ok_or(BindingError::NotFound)?;
+        let (b, version) = found.ok_or(BindingError::NotFound)?;
         let k = binding_key(tenant, &b.issuer, &b.subject);
         let account = format!("{}#{}", b.issuer, b.subject);
         if self.would_lock_out(tenant, user, &b).await? {
@@ -568,7 +590,18 @@ impl Broker {
             );
             return Err(BindingError::LastSignInMethod.into());
         }
-        self.inner.store.delete(NS_BINDING, &k, now).await?;
+        match self
+            .inner
+            .store
+            .compare_and_delete(NS_BINDING, &k, version, now)
+            .await?
+        {
+            DeleteOutcome::Deleted => {}
+            // Removed meanwhile: what the user asked for is done, but not by us.
+            DeleteOutcome::Missing => return Err(BindingError::NotFound.into()),
+            // Removed and made again meanwhile: look again.
+            DeleteOutcome::Conflict { .. } => return Ok(false),
+        }
         self.audit(
             tenant,
             user.as_str(),
@@ -576,6 +609,6 @@ impl Broker {
             AuditKind::Unbind,
             "user_request",
         );
-        Ok(())
+        Ok(true)
     }
 }

@@ -546,14 +546,15 @@ impl Broker {
         }
     }
 
-    /// Deletes the lease if it is still ours. A failure only delays other nodes until the
-    /// lease expires.
+    /// Deletes the lease if it is still ours, at the version read: a lease that expired and
+    /// was taken by another node in between is theirs and stays. A failure only delays other
+    /// nodes until the lease expires.
     async fn release_lease(&self, k: &str, holder: &str) {
         let store = &self.inner.store;
         let now = self.now();
         match store.get(NS_LEASE, k, now).await {
             Ok(Some(r)) if r.value == holder.as_bytes() => {
-                if let Err(e) = store.delete(NS_LEASE, k, now).await {
+                if let Err(e) = store.compare_and_delete(NS_LEASE, k, r.version, now).await {
                     tracing::warn!(error = %e, "could not release a connection refresh lease");
                 }
             }
