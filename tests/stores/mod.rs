@@ -56,6 +56,7 @@ pub async fn connect_or_skip<T, E: std::fmt::Display>(
 /// Declares one `#[tokio::test]` per check of `cx_sso::testing::conformance`, each on a store
 /// from `$make` (an `async fn() -> Option<Arc<dyn Store>>`; `None` skips), plus `run_all` through
 /// `Arc<dyn Store>` and a test that this list is the suite's whole list.
+#[allow(unused_macros)] // tests/multi_node.rs uses only the server helpers
 macro_rules! store_conformance_tests {
     ($make:ident) => {
         $crate::stores::store_conformance_tests!(@checks $make;
@@ -112,6 +113,7 @@ macro_rules! store_conformance_tests {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use store_conformance_tests;
 
 /// A path for a new SQLite database that no other test uses, in `dir` under cargo's
