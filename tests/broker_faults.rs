@@ -1027,7 +1027,8 @@ async fn access_token_refresh_fails_closed_and_keeps_the_refresh_token() {
     let w = World::new();
     fail_each_store_operation(
         "access_token (refresh)",
-        // Releasing the refresh lease is best effort: the token was stored already.
+        // Releasing the refresh lease is best effort (the token was stored already), and a
+        // failed write of the new tokens is tried again.
         true,
         async || {
             let fx = w.fx().await;
@@ -1051,6 +1052,46 @@ async fn access_token_refresh_fails_closed_and_keeps_the_refresh_token() {
                     .await
                     .unwrap();
                 assert_eq!(again.secret(), token);
+            }
+            fx.still_refreshes().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn access_token_refresh_at_a_rotating_provider_keeps_the_rotated_refresh_token() {
+    // The provider rotates refresh tokens and revokes the grant when a rotated-out one comes
+    // back: if the new one does not reach the store, the connection is lost.
+    let w = World::new();
+    w.idp.set_refresh_rotation(true);
+    fail_each_store_operation(
+        "access_token (refresh, rotating provider)",
+        true,
+        async || {
+            let fx = w.fx().await;
+            fx.connect().await.unwrap();
+            fx.clock.advance(Duration::minutes(58));
+            fx
+        },
+        async |fx| {
+            fx.broker
+                .access_token(&fx.tenant, &cid("asset-1"))
+                .await
+                .map(|t| t.secret().to_owned())
+        },
+        async |fx, result| {
+            if let Ok(token) = result {
+                let again = fx
+                    .broker
+                    .access_token(&fx.tenant, &cid("asset-1"))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    again.secret(),
+                    token,
+                    "what was handed out is what is stored"
+                );
             }
             fx.still_refreshes().await;
         },

@@ -25,12 +25,14 @@ use time::{Duration, OffsetDateTime};
 // Set-up
 // ---------------------------------------------------------------------------------------------
 
-/// A MemoryStore whose next `compare_and_swap` can be made to fail (a crash after the
-/// provider answered), and which counts lease insertions.
+/// A MemoryStore whose next connection writes can be made to fail (a crash after the
+/// provider answered: the broker tries the write three times, so a crash fails all three),
+/// and which counts lease insertions.
 #[derive(Debug, Default)]
 struct TestStore {
     inner: MemoryStore,
-    fail_next_cas: AtomicBool,
+    /// How many of the next connection `compare_and_swap`s fail.
+    failing_cas: AtomicUsize,
     lease_inserts: AtomicUsize,
     /// The next connection write takes 200 ms (a slow database), so a caller can give up
     /// between the provider's answer and the write.
@@ -90,7 +92,13 @@ impl Store for TestStore {
         record: NewRecord,
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
-        if ns == "connection" && self.fail_next_cas.swap(false, Ordering::SeqCst) {
+        let failing = |n: usize| n.checked_sub(1);
+        if ns == "connection"
+            && self
+                .failing_cas
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, failing)
+                .is_ok()
+        {
             return Err(StoreError::unavailable("simulated crash before the write"));
         }
         if ns == "connection" && self.slow_next_cas.swap(false, Ordering::SeqCst) {
@@ -910,7 +918,7 @@ async fn crash_before_the_store_write_then_google_works_again() {
     s.connect("asset-1").await;
     s.expire();
     let before = s.raw_record("asset-1").await;
-    s.store.fail_next_cas.store(true, Ordering::SeqCst);
+    s.store.failing_cas.store(3, Ordering::SeqCst);
     let err = s
         .broker
         .access_token(&s.tenant, &cid("asset-1"))
@@ -936,7 +944,7 @@ async fn crash_before_the_store_write_then_entra_reports_needs_reconsent() {
     let s = setup(Kind::Entra).await;
     s.connect("asset-1").await;
     s.expire();
-    s.store.fail_next_cas.store(true, Ordering::SeqCst);
+    s.store.failing_cas.store(3, Ordering::SeqCst);
     assert!(
         s.broker
             .access_token(&s.tenant, &cid("asset-1"))

@@ -37,10 +37,15 @@
 //! Nothing here spawns, sleeps or reads the time except through the broker's `Spawner`,
 //! `Sleeper` and `Clock` (see [`runtime`](crate::runtime)).
 //!
-//! If the process dies between the provider's answer and the store write, the record still
-//! holds the previous refresh token: a provider that does not rotate accepts it again, one
-//! that rotates with reuse detection refuses it (`invalid_grant`), and the connection is
-//! marked [`ConnectionStatus::NeedsReconsent`]. Either way the record is whole.
+//! A store error at the write of a refreshed token set is tried again, up to three writes in
+//! all (25 ms apart with a sleeper), and a write that landed but whose answer was lost is
+//! recognised by the stored bytes: a brief store failure loses no rotated refresh token.
+//!
+//! If the process dies between the provider's answer and the store write (or the store stays
+//! down through every attempt), the record still holds the previous refresh token: a provider
+//! that does not rotate accepts it again, one that rotates with reuse detection refuses it
+//! (`invalid_grant`), and the connection is marked [`ConnectionStatus::NeedsReconsent`].
+//! Either way the record is whole.
 
 mod xoauth2;
 
@@ -75,6 +80,8 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 /// The most re-reads of one wait, whatever the clock says (a clock that stands still, or a
 /// sleeper that returns at once, must not make a caller spin): `LEASE_WAIT / LEASE_POLL`.
 const LEASE_MAX_POLLS: u32 = 400;
+/// How many times a refreshed token set is written before the store error is given up on.
+const REFRESH_WRITE_ATTEMPTS: u32 = 3;
 /// The retry hint after a provider failure.
 const PROVIDER_RETRY: Duration = Duration::seconds(30);
 /// The retry hint after a store conflict or a lease wait that timed out.
@@ -627,17 +634,7 @@ impl Broker {
         };
         let value = Self::encode(&updated)?;
         // The rotated refresh token is persisted before the access token leaves this function.
-        match inner
-            .store
-            .compare_and_swap(
-                NS_CONNECTION,
-                k,
-                version,
-                NewRecord::new(value).index(tenant.as_str()),
-                now,
-            )
-            .await?
-        {
+        match self.store_refreshed(tenant, k, version, value, now).await? {
             CasOutcome::Swapped { .. } => Ok((tokens.access_token, updated.mailbox.clone())),
             // Someone wrote meanwhile (a reconnect, a revoke, or a refresh after our lease
             // expired): our tokens may belong to a superseded grant; do not hand them out.
@@ -646,6 +643,49 @@ impl Broker {
             }
             .into()),
             CasOutcome::Missing => Err(ConnectionError::NotFound.into()),
+        }
+    }
+
+    /// Writes a refreshed record over `version`. The provider may have rotated the refresh
+    /// token already, so a lost write can lose the connection: a store error is tried again
+    /// (up to `REFRESH_WRITE_ATTEMPTS` writes in all), and a conflict after an error is
+    /// checked against the stored bytes, since it may be our own write whose answer was lost.
+    async fn store_refreshed(
+        &self,
+        tenant: &TenantId,
+        k: &str,
+        version: u64,
+        value: Vec<u8>,
+        now: OffsetDateTime,
+    ) -> Result<CasOutcome, StoreError> {
+        let store = &self.inner.store;
+        let mut attempt = 1;
+        loop {
+            let record = NewRecord::new(value.clone()).index(tenant.as_str());
+            let error = match store
+                .compare_and_swap(NS_CONNECTION, k, version, record, now)
+                .await
+            {
+                Ok(CasOutcome::Conflict { current }) if attempt > 1 => {
+                    return Ok(match store.get(NS_CONNECTION, k, now).await? {
+                        Some(r) if r.value == value => CasOutcome::Swapped { version: r.version },
+                        _ => CasOutcome::Conflict { current },
+                    });
+                }
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => e,
+            };
+            if attempt >= REFRESH_WRITE_ATTEMPTS {
+                return Err(error);
+            }
+            tracing::warn!(
+                tenant = %tenant, error = %error,
+                "storing a refreshed connection failed; trying again"
+            );
+            attempt += 1;
+            if let Some(sleeper) = &self.inner.options.sleeper {
+                sleeper.sleep(LEASE_POLL).await;
+            }
         }
     }
 
