@@ -102,7 +102,7 @@ impl Inner {
 
 impl FakeIdp {
     pub(super) fn discovery(&self, segment: Option<&str>) -> Response {
-        let iss_parameter = {
+        let (iss_parameter, es256) = {
             let state = self.state();
             if state.misbehaviors.contains(&Misbehavior::DiscoveryRedirect) {
                 return http::Response::builder()
@@ -111,12 +111,19 @@ impl FakeIdp {
                     .body(Vec::new())
                     .unwrap_or_default();
             }
-            state.iss_parameter || state.misbehaviors.contains(&Misbehavior::WrongIssParameter)
+            (
+                state.iss_parameter || state.misbehaviors.contains(&Misbehavior::WrongIssParameter),
+                state.keys.iter().any(|k| k.alg() == "ES256"),
+            )
         };
-        json_response(
-            StatusCode::OK,
-            &self.inner.discovery_document(segment, iss_parameter),
-        )
+        let mut doc = self.inner.discovery_document(segment, iss_parameter);
+        if es256 && let Some(obj) = doc.as_object_mut() {
+            obj.insert(
+                "id_token_signing_alg_values_supported".to_owned(),
+                json!(["RS256", "ES256"]),
+            );
+        }
+        json_response(StatusCode::OK, &doc)
     }
 
     pub(super) fn jwks(&self) -> Response {

@@ -85,6 +85,12 @@ impl FakeIdp {
                 Misbehavior::MissingSub => {
                     c.remove("sub");
                 }
+                Misbehavior::WrongSubject => {
+                    c.insert("sub".into(), json!(format!("other-{}", user.subject)));
+                }
+                Misbehavior::MissingIat => {
+                    c.remove("iat");
+                }
                 Misbehavior::MissingNonce => {
                     c.remove("nonce");
                 }
@@ -121,12 +127,12 @@ pub(super) fn sign_id_token(
     } else if active(Misbehavior::Hs256WithPublicKey) {
         "HS256"
     } else {
-        "RS256"
+        signer.alg()
     };
     let mut header = Map::new();
     header.insert("alg".into(), json!(alg));
     header.insert("typ".into(), json!("JWT"));
-    if !active(Misbehavior::NoKidWithSeveralKeys) {
+    if !active(Misbehavior::NoKidWithSeveralKeys) && !active(Misbehavior::NoKid) {
         header.insert("kid".into(), json!(signer.kid));
     }
     let header = serde_json::to_vec(&header).map_err(|_| FakeIdpError::Signing)?;
@@ -144,7 +150,7 @@ pub(super) fn sign_id_token(
                 .as_ref()
                 .to_vec()
         }
-        _ => signer.sign_rs256(signing_input.as_bytes())?,
+        _ => signer.sign(signing_input.as_bytes())?,
     };
     if active(Misbehavior::BadSignature) {
         for byte in signature.iter_mut().take(8) {

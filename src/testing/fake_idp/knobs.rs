@@ -40,6 +40,12 @@ pub enum Misbehavior {
     MissingSub,
     /// There is no `nonce` claim.
     MissingNonce,
+    /// There is no `iat` claim.
+    MissingIat,
+    /// `sub` is not the user's (`other-` + subject). At sign-in this is just another account;
+    /// it matters in an ID token returned by a refresh (see
+    /// [`FakeIdp::set_refresh_id_token`]), which must name the subject of the original one.
+    WrongSubject,
     /// `nonce` is not the one of the authorization request.
     WrongNonce,
     /// `exp` is a JSON string holding the number (`"exp":"1767258000"`).
@@ -50,6 +56,8 @@ pub enum Misbehavior {
     /// The header has no `kid` while the JWKS publishes at least two keys (a second key is
     /// generated when this is switched on, if needed).
     NoKidWithSeveralKeys,
+    /// The header has no `kid` (whatever the JWKS publishes).
+    NoKid,
     /// The token is signed by a key whose `kid` the JWKS never publishes, however often it is
     /// fetched. (For the "new key appears at the next JWKS fetch" case, use
     /// [`FakeIdp::rotate_key`].)
@@ -119,6 +127,21 @@ impl FakeIdp {
     pub fn rotate_key(&self) {
         let key = SigningKey::generate();
         self.state().keys.push(key);
+    }
+
+    /// Generates a new P-256 key that signs from now on with ES256, published beside the older
+    /// keys; the discovery document then advertises `ES256` beside `RS256`.
+    pub fn rotate_key_es256(&self) {
+        let key = SigningKey::generate_es256();
+        self.state().keys.push(key);
+    }
+
+    /// Whether the `refresh_token` grant also answers a new ID token (OpenID Connect Core
+    /// §12.2), signed now, for the grant's subject and client, without `nonce`, and shaped by
+    /// the active ID-token [`Misbehavior`]s. Off by default (Google and Entra do answer one
+    /// when the scope has `openid`; the crate verifies it).
+    pub fn set_refresh_id_token(&self, on: bool) {
+        self.state().refresh_id_token = on;
     }
 
     /// Unpublishes every key but the current signer.

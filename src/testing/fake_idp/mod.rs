@@ -11,7 +11,7 @@
 //! - `routes.rs`: each personality's URLs, which endpoint a request names, and the dispatch of
 //!   an HTTP request to its endpoint;
 //! - `discovery.rs`: the discovery document and the JWKS endpoint;
-//! - `keys.rs`: the RSA signing keys;
+//! - `keys.rs`: the signing keys (RSA for RS256, P-256 for ES256);
 //! - `authorize.rs`: the user's consent ([`FakeIdp::authorize`], [`FakeIdp::deny`]) and
 //!   [`FakeIdpError`];
 //! - `id_token.rs`: the ID token's claims and signature, as the misbehaviours shape them;
@@ -110,6 +110,8 @@ struct State {
     refresh_rotation: bool,
     misbehaviors: Vec<Misbehavior>,
     iss_parameter: bool,
+    /// Whether the refresh grant answers an ID token too.
+    refresh_id_token: bool,
 }
 
 /// What an authorization code stands for until it is redeemed.
@@ -206,6 +208,7 @@ impl FakeIdp {
                     refresh_rotation,
                     misbehaviors: Vec::new(),
                     iss_parameter: false,
+                    refresh_id_token: false,
                 }),
                 discovery_fetches: AtomicU64::new(0),
                 jwks_fetches: AtomicU64::new(0),

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::id_token::sign_id_token;
 use super::keys::random_token;
 use super::knobs::Misbehavior;
 use super::wire::{
@@ -48,7 +49,7 @@ impl FakeIdp {
         };
         match form.get("grant_type").map(String::as_str) {
             Some("authorization_code") => {}
-            Some("refresh_token") => return refresh_grant(state, &form, &client_id),
+            Some("refresh_token") => return self.refresh_grant(state, &form, &client_id),
             Some(_) => return error_response(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             None => return error_response(StatusCode::BAD_REQUEST, "invalid_request"),
         }
@@ -127,62 +128,87 @@ impl FakeIdp {
     }
 }
 
-/// The `refresh_token` grant: a new access token for the same consent; with rotation, a new
-/// refresh token too, and reuse detection.
-fn refresh_grant(
-    mut state: MutexGuard<'_, State>,
-    form: &HashMap<String, String>,
-    client_id: &str,
-) -> Response {
-    if state
-        .misbehaviors
-        .contains(&Misbehavior::RefreshInvalidGrant)
-    {
-        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
-    }
-    let Some(presented) = form.get("refresh_token") else {
-        return error_response(StatusCode::BAD_REQUEST, "invalid_request");
-    };
-    if let Some(family) = state.used_refresh_tokens.remove(presented) {
-        // Reuse of a rotated-out token: someone has a copy. Revoke the whole consent, as
-        // Entra and OAuth 2.0 Security BCP §4.14 do.
-        state.refresh_tokens.map.retain(|_, g| g.family != family);
-        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
-    }
-    let Some(grant) = state.refresh_tokens.get(presented).cloned() else {
-        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
-    };
-    if grant.client_id != client_id {
-        return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
-    }
-    let now = state.clock.now().unix_timestamp();
-    let access_token = random_token(32);
-    let mut access_grant = grant.clone();
-    access_grant.expires_at = now + TOKEN_TTL_SECS;
-    state
-        .access_tokens
-        .insert(access_token.clone(), access_grant);
-    let rotated = if state.refresh_rotation {
-        let next = random_token(32);
-        state.refresh_tokens.remove(presented);
+impl FakeIdp {
+    /// The `refresh_token` grant: a new access token for the same consent; with rotation, a new
+    /// refresh token too, and reuse detection; with [`FakeIdp::set_refresh_id_token`], a new ID
+    /// token.
+    fn refresh_grant(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        form: &HashMap<String, String>,
+        client_id: &str,
+    ) -> Response {
+        if state
+            .misbehaviors
+            .contains(&Misbehavior::RefreshInvalidGrant)
+        {
+            return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let Some(presented) = form.get("refresh_token") else {
+            return error_response(StatusCode::BAD_REQUEST, "invalid_request");
+        };
+        if let Some(family) = state.used_refresh_tokens.remove(presented) {
+            // Reuse of a rotated-out token: someone has a copy. Revoke the whole consent, as
+            // Entra and OAuth 2.0 Security BCP §4.14 do.
+            state.refresh_tokens.map.retain(|_, g| g.family != family);
+            return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let Some(grant) = state.refresh_tokens.get(presented).cloned() else {
+            return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+        };
+        if grant.client_id != client_id {
+            return error_response(StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let now = state.clock.now().unix_timestamp();
+        let access_token = random_token(32);
+        let mut access_grant = grant.clone();
+        access_grant.expires_at = now + TOKEN_TTL_SECS;
         state
-            .used_refresh_tokens
-            .insert(presented.clone(), grant.family.clone());
-        state.refresh_tokens.insert(next.clone(), grant.clone());
-        Some(next)
-    } else {
-        None
-    };
-    drop(state);
-    let mut body = Map::new();
-    body.insert("access_token".into(), json!(access_token));
-    body.insert("token_type".into(), json!("Bearer"));
-    body.insert("expires_in".into(), json!(TOKEN_TTL_SECS));
-    body.insert("scope".into(), json!(grant.scope));
-    if let Some(rt) = rotated {
-        body.insert("refresh_token".into(), json!(rt));
+            .access_tokens
+            .insert(access_token.clone(), access_grant);
+        let rotated = if state.refresh_rotation {
+            let next = random_token(32);
+            state.refresh_tokens.remove(presented);
+            state
+                .used_refresh_tokens
+                .insert(presented.clone(), grant.family.clone());
+            state.refresh_tokens.insert(next.clone(), grant.clone());
+            Some(next)
+        } else {
+            None
+        };
+        let openid = grant.scope.split(' ').any(|s| s == "openid");
+        let id_token = match state.users.get(&grant.subject) {
+            Some(user) if state.refresh_id_token && openid => {
+                // OpenID Connect Core §12.2: no nonce in a refreshed ID token.
+                let mut claims = self.id_token_claims(&state, user, &grant.client_id, "", now);
+                claims.remove("nonce");
+                let digest = Sha256::digest(access_token.as_bytes());
+                let (left, _) = digest.split_at(digest.len() / 2);
+                claims.insert("at_hash".into(), json!(URL_SAFE_NO_PAD.encode(left)));
+                match sign_id_token(&state, &claims) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
+                    }
+                }
+            }
+            _ => None,
+        };
+        drop(state);
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(access_token));
+        body.insert("token_type".into(), json!("Bearer"));
+        body.insert("expires_in".into(), json!(TOKEN_TTL_SECS));
+        body.insert("scope".into(), json!(grant.scope));
+        if let Some(rt) = rotated {
+            body.insert("refresh_token".into(), json!(rt));
+        }
+        if let Some(id_token) = id_token {
+            body.insert("id_token".into(), json!(id_token));
+        }
+        json_response(StatusCode::OK, &Value::Object(body))
     }
-    json_response(StatusCode::OK, &Value::Object(body))
 }
 
 /// Authenticates the client with `client_secret_basic` or `client_secret_post` (exactly one).
