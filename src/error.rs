@@ -412,11 +412,14 @@ impl UserInfoError {
 
 impl IdTokenError {
     /// The coarse class of this error: [`ErrorKind::SecurityRefusal`] for the checks that exist
-    /// to catch an attack on a working provider (`nonce`, `at_hash`), otherwise
+    /// to catch an attack on a working provider (`nonce`, `at_hash`, a refreshed token's `sub`),
+    /// otherwise
     /// [`ErrorKind::ProviderRejected`].
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NonceMismatch | Self::AtHashMismatch => ErrorKind::SecurityRefusal,
+            Self::NonceMismatch | Self::AtHashMismatch | Self::SubjectMismatch => {
+                ErrorKind::SecurityRefusal
+            }
             Self::Malformed(_)
             | Self::AlgorithmNotAllowed(_)
             | Self::AlgorithmMismatch { .. }
@@ -517,6 +520,10 @@ pub enum IdTokenError {
     /// The token is larger than the limit.
     #[error("token too large")]
     TooLarge,
+    /// An ID token answered by a refresh names another subject (`sub`) than the one the
+    /// connection was made with (OpenID Connect Core §12.2).
+    #[error("the refreshed ID token is for another subject")]
+    SubjectMismatch,
 }
 
 /// Why a binding or ticket operation was refused.

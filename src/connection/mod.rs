@@ -62,7 +62,7 @@ pub use xoauth2::{Xoauth2, Xoauth2Failure};
 use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::crypto::{Binding, CONNECTION_DOMAIN, Sealed, open, seal};
-use crate::error::{ConnectionError, Error, TokenEndpointError};
+use crate::error::{ConnectionError, Error, IdTokenError, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
 use crate::oauth::TokenClient;
 use crate::secret::{AccessToken, RefreshToken};
@@ -167,6 +167,11 @@ struct ConnectionRecord {
     connected_at: OffsetDateTime,
     scopes: Vec<String>,
     status: StoredStatus,
+    /// The `sub` of the verified ID token the connection was made with (OpenID providers): an
+    /// ID token answered by a refresh must name the same. Absent in records written before it
+    /// was kept, and for plain OAuth 2.0 applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
 }
 
 /// The tokens of a completed connect login, before storage.
@@ -175,6 +180,8 @@ pub(crate) struct NewConnection<'a> {
     pub(crate) connection: &'a ConnectionId,
     pub(crate) provider: &'a ProviderId,
     pub(crate) mailbox: String,
+    /// The verified ID token's `sub`, when there was one.
+    pub(crate) subject: Option<String>,
     pub(crate) access_token: &'a AccessToken,
     pub(crate) refresh_token: &'a RefreshToken,
     pub(crate) expires_in: Option<i64>,
@@ -287,6 +294,7 @@ impl Broker {
             connected_at: now,
             scopes: split_scopes(new.scope.unwrap_or(new.requested_scopes)),
             status: StoredStatus::Connected,
+            subject: new.subject,
         };
         let value = Self::encode(&record)?;
         self.inner
@@ -611,6 +619,33 @@ impl Broker {
             }
             Err(e) => return Err(e.into()),
         };
+        // OpenID Connect Core §12.2: an ID token answered by a refresh is verified as at
+        // sign-in (but carries no nonce) and must name the subject of the original one. Refused,
+        // nothing is stored or handed out: these tokens may be another account's.
+        if let Some(id_token) = tokens.id_token.as_deref()
+            && meta.jwks_uri.is_some()
+        {
+            let claims = crate::login::id_token::verify_refreshed(
+                inner,
+                &config,
+                &meta,
+                id_token,
+                tokens.access_token.secret(),
+            )
+            .await;
+            let refusal = match (&claims, &record.subject) {
+                (Err(_), _) => claims.err(),
+                (Ok(c), Some(sub)) if c.sub != *sub => Some(IdTokenError::SubjectMismatch.into()),
+                (Ok(_), _) => None,
+            };
+            if let Some(e) = refusal {
+                tracing::warn!(
+                    tenant = %tenant, connection = %connection, error = %e,
+                    "the ID token of a connection refresh was refused; tokens not stored"
+                );
+                return Err(e);
+            }
+        }
         let now = self.now();
         // A provider that does not rotate (Google) returns no refresh token: keep ours.
         let next_refresh = tokens.refresh_token.as_ref().unwrap_or(&refresh);

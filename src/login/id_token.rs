@@ -57,6 +57,39 @@ pub(crate) async fn verify(
     expected_nonce: &str,
     access_token: &str,
 ) -> Result<IdClaims, Error> {
+    verify_with(
+        inner,
+        config,
+        meta,
+        token,
+        Some(expected_nonce),
+        access_token,
+    )
+    .await
+}
+
+/// Verifies an ID token answered by a refresh-token grant (OpenID Connect Core §12.2): every
+/// check of [`verify`] but the nonce, which such a token does not carry. The caller compares
+/// `sub` with the original one.
+pub(crate) async fn verify_refreshed(
+    inner: &Inner,
+    config: &ProviderConfig,
+    meta: &ProviderMetadata,
+    token: &str,
+    access_token: &str,
+) -> Result<IdClaims, Error> {
+    verify_with(inner, config, meta, token, None, access_token).await
+}
+
+/// [`verify`], the nonce checked when one is expected.
+async fn verify_with(
+    inner: &Inner,
+    config: &ProviderConfig,
+    meta: &ProviderMetadata,
+    token: &str,
+    expected_nonce: Option<&str>,
+    access_token: &str,
+) -> Result<IdClaims, Error> {
     if token.len() > MAX_ID_TOKEN_BYTES {
         return Err(IdTokenError::TooLarge.into());
     }
@@ -218,7 +251,7 @@ fn check_claims(
     config: &ProviderConfig,
     meta: &ProviderMetadata,
     claims: &Map<String, Value>,
-    expected_nonce: &str,
+    expected_nonce: Option<&str>,
 ) -> Result<IdClaims, Error> {
     let iss = req_str(claims, "iss")?;
     let tid = opt_str(claims, "tid")?;
@@ -288,10 +321,12 @@ fn check_claims(
         return Err(IdTokenError::IssuedInFuture.into());
     }
 
-    // Nonce.
-    let nonce = opt_str(claims, "nonce")?.ok_or(IdTokenError::NonceMissing)?;
-    if !bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())) {
-        return Err(IdTokenError::NonceMismatch.into());
+    // Nonce (not in a refreshed ID token).
+    if let Some(expected_nonce) = expected_nonce {
+        let nonce = opt_str(claims, "nonce")?.ok_or(IdTokenError::NonceMissing)?;
+        if !bool::from(nonce.as_bytes().ct_eq(expected_nonce.as_bytes())) {
+            return Err(IdTokenError::NonceMismatch.into());
+        }
     }
 
     let sub = req_str(claims, "sub")?;

@@ -1,7 +1,7 @@
 //! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
 
 mod callback;
-mod id_token;
+pub(crate) mod id_token;
 mod route;
 
 pub use route::CallbackRoute;
@@ -706,6 +706,8 @@ impl Broker {
             .refresh_token
             .as_ref()
             .ok_or(ConnectionError::NoRefreshToken)?;
+        // The verified ID token's `sub`, kept so that a refreshed ID token can be held to it.
+        let mut subject = None;
         let mailbox = match config.kind() {
             ProviderKind::OAuth2 {
                 mailbox: Some(m), ..
@@ -738,6 +740,7 @@ impl Broker {
                         );
                     }
                     email = claims.email;
+                    subject = Some(claims.sub);
                 }
                 match (email, &meta.userinfo_endpoint) {
                     (Some(e), _) => Some(e),
@@ -759,6 +762,7 @@ impl Broker {
                 connection,
                 provider: &pending.provider,
                 mailbox: mailbox.clone(),
+                subject,
                 access_token: &tokens.access_token,
                 refresh_token,
                 expires_in: tokens.expires_in,
