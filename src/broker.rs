@@ -52,6 +52,8 @@ pub(crate) struct Options {
     pub(crate) max_response_bytes: usize,
     pub(crate) metadata_ttl: Duration,
     pub(crate) jwks_refetch_cooldown: Duration,
+    /// How many providers' discovery documents and key sets the cache holds at most.
+    pub(crate) metadata_cache_capacity: usize,
     pub(crate) method_switch_grace: Duration,
     pub(crate) method_switch_revocation: crate::policy::SwitchRevocation,
     pub(crate) connection_refresh_margin: Duration,
@@ -71,6 +73,7 @@ impl Default for Options {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_ttl: Duration::hours(1),
             jwks_refetch_cooldown: Duration::seconds(60),
+            metadata_cache_capacity: crate::provider::DEFAULT_METADATA_CACHE_CAPACITY,
             method_switch_grace: Duration::hours(1),
             method_switch_revocation: crate::policy::SwitchRevocation::AllSessions,
             connection_refresh_margin: Duration::minutes(5),
@@ -198,6 +201,15 @@ impl BrokerBuilder {
     /// The least time between two key-set refetches caused by unknown `kid`s (default 60 s).
     pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.options.jwks_refetch_cooldown = cooldown;
+        self
+    }
+
+    /// How many providers' discovery documents and key sets are cached at most (default
+    /// 10,000; at least 1). Tenants choose their issuers, so the cache is bounded: beyond the
+    /// capacity, the entry whose document was fetched longest ago is evicted, and fetched
+    /// again when next needed. See [`Broker::metadata_cache_len`].
+    pub fn metadata_cache_capacity(mut self, n: usize) -> Self {
+        self.options.metadata_cache_capacity = n;
         self
     }
 
@@ -339,6 +351,9 @@ impl BrokerBuilder {
         }
         if o.max_response_bytes < 1024 {
             return Err(invalid("max_response_bytes", "must be at least 1024"));
+        }
+        if o.metadata_cache_capacity == 0 {
+            return Err(invalid("metadata_cache_capacity", "must be at least 1"));
         }
         let http = match self.http {
             Some(h) => h,

@@ -358,6 +358,10 @@ pub enum DiscoveryError {
     /// An endpoint in the document is not `https` (loopback `http` excepted).
     #[error("endpoint `{0}` is not https")]
     InsecureEndpoint(&'static str),
+    /// The key set has more keys than the limit (the number given): refused whole, without
+    /// decoding the keys beyond it. Providers publish a handful.
+    #[error("the key set has more than {0} keys")]
+    TooManyKeys(usize),
 }
 
 /// Why a userinfo response was refused. None carries the body, the access token or the URL;

@@ -3,6 +3,12 @@
 //! Fetches are coalesced: however many logins need a document or a key set at the same moment,
 //! one request goes out and the others wait for it. An unknown `kid` triggers at most one key-set
 //! refetch per cooldown, and a failed refetch keeps the keys already cached.
+//!
+//! Tenants choose their issuers, so the cache is bounded: at most
+//! [`metadata_cache_capacity`](crate::BrokerBuilder::metadata_cache_capacity) providers (default
+//! [`DEFAULT_METADATA_CACHE_CAPACITY`]); beyond, the entry whose document was fetched longest
+//! ago (or never) is evicted, and fetched again when next needed. A key set may hold at most
+//! [`MAX_JWKS_KEYS`] keys; a larger one is refused without decoding the rest.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -106,21 +112,48 @@ struct Entry {
 /// or the failure is repeated at once when there is none).
 const FAILURE_BACKOFF: time::Duration = time::Duration::seconds(30);
 
-/// The per-provider cache. O(1) per lookup in the number of providers.
+/// The default bound on the number of providers cached: 10,000.
+pub(crate) const DEFAULT_METADATA_CACHE_CAPACITY: usize = 10_000;
+
+/// The most keys a key set may hold (Google publishes 2 or 3, Entra about 10).
+pub(crate) const MAX_JWKS_KEYS: usize = 100;
+
+/// The per-provider cache, bounded. O(1) per lookup in the number of providers; an insertion
+/// into a full cache scans it once to evict (it comes with a network fetch anyway).
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCache {
     entries: RwLock<HashMap<String, Arc<Entry>>>,
 }
 
 impl MetadataCache {
-    fn entry(&self, discovery_url: &str) -> Arc<Entry> {
+    fn entry(&self, discovery_url: &str, capacity: usize) -> Arc<Entry> {
         if let Ok(map) = self.entries.read()
             && let Some(e) = map.get(discovery_url)
         {
             return e.clone();
         }
         let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get(discovery_url) {
+            return e.clone();
+        }
+        while map.len() >= capacity.max(1) {
+            // The document fetched longest ago goes first; an entry without one (being fetched,
+            // or failing) before any.
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, e)| read(&e.meta).map(|(_, at)| at))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => map.remove(&k),
+                None => break,
+            };
+        }
         map.entry(discovery_url.to_owned()).or_default().clone()
+    }
+
+    /// How many providers are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.read().map_or(0, |m| m.len())
     }
 
     /// The provider's metadata, fetched when absent or older than the TTL. A stale document is
@@ -134,7 +167,7 @@ impl MetadataCache {
             return Ok(Arc::new(m));
         }
         let url = config.discovery_url()?;
-        let entry = self.entry(&url);
+        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
         let now = inner.clock.now();
         let ttl = inner.options.metadata_ttl;
         let cached = read(&entry.meta).clone();
@@ -186,7 +219,7 @@ impl MetadataCache {
             return Ok(Arc::new(m));
         }
         let url = config.discovery_url()?;
-        let entry = self.entry(&url);
+        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
         let mut failed_at = entry.meta_fetch.lock().await;
         let m = Arc::new(fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await?);
         *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
@@ -203,7 +236,7 @@ impl MetadataCache {
         kid: Option<&str>,
     ) -> Result<Arc<VerifyKey>, Error> {
         let url = config.discovery_url()?;
-        let entry = self.entry(&url);
+        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
         let ttl = inner.options.metadata_ttl;
 
         let mut set = read(&entry.keys).clone();
@@ -439,18 +472,57 @@ async fn fetch_metadata(
 
 #[derive(Deserialize)]
 struct RawKeySet {
-    keys: Vec<serde_json::Value>,
+    keys: BoundedKeys,
+}
+
+/// The `keys` array, decoded one element at a time and refused at the first element beyond
+/// [`MAX_JWKS_KEYS`], so that a huge set costs no more than the limit.
+struct BoundedKeys(Vec<serde_json::Value>);
+
+/// The message of the serde error that [`BoundedKeys`] stops with, told apart from a
+/// malformed document.
+const TOO_MANY_KEYS: &str = "cx-sso: too many keys";
+
+impl<'de> Deserialize<'de> for BoundedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = BoundedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of JWKs")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<BoundedKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = seq.next_element::<serde_json::Value>()? {
+                    if keys.len() == MAX_JWKS_KEYS {
+                        return Err(serde::de::Error::custom(TOO_MANY_KEYS));
+                    }
+                    keys.push(key);
+                }
+                Ok(BoundedKeys(keys))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> {
     let body = get(inner, url).await?;
-    let raw: RawKeySet = serde_json::from_slice(&body)
-        .map_err(|e| DiscoveryError::Invalid(format!("not a JWK set: {e}")))?;
+    let raw: RawKeySet = serde_json::from_slice(&body).map_err(|e| {
+        if e.to_string().starts_with(TOO_MANY_KEYS) {
+            DiscoveryError::TooManyKeys(MAX_JWKS_KEYS)
+        } else {
+            DiscoveryError::Invalid(format!("not a JWK set: {e}"))
+        }
+    })?;
     let mut set = KeySet {
         fetched_at: Some(inner.clock.now()),
         ..KeySet::default()
     };
-    for value in raw.keys {
+    for value in raw.keys.0 {
         // Keys we cannot use are skipped, not fatal: a provider may publish encryption keys or
         // key types we do not support beside the signing keys.
         let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(value) else {
@@ -483,4 +555,13 @@ async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> 
         set.all.push(key);
     }
     Ok(set)
+}
+
+impl crate::Broker {
+    /// How many providers' discovery documents and key sets this broker caches now: at most
+    /// [`metadata_cache_capacity`](crate::BrokerBuilder::metadata_cache_capacity). For
+    /// monitoring, and for tests of the bound.
+    pub fn metadata_cache_len(&self) -> usize {
+        self.inner.metadata.len()
+    }
 }

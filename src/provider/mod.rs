@@ -3,7 +3,7 @@
 mod admin;
 mod metadata;
 
-pub(crate) use metadata::{MetadataCache, ProviderMetadata};
+pub(crate) use metadata::{DEFAULT_METADATA_CACHE_CAPACITY, MetadataCache, ProviderMetadata};
 
 use serde::{Deserialize, Serialize};
 use url::Url;
