@@ -195,6 +195,14 @@
 //!   for the user.
 //! - **Keys**: discovery and JWKS are cached per provider; an unknown `kid` triggers at most one
 //!   coalesced, rate-limited refetch, and cached keys keep working when the JWKS endpoint fails.
+//!   A key set of more than 100 keys is refused ([`DiscoveryError::TooManyKeys`]) and the cache
+//!   holds at most [`BrokerBuilder::metadata_cache_capacity`] providers (tenants choose their
+//!   issuers), evicting the one fetched longest ago.
+//! - **Refreshed ID tokens**: when a mailbox refresh answers an ID token, it is verified as at
+//!   sign-in (no `nonce`, OpenID Connect Core §12.2) and its `sub` must be the one the mailbox
+//!   was connected with ([`IdTokenError::SubjectMismatch`]); otherwise nothing is stored or
+//!   handed out. `docs/rp-certification.md` maps the OpenID Foundation's RP certification tests
+//!   to the tests that show each outcome, with the deliberate deviations.
 //! - **Transport**: [`ReqwestHttpClient`] has timeouts, follows no redirects and caps response
 //!   bodies; the broker refuses 3xx answers and oversize bodies whatever the transport. Issuers
 //!   and endpoints must be `https` (loopback `http` is allowed for development).
