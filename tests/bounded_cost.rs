@@ -122,6 +122,9 @@ async fn the_allocator_counts_what_a_call_allocates() {
 // ---------------------------------------------------------------------------------------------
 // A transport in front of the FakeIdp that answers chosen paths itself.
 
+/// A response for the first request whose path ends with the string.
+type OneShot = (String, http::Response<Vec<u8>>);
+
 type Answer = Box<dyn Fn(&http::Request<Vec<u8>>) -> Option<http::Response<Vec<u8>>> + Send + Sync>;
 
 /// Forwards to the FakeIdp, except that a response put with [`Canned::once`] is handed out (by
@@ -130,7 +133,7 @@ type Answer = Box<dyn Fn(&http::Request<Vec<u8>>) -> Option<http::Response<Vec<u
 #[derive(Clone)]
 struct Canned {
     idp: FakeIdp,
-    once: Arc<Mutex<Vec<(String, http::Response<Vec<u8>>)>>>,
+    once: Arc<Mutex<Vec<OneShot>>>,
     answer: Arc<Mutex<Option<Answer>>>,
     requests: Arc<Mutex<HashMap<String, usize>>>,
 }

@@ -42,7 +42,8 @@
 //!
 //! Requests are routed on scheme, host, port and path (the query is ignored); an unknown URL is
 //! a 404. Discovery documents parse as `openidconnect`'s `CoreProviderMetadata`: `code` flow,
-//! `RS256`, `client_secret_basic` and `client_secret_post`, PKCE `S256`. They say
+//! `RS256` (and `ES256` once [`FakeIdp::rotate_key_es256`] published a P-256 key),
+//! `client_secret_basic` and `client_secret_post`, PKCE `S256`. They say
 //! `authorization_response_iss_parameter_supported: true` only after
 //! [`FakeIdp::set_iss_parameter(true)`].
 //!
@@ -62,7 +63,9 @@
 //!    `scope`, `id_token` when `scope` had `openid`, and a `refresh_token` when `scope` had
 //!    `offline_access` or the URL had `access_type=offline`.
 //! 4. The `refresh_token` grant (same client only) answers a new `access_token`
-//!    (`expires_in: 3600`) and `scope`, no ID token. Google does not rotate: no new refresh
+//!    (`expires_in: 3600`) and `scope`; no ID token unless [`FakeIdp::set_refresh_id_token`]
+//!    asks for one (then one without `nonce`, for the grant's subject, shaped by the active
+//!    misbehaviours, when the scope had `openid`). Google does not rotate: no new refresh
 //!    token, the old one stays valid. Entra rotates: a new `refresh_token` each time, the
 //!    presented one becomes used, and presenting a used one again revokes every refresh
 //!    token of that consent (`invalid_grant`), as real providers' reuse detection does. The
@@ -85,12 +88,14 @@
 //! [`ProviderConfig::oauth2`](crate::ProviderConfig::oauth2) and those values to test the
 //! story exactly as an admin fills it in.
 //!
-//! ID tokens: header `{"alg":"RS256","typ":"JWT","kid":...}`, claims `iss`, `sub`, `aud` and
+//! ID tokens: header `{"alg":"RS256","typ":"JWT","kid":...}` (`ES256` when the signing key is a
+//! P-256 one), claims `iss`, `sub`, `aud` and
 //! `azp` (the client id), `iat`, `exp` (`iat` + 1 hour), `nonce`, `at_hash` (of the access
 //! token the exchange returns), `email`, `email_verified`, `name` (unless
 //! [`FakeUser::omit_profile_from_id_token`]), and the personality's claims.
 //! Keys are RSA-2048, generated with aws-lc-rs when the `FakeIdp` is built (about 100 ms) and
-//! at each [`FakeIdp::rotate_key`]. Time is the system clock unless [`FakeIdp::with_clock`]
+//! at each [`FakeIdp::rotate_key`]; [`FakeIdp::rotate_key_es256`] adds a P-256 signing key.
+//! Time is the system clock unless [`FakeIdp::with_clock`]
 //! gives another, such as a [`ManualClock`](crate::ManualClock) shared with the broker.
 //!
 //! Malformed requests get OAuth error responses (`400 {"error":"invalid_request"}`, ...), never a
@@ -158,6 +163,8 @@
 //! [`Misbehavior`]: crate::testing::Misbehavior
 //! [`FakeIdp::behave`]: crate::testing::FakeIdp::behave
 //! [`FakeIdp::set_refresh_rotation`]: crate::testing::FakeIdp::set_refresh_rotation
+//! [`FakeIdp::set_refresh_id_token`]: crate::testing::FakeIdp::set_refresh_id_token
+//! [`FakeIdp::rotate_key_es256`]: crate::testing::FakeIdp::rotate_key_es256
 //! [`FakeIdp::refresh_requests`]: crate::testing::FakeIdp::refresh_requests
 //! [`Misbehavior::RefreshInvalidGrant`]: crate::testing::Misbehavior::RefreshInvalidGrant
 
