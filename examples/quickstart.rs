@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "1234.apps.googleusercontent.com",
         ClientSecret::new("GOCSPX-demo-secret"),
     )
-    .with_allowed_hosted_domains(["acme.example"]);
+    .with_allowed_hosted_domains(["acme.example"])?;
     println!("   config (secret redacted): {config:?}");
     let report = broker.configure_provider(&acme, config).await?;
     println!(

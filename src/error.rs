@@ -270,6 +270,19 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// An option was given to an application of a kind it does not apply to (a hosted-domain
+    /// allow-list on an OpenID Connect application, an OAuth 2.0 endpoint on Google): refused
+    /// rather than ignored.
+    #[error("`{option}` does not apply to {kind} applications")]
+    NotApplicable {
+        /// The option, named as its [`ProviderConfig`](crate::ProviderConfig) builder method
+        /// without `with_` (`allowed_hosted_domains`, `oauth2_mailbox`, `scopes`), or
+        /// `entra_verified_domains` for that field of a
+        /// [`LinkingPolicy`](crate::LinkingPolicy).
+        option: &'static str,
+        /// The provider kind, as serialised: `google`, `microsoft`, `oidc` or `oauth2`.
+        kind: &'static str,
+    },
 }
 
 /// Why a callback query was refused before any state was looked up.

@@ -172,7 +172,9 @@ fn config_for(kind: Kind) -> ProviderConfig {
             ClientSecret::new(CLIENT_SECRET),
         )
         .with_oauth2_userinfo_url(format!("{OAUTH2_BASE}/userinfo"))
-        .with_oauth2_revocation_url(format!("{OAUTH2_BASE}/revoke")),
+        .unwrap()
+        .with_oauth2_revocation_url(format!("{OAUTH2_BASE}/revoke"))
+        .unwrap(),
     }
 }
 
@@ -481,7 +483,9 @@ async fn plain_oauth2_connects_without_discovery_and_refuses_sign_in() {
 #[tokio::test]
 async fn plain_oauth2_mailbox_from_configuration() {
     let s = setup(Kind::OAuth2).await;
-    let config = config_for(Kind::OAuth2).with_oauth2_mailbox("asset@acme.example");
+    let config = config_for(Kind::OAuth2)
+        .with_oauth2_mailbox("asset@acme.example")
+        .unwrap();
     s.broker
         .configure_provider(&s.tenant, config)
         .await
@@ -504,7 +508,8 @@ fn plain_oauth2_configuration_is_validated() {
         CLIENT_ID,
         ClientSecret::new(CLIENT_SECRET),
     )
-    .with_oauth2_mailbox("a\r\nb@example.test");
+    .with_oauth2_mailbox("a\r\nb@example.test")
+    .unwrap();
     let problems = bad.problems().join("; ");
     assert!(problems.contains("authorization URL"), "{problems}");
     assert!(problems.contains("scope"), "{problems}");
@@ -549,7 +554,9 @@ async fn gmail_email_asset_form_connects_refreshes_and_builds_xoauth2() {
         ClientSecret::new(CLIENT_SECRET),
     )
     .with_oauth2_refresh_url(FORM_REFRESH_TOKEN_URL)
-    .with_oauth2_mailbox(FORM_EMAIL_ID);
+    .unwrap()
+    .with_oauth2_mailbox(FORM_EMAIL_ID)
+    .unwrap();
     let report = broker.configure_provider(&tenant, config).await.unwrap();
     assert!(report.is_ready(), "{report:?}");
 
@@ -1179,7 +1186,9 @@ async fn xoauth2_for_a_connection_is_byte_exact() {
 #[tokio::test]
 async fn a_mailbox_with_framing_characters_is_refused() {
     let s = setup(Kind::OAuth2).await;
-    let config = config_for(Kind::OAuth2).with_oauth2_mailbox("a@x.example\r\nRCPT TO:<evil>");
+    let config = config_for(Kind::OAuth2)
+        .with_oauth2_mailbox("a@x.example\r\nRCPT TO:<evil>")
+        .unwrap();
     assert!(
         s.broker
             .configure_provider(&s.tenant, config)
@@ -1368,7 +1377,9 @@ async fn a_loopback_http_revocation_endpoint_revokes_at_the_provider() {
         ClientSecret::new(CLIENT_SECRET),
     )
     .with_oauth2_userinfo_url(format!("{BASE}/userinfo"))
-    .with_oauth2_revocation_url(format!("{BASE}/revoke"));
+    .unwrap()
+    .with_oauth2_revocation_url(format!("{BASE}/revoke"))
+    .unwrap();
     s.broker
         .configure_provider(&s.tenant, config)
         .await

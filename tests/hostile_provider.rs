@@ -423,7 +423,7 @@ async fn entra_token_from_a_tenant_not_on_the_allow_list_is_refused() {
 
 #[tokio::test]
 async fn google_token_with_the_wrong_hosted_domain_is_refused() {
-    let w = google_world_with(|c| c.with_allowed_hosted_domains(["acme.example"])).await;
+    let w = google_world_with(|c| c.with_allowed_hosted_domains(["acme.example"]).unwrap()).await;
     // bob has no hd at all; eve has another domain.
     w.idp.add_user(
         FakeUser::new("g-eve")

@@ -5,9 +5,9 @@ mod common;
 use common::*;
 use cx_sso::testing::{FakeIdp, Misbehavior};
 use cx_sso::{
-    CheckResult, ClientSecret, ConfigError, EntraAudience, EntraTenancy, Error, ErrorKind,
-    HttpClient, HttpError, IdTokenAlgorithm, IdTokenError, LoginIntent, LoginOptions, LoginOutcome,
-    ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
+    CheckResult, ClientSecret, ConfigError, EmailMatch, EntraAudience, EntraTenancy, Error,
+    ErrorKind, HttpClient, HttpError, IdTokenAlgorithm, IdTokenError, LinkingPolicy, LoginIntent,
+    LoginOptions, LoginOutcome, ProviderConfig, ProviderStatus, SecretCheck, SsoStatus,
 };
 
 #[tokio::test]
@@ -613,4 +613,289 @@ fn id_token_algorithms_are_named_as_in_jose() {
             Err(Error::Config(ConfigError::Invalid { .. }))
         ));
     }
+}
+
+// Builders fail closed: an option that does not apply to the application's kind is refused
+// with `ConfigError::NotApplicable` naming the option and the kind, never silently ignored.
+
+fn google_app() -> ProviderConfig {
+    ProviderConfig::google(pid("google"), CLIENT_ID, ClientSecret::new(CLIENT_SECRET))
+}
+
+fn entra_app() -> ProviderConfig {
+    ProviderConfig::microsoft(
+        pid("office365"),
+        EntraTenancy::single(ENTRA_TENANT).unwrap(),
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+}
+
+fn oidc_app() -> ProviderConfig {
+    ProviderConfig::oidc(
+        pid("okta"),
+        "https://idp.example.com",
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+}
+
+fn oauth2_app() -> ProviderConfig {
+    ProviderConfig::oauth2(
+        pid("mailbox"),
+        "https://mail.example.com/authorize",
+        "https://mail.example.com/token",
+        ["https://mail.example.com/imap"],
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+    )
+}
+
+#[track_caller]
+fn assert_not_applicable(err: &Error, option: &str, kind: &str) {
+    match err {
+        Error::Config(ConfigError::NotApplicable { option: o, kind: k }) => {
+            assert_eq!((*o, *k), (option, kind));
+        }
+        other => panic!("expected NotApplicable({option}, {kind}), got {other:?}"),
+    }
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.to_string();
+    assert!(
+        message.contains(option) && message.contains(kind),
+        "{message}"
+    );
+}
+
+/// The other kinds each refuse a builder option named for one kind, at the call.
+#[track_caller]
+fn assert_builder_refuses(
+    build: impl Fn(ProviderConfig) -> Result<ProviderConfig, Error>,
+    option: &str,
+    kinds: &[(ProviderConfig, &str)],
+) {
+    for (config, kind) in kinds {
+        let err = build(config.clone()).unwrap_err();
+        assert_not_applicable(&err, option, kind);
+    }
+}
+
+/// `configure_provider` refuses the configuration and stores nothing; `problems` names it.
+async fn assert_configure_refuses(config: ProviderConfig, option: &str, kind: &str) {
+    let w = google_world().await;
+    let t = tenant("fail-closed");
+    let problems = config.problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(option) && p.contains(kind)),
+        "{problems:?}"
+    );
+    let err = w.broker.configure_provider(&t, config).await.unwrap_err();
+    assert_not_applicable(&err, option, kind);
+    assert!(w.broker.list_providers(&t).await.unwrap().is_empty());
+    assert_eq!(
+        w.broker.sso_status(&t).await.unwrap(),
+        SsoStatus::NotConfigured
+    );
+}
+
+#[test]
+fn a_hosted_domain_allow_list_is_refused_on_entra_oidc_and_oauth2_applications() {
+    assert_builder_refuses(
+        |c| c.with_allowed_hosted_domains(["acme.example"]),
+        "allowed_hosted_domains",
+        &[
+            (entra_app(), "microsoft"),
+            (oidc_app(), "oidc"),
+            (oauth2_app(), "oauth2"),
+        ],
+    );
+    let google = google_app()
+        .with_allowed_hosted_domains(["ACME.example"])
+        .unwrap();
+    assert_eq!(
+        google.kind(),
+        &cx_sso::ProviderKind::Google {
+            allowed_hosted_domains: vec!["acme.example".to_owned()]
+        }
+    );
+}
+
+#[test]
+fn an_oauth2_refresh_url_is_refused_on_google_entra_and_oidc_applications() {
+    assert_builder_refuses(
+        |c| c.with_oauth2_refresh_url("https://mail.example.com/refresh"),
+        "oauth2_refresh_url",
+        &[
+            (google_app(), "google"),
+            (entra_app(), "microsoft"),
+            (oidc_app(), "oidc"),
+        ],
+    );
+    assert!(
+        oauth2_app()
+            .with_oauth2_refresh_url("https://mail.example.com/refresh")
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_oauth2_revocation_url_is_refused_on_google_entra_and_oidc_applications() {
+    assert_builder_refuses(
+        |c| c.with_oauth2_revocation_url("https://mail.example.com/revoke"),
+        "oauth2_revocation_url",
+        &[
+            (google_app(), "google"),
+            (entra_app(), "microsoft"),
+            (oidc_app(), "oidc"),
+        ],
+    );
+    assert!(
+        oauth2_app()
+            .with_oauth2_revocation_url("https://mail.example.com/revoke")
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_oauth2_userinfo_url_is_refused_on_google_entra_and_oidc_applications() {
+    assert_builder_refuses(
+        |c| c.with_oauth2_userinfo_url("https://mail.example.com/userinfo"),
+        "oauth2_userinfo_url",
+        &[
+            (google_app(), "google"),
+            (entra_app(), "microsoft"),
+            (oidc_app(), "oidc"),
+        ],
+    );
+    assert!(
+        oauth2_app()
+            .with_oauth2_userinfo_url("https://mail.example.com/userinfo")
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_oauth2_mailbox_is_refused_on_google_entra_and_oidc_applications() {
+    assert_builder_refuses(
+        |c| c.with_oauth2_mailbox("support@acme.example"),
+        "oauth2_mailbox",
+        &[
+            (google_app(), "google"),
+            (entra_app(), "microsoft"),
+            (oidc_app(), "oidc"),
+        ],
+    );
+    assert!(
+        oauth2_app()
+            .with_oauth2_mailbox("support@acme.example")
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_scope_set_is_refused_on_a_plain_oauth2_application() {
+    assert_configure_refuses(
+        oauth2_app().with_scopes(["openid", "email"]),
+        "scopes",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn extra_scopes_are_refused_on_a_plain_oauth2_application() {
+    assert_configure_refuses(
+        oauth2_app().with_extra_scopes(["https://mail.example.com/smtp"]),
+        "extra_scopes",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pinned_id_token_algorithm_is_refused_on_a_plain_oauth2_application() {
+    assert_configure_refuses(
+        oauth2_app().with_id_token_signed_response_alg(IdTokenAlgorithm::Rs256),
+        "id_token_signed_response_alg",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_linking_policy_is_refused_on_a_plain_oauth2_application() {
+    // The default policy is what every application has: stating it changes nothing.
+    assert!(
+        oauth2_app()
+            .with_linking_policy(LinkingPolicy::default())
+            .problems()
+            .is_empty()
+    );
+    assert_configure_refuses(
+        oauth2_app().with_linking_policy(LinkingPolicy::InviteOnly {
+            link_on_first_login: false,
+        }),
+        "linking_policy",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_email_match_rule_is_refused_on_a_plain_oauth2_application() {
+    assert_configure_refuses(
+        oauth2_app().with_email_match(EmailMatch::Required),
+        "email_match",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn entra_verified_domains_are_refused_on_google_oidc_and_oauth2_applications() {
+    let policy = LinkingPolicy::AutoLinkVerifiedEmail {
+        allowed_domains: vec![],
+        entra_verified_domains: vec!["acme.example".into()],
+        link_on_first_login: true,
+    };
+    assert!(
+        entra_app()
+            .with_linking_policy(policy.clone())
+            .problems()
+            .is_empty()
+    );
+    for (config, kind) in [(google_app(), "google"), (oidc_app(), "oidc")] {
+        assert_configure_refuses(
+            config.with_linking_policy(policy.clone()),
+            "entra_verified_domains",
+            kind,
+        )
+        .await;
+    }
+    // A plain OAuth 2.0 application takes no linking policy at all.
+    assert_configure_refuses(
+        oauth2_app().with_linking_policy(policy),
+        "linking_policy",
+        "oauth2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deserialized_configuration_with_an_option_its_kind_ignores_is_refused() {
+    let json = serde_json::json!({
+        "id": "mailbox",
+        "kind": {
+            "type": "oauth2",
+            "authorization_url": "https://mail.example.com/authorize",
+            "token_url": "https://mail.example.com/token",
+            "scopes": ["https://mail.example.com/imap"]
+        },
+        "client_id": CLIENT_ID,
+        "scopes": ["openid"]
+    });
+    let config: ProviderConfig = serde_json::from_value(json).unwrap();
+    assert_configure_refuses(config, "scopes", "oauth2").await;
 }

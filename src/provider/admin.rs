@@ -36,12 +36,18 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] listing every static problem; [`Error::Store`].
+    /// [`ConfigError::NotApplicable`] naming the first option the application's kind does not
+    /// apply (a sign-in scope set on a plain OAuth 2.0 application, Entra verified domains on
+    /// Google), rather than storing a configuration that silently ignores it;
+    /// [`ConfigError::Invalid`] listing every other static problem; [`Error::Store`].
     pub async fn configure_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
     ) -> Result<ProviderReport, Error> {
+        if let Some(refused) = config.not_applicable().into_iter().next() {
+            return Err(refused.into());
+        }
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {

@@ -29,7 +29,7 @@ const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 ///     "1234.apps.googleusercontent.com",
 ///     ClientSecret::new("GOCSPX-..."),
 /// )
-/// .with_allowed_hosted_domains(["acme.example"]);
+/// .with_allowed_hosted_domains(["acme.example"])?;
 ///
 /// let entra = ProviderConfig::microsoft(
 ///     ProviderId::new("office365")?,
@@ -108,6 +108,26 @@ pub enum ProviderKind {
         #[serde(default)]
         mailbox: Option<String>,
     },
+}
+
+impl ProviderKind {
+    /// The kind's name, as serialised (`type`).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Google { .. } => "google",
+            Self::Microsoft { .. } => "microsoft",
+            Self::Oidc { .. } => "oidc",
+            Self::OAuth2 { .. } => "oauth2",
+        }
+    }
+}
+
+fn not_applicable(option: &'static str, kind: &ProviderKind) -> Error {
+    ConfigError::NotApplicable {
+        option,
+        kind: kind.name(),
+    }
+    .into()
 }
 
 /// Which Entra tenants a Microsoft application accepts.
@@ -287,8 +307,8 @@ impl ProviderConfig {
     ///     "1234.apps.googleusercontent.com",
     ///     ClientSecret::new("GOCSPX-..."),
     /// )
-    /// .with_oauth2_revocation_url("https://oauth2.googleapis.com/revoke")
-    /// .with_oauth2_mailbox("support@acme.example");
+    /// .with_oauth2_revocation_url("https://oauth2.googleapis.com/revoke")?
+    /// .with_oauth2_mailbox("support@acme.example")?;
     /// assert!(gmail.problems().is_empty());
     /// # Ok(()) }
     /// ```
@@ -320,39 +340,56 @@ impl ProviderConfig {
         )
     }
 
-    /// Plain OAuth 2.0 only: where refresh grants go (default: the token URL). Ignored for
-    /// other kinds.
-    pub fn with_oauth2_refresh_url(mut self, url: impl Into<String>) -> Self {
-        if let ProviderKind::OAuth2 { refresh_url, .. } = &mut self.kind {
-            *refresh_url = Some(url.into());
+    /// Plain OAuth 2.0 only: where refresh grants go (default: the token URL).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NotApplicable`] on any other kind of application.
+    pub fn with_oauth2_refresh_url(mut self, url: impl Into<String>) -> Result<Self, Error> {
+        match &mut self.kind {
+            ProviderKind::OAuth2 { refresh_url, .. } => *refresh_url = Some(url.into()),
+            other => return Err(not_applicable("oauth2_refresh_url", other)),
         }
-        self
+        Ok(self)
     }
 
-    /// Plain OAuth 2.0 only: the RFC 7009 revocation endpoint. Ignored for other kinds.
-    pub fn with_oauth2_revocation_url(mut self, url: impl Into<String>) -> Self {
-        if let ProviderKind::OAuth2 { revocation_url, .. } = &mut self.kind {
-            *revocation_url = Some(url.into());
+    /// Plain OAuth 2.0 only: the RFC 7009 revocation endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NotApplicable`] on any other kind of application.
+    pub fn with_oauth2_revocation_url(mut self, url: impl Into<String>) -> Result<Self, Error> {
+        match &mut self.kind {
+            ProviderKind::OAuth2 { revocation_url, .. } => *revocation_url = Some(url.into()),
+            other => return Err(not_applicable("oauth2_revocation_url", other)),
         }
-        self
+        Ok(self)
     }
 
     /// Plain OAuth 2.0 only: a userinfo endpoint whose `email` is the mailbox address.
-    /// Ignored for other kinds.
-    pub fn with_oauth2_userinfo_url(mut self, url: impl Into<String>) -> Self {
-        if let ProviderKind::OAuth2 { userinfo_url, .. } = &mut self.kind {
-            *userinfo_url = Some(url.into());
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NotApplicable`] on any other kind of application.
+    pub fn with_oauth2_userinfo_url(mut self, url: impl Into<String>) -> Result<Self, Error> {
+        match &mut self.kind {
+            ProviderKind::OAuth2 { userinfo_url, .. } => *userinfo_url = Some(url.into()),
+            other => return Err(not_applicable("oauth2_userinfo_url", other)),
         }
-        self
+        Ok(self)
     }
 
-    /// Plain OAuth 2.0 only: the mailbox address, when the host knows it. Ignored for other
-    /// kinds.
-    pub fn with_oauth2_mailbox(mut self, address: impl Into<String>) -> Self {
-        if let ProviderKind::OAuth2 { mailbox, .. } = &mut self.kind {
-            *mailbox = Some(address.into());
+    /// Plain OAuth 2.0 only: the mailbox address, when the host knows it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NotApplicable`] on any other kind of application.
+    pub fn with_oauth2_mailbox(mut self, address: impl Into<String>) -> Result<Self, Error> {
+        match &mut self.kind {
+            ProviderKind::OAuth2 { mailbox, .. } => *mailbox = Some(address.into()),
+            other => return Err(not_applicable("oauth2_mailbox", other)),
         }
-        self
+        Ok(self)
     }
 
     /// Whether this is a plain OAuth 2.0 application (mailbox connections only).
@@ -360,26 +397,38 @@ impl ProviderConfig {
         matches!(self.kind, ProviderKind::OAuth2 { .. })
     }
 
-    /// Google only: the Workspace domains (`hd`) allowed to sign in. Ignored for other kinds.
-    pub fn with_allowed_hosted_domains<I, S>(mut self, domains: I) -> Self
+    /// Google only: the Workspace domains (`hd`) allowed to sign in.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NotApplicable`] on any other kind of application (Entra, OpenID Connect
+    /// and plain OAuth 2.0 applications have no `hd` claim to check).
+    pub fn with_allowed_hosted_domains<I, S>(mut self, domains: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if let ProviderKind::Google {
-            allowed_hosted_domains,
-        } = &mut self.kind
-        {
-            *allowed_hosted_domains = domains
-                .into_iter()
-                .map(|d| d.into().to_ascii_lowercase())
-                .collect();
+        match &mut self.kind {
+            ProviderKind::Google {
+                allowed_hosted_domains,
+            } => {
+                *allowed_hosted_domains = domains
+                    .into_iter()
+                    .map(|d| d.into().to_ascii_lowercase())
+                    .collect();
+            }
+            other => return Err(not_applicable("allowed_hosted_domains", other)),
         }
-        self
+        Ok(self)
     }
 
     /// Scopes requested besides `openid email profile` (sign-in, unless
     /// [`with_scopes`](Self::with_scopes) gives the exact set, and mailbox connections).
+    ///
+    /// Not for plain OAuth 2.0 applications, whose scopes are given to [`oauth2`](Self::oauth2):
+    /// [`problems`](Self::problems) lists it and
+    /// [`configure_provider`](crate::Broker::configure_provider) refuses it
+    /// ([`ConfigError::NotApplicable`]).
     pub fn with_extra_scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -398,8 +447,10 @@ impl ProviderConfig {
     /// other scopes are passed on as they are. Each scope must be an RFC 6749 scope token
     /// (printable ASCII, no space, `"` or `\`). Repeated scopes are sent once. Mailbox
     /// connections ([`LoginIntent::Connect`](crate::LoginIntent::Connect)) keep their own
-    /// scopes. Ignored for plain OAuth 2.0 applications, whose scopes are given to
-    /// [`oauth2`](Self::oauth2).
+    /// scopes. Not for plain OAuth 2.0 applications, which never sign in and whose scopes are
+    /// given to [`oauth2`](Self::oauth2): [`problems`](Self::problems) lists it and
+    /// [`configure_provider`](crate::Broker::configure_provider) refuses it
+    /// ([`ConfigError::NotApplicable`]).
     ///
     /// ```
     /// use cx_sso::{ClientSecret, ProviderConfig, ProviderId};
@@ -422,9 +473,6 @@ impl ProviderConfig {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if self.is_plain_oauth2() {
-            return self;
-        }
         let mut set: Vec<String> = Vec::new();
         for scope in scopes {
             let scope = scope.into();
@@ -444,11 +492,12 @@ impl ProviderConfig {
     /// [`test_connection`](crate::Broker::test_connection)) reports the application invalid
     /// when the provider's discovery document does not advertise the pinned algorithm.
     /// Without a pin, every algorithm the provider advertises among RS256, PS256, ES256 and
-    /// EdDSA is accepted. Ignored for plain OAuth 2.0 applications (no ID tokens).
+    /// EdDSA is accepted. Not for plain OAuth 2.0 applications (no ID tokens):
+    /// [`problems`](Self::problems) lists it and
+    /// [`configure_provider`](crate::Broker::configure_provider) refuses it
+    /// ([`ConfigError::NotApplicable`]).
     pub fn with_id_token_signed_response_alg(mut self, alg: IdTokenAlgorithm) -> Self {
-        if !self.is_plain_oauth2() {
-            self.id_token_signed_response_alg = Some(alg);
-        }
+        self.id_token_signed_response_alg = Some(alg);
         self
     }
 
@@ -460,6 +509,12 @@ impl ProviderConfig {
 
     /// How provider accounts that are not bound yet are handled on sign-in (default:
     /// invite-only, with linking on first sign-in).
+    ///
+    /// A policy other than the default on a plain OAuth 2.0 application (which never signs
+    /// in), or `entra_verified_domains` on an application that is not Microsoft Entra, is
+    /// listed by [`problems`](Self::problems) and refused by
+    /// [`configure_provider`](crate::Broker::configure_provider)
+    /// ([`ConfigError::NotApplicable`]).
     pub fn with_linking_policy(mut self, policy: crate::policy::LinkingPolicy) -> Self {
         self.linking = policy;
         self
@@ -473,6 +528,11 @@ impl ProviderConfig {
     /// Whether a provider account may be bound only to the user whose login email it has, on
     /// every path that creates a binding (default: not required). See
     /// [`EmailMatch`](crate::EmailMatch).
+    ///
+    /// [`EmailMatch::Required`](crate::EmailMatch::Required) on a plain OAuth 2.0 application
+    /// (which binds no account) is listed by [`problems`](Self::problems) and refused by
+    /// [`configure_provider`](crate::Broker::configure_provider)
+    /// ([`ConfigError::NotApplicable`]).
     pub fn with_email_match(mut self, rule: crate::policy::EmailMatch) -> Self {
         self.email_match = rule;
         self
@@ -526,9 +586,14 @@ impl ProviderConfig {
     }
 
     /// Checks what can be checked without the network. Every problem is reported, not only the
-    /// first.
+    /// first, beginning with the options this kind of application does not apply
+    /// ([`ConfigError::NotApplicable`]).
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self
+            .not_applicable()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if self.client_id.trim().is_empty() {
             out.push("the client id is empty".to_owned());
         } else if self.client_id.len() > 512 || self.client_id.chars().any(char::is_control) {
@@ -544,7 +609,8 @@ impl ProviderConfig {
                 out.push("an extra scope is empty or holds whitespace".to_owned());
             }
         }
-        if let Some(scopes) = &self.scopes {
+        // On a plain OAuth 2.0 application a sign-in scope set is refused whole (above).
+        if let Some(scopes) = self.scopes.as_ref().filter(|_| !self.is_plain_oauth2()) {
             if !scopes.iter().any(|s| s == "openid") {
                 out.push("the scope set must include `openid`".to_owned());
             }
@@ -636,6 +702,41 @@ impl ProviderConfig {
             }
         }
         out
+    }
+
+    /// The options set on this configuration (by the builders shared by every kind, or
+    /// deserialised) that its kind does not apply: refused, never silently ignored.
+    pub(crate) fn not_applicable(&self) -> Vec<ConfigError> {
+        let mut options = Vec::new();
+        if self.is_plain_oauth2() {
+            // No sign-in, no ID token, no binding: only `oauth2`'s own scopes.
+            if self.scopes.is_some() {
+                options.push("scopes");
+            }
+            if !self.extra_scopes.is_empty() {
+                options.push("extra_scopes");
+            }
+            if self.id_token_signed_response_alg.is_some() {
+                options.push("id_token_signed_response_alg");
+            }
+            if self.linking != crate::policy::LinkingPolicy::default() {
+                options.push("linking_policy");
+            }
+            if self.email_match != crate::policy::EmailMatch::default() {
+                options.push("email_match");
+            }
+        } else if !matches!(self.kind, ProviderKind::Microsoft { .. })
+            && !self.linking.entra_verified_domains().is_empty()
+        {
+            options.push("entra_verified_domains");
+        }
+        options
+            .into_iter()
+            .map(|option| ConfigError::NotApplicable {
+                option,
+                kind: self.kind.name(),
+            })
+            .collect()
     }
 
     /// The URL of the discovery document, as text (parsed only when it is fetched: this is
@@ -1144,6 +1245,7 @@ mod tests {
             ClientSecret::new("s3cr3t-value"),
         )
         .with_allowed_hosted_domains(["acme.example"])
+        .unwrap()
         .with_auth_method(ClientAuthMethod::ClientSecretPost);
         let key = crate::EncryptionKey::from_bytes([5; 32]);
         for k in [None, Some(&key)] {
@@ -1209,7 +1311,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_oauth2_applications_ignore_the_sign_in_options() {
+    fn plain_oauth2_applications_refuse_the_sign_in_options() {
         let c = ProviderConfig::oauth2(
             ProviderId::new("gmail").unwrap(),
             "https://accounts.google.com/o/oauth2/auth",
@@ -1220,9 +1322,19 @@ mod tests {
         )
         .with_scopes(["profile"])
         .with_id_token_signed_response_alg(IdTokenAlgorithm::Rs256);
-        assert_eq!(c.scopes(), None);
-        assert_eq!(c.id_token_signed_response_alg(), None);
-        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        // Kept as given, and refused (never silently ignored).
+        assert_eq!(c.scopes(), Some(&["profile".to_owned()][..]));
+        assert_eq!(
+            c.id_token_signed_response_alg(),
+            Some(IdTokenAlgorithm::Rs256)
+        );
+        assert_eq!(
+            c.problems(),
+            [
+                "`scopes` does not apply to oauth2 applications",
+                "`id_token_signed_response_alg` does not apply to oauth2 applications",
+            ]
+        );
     }
 
     #[test]

@@ -162,8 +162,12 @@ pub async fn save(State(app): State<App>, headers: HeaderMap, Form(form): Form<A
         ClientSecret::new(form.client_secret),
     )
     .with_oauth2_refresh_url(form.refresh_url.trim())
-    .with_oauth2_mailbox(form.email.trim());
-    match app.broker.configure_provider(&app.tenant, config).await {
+    .and_then(|config| config.with_oauth2_mailbox(form.email.trim()));
+    let saved = match config {
+        Ok(config) => app.broker.configure_provider(&app.tenant, config).await,
+        Err(e) => Err(e),
+    };
+    match saved {
         // Saved: on to the provider's consent (the start route, as an admin).
         Ok(_) => Redirect::to(&format!("/sso/login/{id}?connect")).into_response(),
         Err(e) => app.redirect_with(
