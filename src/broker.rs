@@ -33,7 +33,7 @@ pub(crate) struct Inner {
     pub(crate) metadata: crate::provider::MetadataCache,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) directory: Arc<dyn UserDirectory>,
-    /// Decoded visitor key rings, checked against the store's record version on every use.
+    /// Decoded visitor key rings, checked against the stored bytes on every use.
     pub(crate) visitor_rings: crate::visitor::RingCache,
     /// Decoded provider configurations and their status, checked against the stored bytes on
     /// every use.
@@ -237,10 +237,20 @@ impl BrokerBuilder {
         self
     }
 
-    /// Encrypts connection tokens at rest (XChaCha20-Poly1305, bound to the tenant and
-    /// connection). Without a key they are stored in the clear; with one, rows written
-    /// without it (or under another key) do not decrypt
-    /// ([`ConnectionError::Undecryptable`](crate::ConnectionError::Undecryptable)).
+    /// Encrypts every secret the broker stores (XChaCha20-Poly1305, a random 192-bit nonce per
+    /// write), each bound as associated data to the record it belongs to, so that a value
+    /// copied into another record does not open:
+    ///
+    /// - the access and refresh tokens of mailbox connections, bound to tenant and connection;
+    /// - the client secrets of SSO applications, bound to tenant and application
+    ///   ([`configure_provider`](Broker::configure_provider));
+    /// - visitor-token signing keys, bound to tenant, audience and key id.
+    ///
+    /// Without a key these secrets are stored in the clear. With one, a value written without
+    /// it, under another key or for another record is refused, the record left as it is:
+    /// [`ConnectionError::Undecryptable`](crate::ConnectionError::Undecryptable) for a
+    /// connection, [`Error::Store`] with
+    /// [`StoreError::Corrupt`](crate::StoreError::Corrupt) for an application or a key ring.
     pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
         self.options.encryption_key = Some(key);
         self

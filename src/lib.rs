@@ -6,8 +6,10 @@
 //! users, session revocation with a grace delay, and audit events.
 //!
 //! The host owns its users, passwords, web framework and sessions. The library owns the
-//! protocol, the bindings, the policy decisions and the state they need, through two traits the
-//! host can implement itself: [`Store`] (persistence) and [`HttpClient`] (transport).
+//! protocol, the bindings, the policy decisions and the state they need, through traits the
+//! host can implement itself: [`Store`] (persistence; [`MemoryStore`] by default, `SqlStore`
+//! and `RedisStore` behind features), [`HttpClient`] (transport), and optionally [`Clock`],
+//! [`AuditSink`], [`UserDirectory`], [`Spawner`] and [`Sleeper`].
 //!
 //! # Tutorial
 //!

@@ -127,7 +127,8 @@ impl RingRecord {
         Ok(ring)
     }
 
-    /// The stored form, keys sealed.
+    /// The stored form: keys sealed under the broker's encryption key, in the clear without
+    /// one.
     pub(super) fn encode(&self, secret: Option<&EncryptionKey>) -> Result<NewRecord, Error> {
         let at = key_binding(&self.tenant, &self.audience);
         let keys = self
