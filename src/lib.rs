@@ -297,6 +297,9 @@
 //! See [`store`] (the contract, and an example that compiles) and [`http`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Every [dependencies] entry is used, under every feature set CI builds (clippy -D warnings);
+// not under `cfg(test)`, where the dev-dependencies of the other targets are passed too.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 #![warn(
     unreachable_pub,
     missing_debug_implementations,
