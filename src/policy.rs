@@ -295,12 +295,26 @@ impl Broker {
         &self,
         tenant: &TenantId,
     ) -> Result<(Arc<PolicyRecord>, u64), Error> {
-        match self
+        let record = self
             .inner
             .store
             .get(NS_POLICY, tenant.as_str(), self.now())
-            .await?
-        {
+            .await?;
+        self.policy_from(tenant, record)
+    }
+
+    /// The store address (namespace, key) of the tenant's policy, for a batched read
+    /// ([`effective_policy_from`](Self::effective_policy_from) decodes what it answers).
+    pub(crate) fn policy_address(tenant: &TenantId) -> (&'static str, &str) {
+        (NS_POLICY, tenant.as_str())
+    }
+
+    fn policy_from(
+        &self,
+        tenant: &TenantId,
+        record: Option<crate::store::Record>,
+    ) -> Result<(Arc<PolicyRecord>, u64), Error> {
+        match record {
             // Every session check reads it: the decoded policy is reused while the stored
             // bytes are unchanged.
             Some(r) => Ok((
@@ -320,7 +334,22 @@ impl Broker {
         &self,
         tenant: &TenantId,
     ) -> Result<Arc<PolicyRecord>, Error> {
-        let (p, _) = self.policy_record(tenant).await?;
+        let record = self
+            .inner
+            .store
+            .get(NS_POLICY, tenant.as_str(), self.now())
+            .await?;
+        self.effective_policy_from(tenant, record)
+    }
+
+    /// The policy in force now, from the record read at
+    /// [`policy_address`](Self::policy_address).
+    pub(crate) fn effective_policy_from(
+        &self,
+        tenant: &TenantId,
+        record: Option<crate::store::Record>,
+    ) -> Result<Arc<PolicyRecord>, Error> {
+        let (p, _) = self.policy_from(tenant, record)?;
         let now = self.now();
         if p.pending.as_ref().is_some_and(|s| s.effective_at <= now) {
             let mut settled = (*p).clone();

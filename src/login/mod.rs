@@ -314,7 +314,9 @@ impl Broker {
         options: LoginOptions,
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.inner;
-        let loaded = self.loaded_provider(tenant, provider).await?;
+        // One round trip for both records: see `provider_and_policy`.
+        let (loaded, policy) = self.provider_and_policy(tenant, provider).await?;
+        let loaded = loaded?;
         if let crate::provider::ProviderStatus::Invalid { reasons } = &loaded.status {
             return Err(Error::ProviderInvalid {
                 tenant: tenant.to_string(),
@@ -325,7 +327,7 @@ impl Broker {
         let config = &loaded.config;
         let connect = matches!(intent, LoginIntent::Connect { .. });
         check_intent(config, connect)?;
-        let policy = self.effective_policy(tenant).await?;
+        let policy = policy?;
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
@@ -480,12 +482,13 @@ impl Broker {
         }
         route.check_login(&pending.tenant, &pending.provider)?;
 
-        let config = self
-            .provider_config(&pending.tenant, &pending.provider)
+        let (loaded, policy) = self
+            .provider_and_policy(&pending.tenant, &pending.provider)
             .await?;
+        let config = loaded?.config.clone();
         let connect = matches!(pending.intent, LoginIntent::Connect { .. });
         check_intent(&config, connect)?;
-        let policy = self.effective_policy(&pending.tenant).await?;
+        let policy = policy?;
         if policy.epoch != pending.policy_epoch {
             return Err(StateError::PolicyChanged.into());
         }
@@ -551,6 +554,46 @@ impl Broker {
         }
         let identity = identity_from(&config, claims);
         self.finish_login(pending, &config, &policy, identity).await
+    }
+
+    /// The tenant's application and its policy in force, read in one round trip
+    /// ([`Store::get_many`](crate::store::Store::get_many)): a login needs both. Each is
+    /// decoded on its own, so the caller reports a missing or broken application before
+    /// looking at the policy, as when they were read one after the other.
+    #[allow(clippy::type_complexity)]
+    async fn provider_and_policy(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<
+        (
+            Result<std::sync::Arc<crate::provider::LoadedProvider>, Error>,
+            Result<std::sync::Arc<crate::policy::PolicyRecord>, Error>,
+        ),
+        Error,
+    > {
+        let (provider_ns, provider_key) = Self::provider_address(tenant, provider);
+        let (policy_ns, policy_key) = Self::policy_address(tenant);
+        let mut records = self
+            .inner
+            .store
+            .get_many(
+                &[(provider_ns, &provider_key), (policy_ns, policy_key)],
+                self.inner.clock.now(),
+            )
+            .await?
+            .into_iter();
+        let (Some(app), Some(policy), None) = (records.next(), records.next(), records.next())
+        else {
+            return Err(crate::store::StoreError::unavailable(
+                "get_many answered another number of records than asked",
+            )
+            .into());
+        };
+        Ok((
+            self.loaded_provider_from(tenant, provider, &provider_key, app),
+            self.effective_policy_from(tenant, policy),
+        ))
     }
 
     /// Why no pending login answered `state` with the cookie given: another browser's login

@@ -155,19 +155,36 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
-        let record = self
-            .inner
-            .store
-            .get(NS_PROVIDER, &k, self.now())
-            .await?
-            .ok_or_else(|| not_configured(tenant, provider))?;
+        let record = self.inner.store.get(NS_PROVIDER, &k, self.now()).await?;
+        self.loaded_provider_from(tenant, provider, &k, record)
+    }
+
+    /// The store address (namespace, key) of a stored application, for a batched read
+    /// ([`loaded_provider_from`](Self::loaded_provider_from) decodes what it answers).
+    pub(crate) fn provider_address(
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> (&'static str, String) {
+        (NS_PROVIDER, key(&[tenant.as_str(), provider.as_str()]))
+    }
+
+    /// The application from its record `record`, read at `k` (see
+    /// [`provider_address`](Self::provider_address)).
+    pub(crate) fn loaded_provider_from(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        k: &str,
+        record: Option<crate::store::Record>,
+    ) -> Result<Arc<LoadedProvider>, Error> {
+        let record = record.ok_or_else(|| not_configured(tenant, provider))?;
         // Every login reads it: the decoded config (secret opened), its status and its route
         // tag are reused while the stored bytes are unchanged, so decoding, decryption and
         // hashing happen once per change.
         let key = self.inner.options.encryption_key.as_ref();
         self.inner
             .provider_configs
-            .get_or_decode(&k, &record.value, || {
+            .get_or_decode(k, &record.value, || {
                 StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
                     status: s.status(),
                     config: Arc::new(s.config),
