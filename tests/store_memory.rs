@@ -193,3 +193,43 @@ async fn abandoned_expiring_records_do_not_accumulate() {
         store.len()
     );
 }
+
+/// `sweep_expired` drops every expired record at once (gone even for a `now` from before
+/// their expiry, and from their index), keeps the live ones and says how many it dropped.
+#[tokio::test]
+async fn sweep_expired_drops_every_expired_record_at_once() {
+    let store = MemoryStore::new();
+    let t = now();
+    for i in 0..10 {
+        let rec = NewRecord::new(vec![1])
+            .expires_at(t + Duration::minutes(1))
+            .index("abandoned");
+        store
+            .insert("login", &format!("a{i}"), rec, t)
+            .await
+            .unwrap();
+    }
+    let rec = NewRecord::new(vec![2])
+        .expires_at(t + Duration::hours(1))
+        .index("kept");
+    store.insert("login", "kept", rec, t).await.unwrap();
+    store
+        .put("binding", "b", NewRecord::new(vec![3]), t)
+        .await
+        .unwrap();
+
+    assert_eq!(store.sweep_expired(t), 0, "nothing expired yet");
+    assert_eq!(store.sweep_expired(t + Duration::minutes(2)), 10);
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.get("login", "a0", t).await.unwrap(), None);
+    assert!(
+        store
+            .list("login", "abandoned", t)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.list("login", "kept", t).await.unwrap().len(), 1);
+    assert!(store.get("binding", "b", t).await.unwrap().is_some());
+    assert_eq!(store.sweep_expired(t + Duration::minutes(2)), 0);
+}

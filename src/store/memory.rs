@@ -17,6 +17,10 @@ use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, Store
 /// index). Lookups do not allocate. Expired records are dropped when touched and by a sweep
 /// every max(4096, records) writes (O(1) per write, amortised), so the map does not grow without
 /// bound under a stream of abandoned logins.
+///
+/// Memory: a record costs its value, key and index (kept without spare capacity) plus about a
+/// hundred bytes of table entries; an index with a single key (as a pending login's) needs no
+/// tree node. The bench `memory` measures a pending login (see the README's bench table).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -24,9 +28,90 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Namespace {
-    rows: HashMap<String, Record>,
+    rows: HashMap<Box<str>, Row>,
     /// index -> keys; kept in step with `rows`.
-    by_index: HashMap<String, BTreeSet<String>>,
+    by_index: HashMap<Box<str>, Keys>,
+}
+
+/// A record as kept: its value and index without spare capacity (a value serialised into a
+/// growing `Vec` holds up to twice its length).
+#[derive(Debug)]
+struct Row {
+    value: Box<[u8]>,
+    version: u64,
+    expires_at: Option<OffsetDateTime>,
+    index: Option<Box<str>>,
+}
+
+impl Row {
+    fn new(record: NewRecord, version: u64) -> Self {
+        Self {
+            value: record.value.into_boxed_slice(),
+            version,
+            expires_at: record.expires_at,
+            index: record.index.map(String::into_boxed_str),
+        }
+    }
+
+    fn to_record(&self) -> Record {
+        Record {
+            value: self.value.to_vec(),
+            version: self.version,
+            expires_at: self.expires_at,
+            index: self.index.as_deref().map(str::to_owned),
+        }
+    }
+
+    fn into_record(self) -> Record {
+        Record {
+            value: self.value.into_vec(),
+            version: self.version,
+            expires_at: self.expires_at,
+            index: self.index.map(String::from),
+        }
+    }
+}
+
+/// The keys of one index, in key order. Most indexes hold one key (a pending login's is the
+/// hash of its state): that one is kept inline rather than in a tree node of some 300 bytes.
+#[derive(Debug)]
+enum Keys {
+    One(Box<str>),
+    Many(BTreeSet<Box<str>>),
+}
+
+impl Keys {
+    fn insert(&mut self, key: &str) {
+        match self {
+            Keys::One(k) if **k == *key => {}
+            Keys::One(k) => {
+                let first = std::mem::take(k);
+                *self = Keys::Many(BTreeSet::from([first, Box::from(key)]));
+            }
+            Keys::Many(set) => {
+                set.insert(Box::from(key));
+            }
+        }
+    }
+
+    /// Removes `key`; whether no key is left.
+    fn remove(&mut self, key: &str) -> bool {
+        match self {
+            Keys::One(k) => **k == *key,
+            Keys::Many(set) => {
+                set.remove(key);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Keys::One(k) => (Some(&**k), None),
+            Keys::Many(set) => (None, Some(set.iter().map(|k| &**k))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,7 +127,7 @@ struct Inner {
 
 const SWEEP_EVERY: usize = 4096;
 
-fn live(r: &Record, now: OffsetDateTime) -> bool {
+fn live(r: &Row, now: OffsetDateTime) -> bool {
     r.expires_at.is_none_or(|e| e > now)
 }
 
@@ -66,6 +151,23 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// Drops every record expired at `now` at once and returns how many there were. Never
+    /// needed for correctness (expired records are invisible, and writes sweep as they go);
+    /// for a host that wants the memory back after a burst, say from a timer.
+    pub fn sweep_expired(&self, now: OffsetDateTime) -> usize {
+        let Ok(mut inner) = self.inner.lock() else {
+            return 0;
+        };
+        let before: usize = inner.namespaces.values().map(|n| n.rows.len()).sum();
+        for ns in inner.namespaces.values_mut() {
+            ns.sweep(now);
+        }
+        let after = inner.namespaces.values().map(|n| n.rows.len()).sum();
+        inner.rows_after_sweep = after;
+        inner.writes_since_sweep = 0;
+        before - after
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
@@ -74,25 +176,23 @@ impl MemoryStore {
 }
 
 impl Namespace {
-    fn remove(&mut self, key: &str) -> Option<Record> {
+    fn remove(&mut self, key: &str) -> Option<Row> {
         let old = self.rows.remove(key)?;
         if let Some(ix) = &old.index
-            && let Some(keys) = self.by_index.get_mut(ix)
+            && let Some(keys) = self.by_index.get_mut(&**ix)
+            && keys.remove(key)
         {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.by_index.remove(ix);
-            }
+            self.by_index.remove(&**ix);
         }
         Some(old)
     }
 
-    fn live(&self, key: &str, now: OffsetDateTime) -> Option<&Record> {
+    fn live(&self, key: &str, now: OffsetDateTime) -> Option<&Row> {
         self.rows.get(key).filter(|r| live(r, now))
     }
 
     fn sweep(&mut self, now: OffsetDateTime) {
-        let dead: Vec<String> = self
+        let dead: Vec<Box<str>> = self
             .rows
             .iter()
             .filter(|(_, r)| !live(r, now))
@@ -120,31 +220,28 @@ impl Inner {
         self.ns(namespace)?.live(key, now).map(|r| r.version)
     }
 
-    fn remove(&mut self, namespace: &str, key: &str) -> Option<Record> {
+    fn remove(&mut self, namespace: &str, key: &str) -> Option<Row> {
         self.namespaces.get_mut(namespace)?.remove(key)
     }
 
     /// Writes `record` under a new version; returns the version.
     fn write(&mut self, namespace: &str, key: &str, record: NewRecord, now: OffsetDateTime) -> u64 {
         let version = self.next_version();
-        let record = record.into_record(version);
+        let record = Row::new(record, version);
         let ns = match self.namespaces.get_mut(namespace) {
             Some(ns) => ns,
             None => self.namespaces.entry(namespace.to_owned()).or_default(),
         };
         ns.remove(key);
         if let Some(ix) = &record.index {
-            match ns.by_index.get_mut(ix) {
-                Some(keys) => {
-                    keys.insert(key.to_owned());
-                }
+            match ns.by_index.get_mut(&**ix) {
+                Some(keys) => keys.insert(key),
                 None => {
-                    ns.by_index
-                        .insert(ix.clone(), BTreeSet::from([key.to_owned()]));
+                    ns.by_index.insert(ix.clone(), Keys::One(Box::from(key)));
                 }
             }
         }
-        ns.rows.insert(key.to_owned(), record);
+        ns.rows.insert(Box::from(key), record);
         self.writes_since_sweep += 1;
         // A sweep costs O(records) = O(rows_after_sweep + writes since): done once every
         // max(4096, rows_after_sweep) writes, that is O(1) per write however large the store.
@@ -171,7 +268,7 @@ impl Store for MemoryStore {
         Ok(inner
             .ns(namespace)
             .and_then(|ns| ns.live(key, now))
-            .cloned())
+            .map(Row::to_record))
     }
 
     async fn get_many(
@@ -186,7 +283,7 @@ impl Store for MemoryStore {
                 inner
                     .ns(namespace)
                     .and_then(|ns| ns.live(key, now))
-                    .cloned()
+                    .map(Row::to_record)
             })
             .collect())
     }
@@ -224,7 +321,10 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
         let mut inner = self.lock()?;
-        Ok(inner.remove(namespace, key).filter(|r| live(r, now)))
+        Ok(inner
+            .remove(namespace, key)
+            .filter(|r| live(r, now))
+            .map(Row::into_record))
     }
 
     async fn compare_and_swap(
@@ -289,7 +389,7 @@ impl Store for MemoryStore {
         };
         Ok(keys
             .iter()
-            .filter_map(|k| ns.live(k, now).map(|r| (k.clone(), r.clone())))
+            .filter_map(|k| ns.live(k, now).map(|r| (k.to_owned(), r.to_record())))
             .collect())
     }
 }
