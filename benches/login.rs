@@ -11,8 +11,14 @@
 //!   untimed setup of each iteration.
 //! - `floor_rs256_verify`: the raw aws-lc-rs RS256 verification of a token of the FakeIdp's
 //!   size, the cost `complete_login` cannot go below.
+//! - `floor_begin_login`: what `begin_login` cannot go below, on a MemoryStore of the same
+//!   steady state: its random values (state, nonce, browser binding, PKCE verifier: 32 bytes
+//!   each, base64url), the PKCE challenge (SHA-256) and the state's index hash, the batched
+//!   read of the application and the policy, and the insert of a record of a pending login's
+//!   size.
 //! - `check_session`: one `Broker::check_session` for a tenant whose policy record holds a
-//!   past switch and a scheduled one.
+//!   past switch and a scheduled one; `floor_check_session_store_get`: the MemoryStore read of
+//!   that policy record alone.
 
 use std::future::Future;
 use std::pin::pin;
@@ -26,11 +32,13 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use cx_sso::store::{NewRecord, Store};
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
-    AuthMethod, Broker, CallbackRoute, ClientSecret, HttpClient, LoginIntent, LoginOptions,
-    LoginOutcome, ManualClock, ProviderConfig, ProviderId, TenantId, UserId,
+    AuthMethod, Broker, CallbackRoute, ClientSecret, Clock, HttpClient, LoginIntent, LoginOptions,
+    LoginOutcome, ManualClock, MemoryStore, ProviderConfig, ProviderId, TenantId, UserId,
 };
+use sha2::{Digest, Sha256};
 use time::Duration;
 use time::macros::datetime;
 
@@ -40,6 +48,7 @@ const SUBJECT: &str = "g-alice";
 
 struct World {
     broker: Broker,
+    store: Arc<MemoryStore>,
     idp: FakeIdp,
     clock: Arc<ManualClock>,
     tenant: TenantId,
@@ -75,8 +84,10 @@ async fn world() -> World {
             .name("Alice")
             .hosted_domain("acme.example"),
     );
+    let store = Arc::new(MemoryStore::new());
     let broker = Broker::builder()
         .http_client(idp.clone())
+        .shared_store(store.clone())
         .clock(clock.clone())
         // The bench moves the clock to let pending logins expire; the cache must not.
         .metadata_ttl(Duration::days(3650))
@@ -99,6 +110,7 @@ async fn world() -> World {
     assert!(report.is_ready(), "{report:?}");
     let w = World {
         broker,
+        store,
         idp,
         clock,
         route: CallbackRoute::new(provider.clone()).with_tenant(tenant.clone()),
@@ -204,6 +216,61 @@ fn benches(c: &mut Criterion) {
         });
     });
 
+    // Its floor, on a MemoryStore of its own moved the same way (one second per login).
+    let floor_store = MemoryStore::new();
+    let floor_clock = ManualClock::new(w.clock.now());
+    rt.block_on(async {
+        floor_store
+            .put(
+                "provider",
+                "acme|google",
+                NewRecord::new(vec![b'p'; 600]),
+                w.clock.now(),
+            )
+            .await
+            .unwrap();
+    });
+    let floor_store = &floor_store;
+    let floor_clock = &floor_clock;
+    c.bench_function("floor_begin_login", |b| {
+        b.to_async(&rt).iter(|| async {
+            floor_clock.advance(Duration::seconds(1));
+            let now = floor_clock.now();
+            let random = || {
+                let mut bytes = [0u8; 32];
+                rand::fill(&mut bytes);
+                URL_SAFE_NO_PAD.encode(bytes)
+            };
+            let (state, nonce, binding, verifier) = (random(), random(), random(), random());
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let index = URL_SAFE_NO_PAD.encode(Sha256::digest(state.as_bytes()));
+            let read = floor_store
+                .get_many(
+                    &[("provider", "acme|google"), ("tenant_policy", "acme")],
+                    now,
+                )
+                .await
+                .unwrap();
+            let mut value = Vec::with_capacity(420);
+            value.extend_from_slice(nonce.as_bytes());
+            value.extend_from_slice(verifier.as_bytes());
+            value.extend_from_slice(challenge.as_bytes());
+            value.resize(420, b'x');
+            floor_store
+                .insert(
+                    "pending_login",
+                    &format!("{state}|{binding}"),
+                    NewRecord::new(value)
+                        .expires_at(now + Duration::minutes(10))
+                        .index(index),
+                    now,
+                )
+                .await
+                .unwrap();
+            read
+        });
+    });
+
     // complete_login, SignIn of a bound user. The clock stays put: nothing accumulates, as
     // each login's pending record is taken and the FakeIdp forgets redeemed codes.
     c.bench_function("complete_login", |b| {
@@ -279,6 +346,15 @@ fn benches(c: &mut Criterion) {
             .grant_password_session(&w.tenant, &UserId::new("u-alice").unwrap())
             .await
             .unwrap()
+    });
+    c.bench_function("floor_check_session_store_get", |b| {
+        b.to_async(&rt).iter(|| async {
+            w.store
+                .get("tenant_policy", "acme", w.clock.now())
+                .await
+                .unwrap()
+                .unwrap()
+        });
     });
     c.bench_function("check_session", |b| {
         b.to_async(&rt).iter(|| async move {

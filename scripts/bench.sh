@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Reproduces the README's bench table with one command: starts throw-away PostgreSQL and Redis
+# servers (through scripts/test-services.sh), runs every bench with short criterion settings,
+# counts the store round trips (tests/round_trips.rs) and prints the table in README markdown.
+#
+#   scripts/bench.sh                 # the whole table (a few minutes once compiled)
+#   scripts/bench.sh > bench.md      # the table alone on stdout; progress goes to stderr
+#
+# Every time is shown beside the floor measured in the same run, and the ratio between them:
+# on a shared machine the absolute numbers move from run to run, the ratios much less.
+# Environment: CX_SSO_BENCH_LOGINS (logins per backend, default 2000), CX_SSO_BENCH_PENDING
+# (pending logins for the memory figure, default 1000000), CX_SSO_BENCH_SQLITE_ROWS (default
+# 100000), CRITERION_ARGS (default "--warm-up-time 1 --measurement-time 3").
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+if [ -z "${CX_SSO_BENCH_SERVICES_UP:-}" ]; then
+    export CX_SSO_BENCH_SERVICES_UP=1
+    exec scripts/test-services.sh "$0" "$@"
+fi
+
+say() { echo "bench: $*" >&2; }
+target="${CARGO_TARGET_DIR:-target}"
+crit_args="${CRITERION_ARGS:---warm-up-time 1 --measurement-time 3}"
+log="$(mktemp -d "${TMPDIR:-/tmp}/cx-sso-bench.XXXXXX")"
+trap 'rm -rf "$log"' EXIT
+
+say "building the benches (release profile)"
+cargo bench --all-features --no-run >&2
+
+for bench in login visitor connection; do
+    say "criterion bench $bench"
+    # shellcheck disable=SC2086
+    cargo bench --all-features --bench "$bench" -- --noplot $crit_args >"$log/$bench.txt" 2>&1 \
+        || { cat "$log/$bench.txt" >&2; exit 1; }
+done
+say "throughput per store backend"
+cargo bench --all-features --bench stores 2>"$log/stores.err" | tee "$log/stores.txt" >&2
+say "memory of pending logins, sweeps"
+cargo bench --all-features --bench memory 2>"$log/memory.err" | tee "$log/memory.txt" >&2
+say "store round trips (tests/round_trips.rs)"
+cargo test --all-features --test round_trips -- --nocapture --test-threads=1 \
+    >"$log/round_trips.txt" 2>&1 || { cat "$log/round_trips.txt" >&2; exit 1; }
+
+# The mean of a criterion bench, in nanoseconds.
+mean_ns() {
+    local file
+    file="$(ls "$target"/criterion/"$1"/new/estimates.json 2>/dev/null | head -n 1)"
+    if [ -z "$file" ]; then
+        echo "missing"
+        return
+    fi
+    jq -r '.mean.point_estimate' "$file"
+}
+fmt_us() { awk -v ns="$1" 'BEGIN { if (ns == "missing") print "?"; else printf "%.2f µs", ns / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "missing" || b == "missing" || b == 0) print "?"; else printf "%.1f ×", a / b }'; }
+row() { # operation, bench id, floor description, floor bench id
+    local t f
+    t="$(mean_ns "$2")"
+    if [ -n "${4:-}" ]; then
+        f="$(mean_ns "$4")"
+        echo "| $1 | $(fmt_us "$t") | $3: $(fmt_us "$f") | $(ratio "$t" "$f") |"
+    else
+        echo "| $1 | $(fmt_us "$t") | $3 | — |"
+    fi
+}
+result() { grep "^RESULT $1 " "$2" || true; }
+
+echo "Measured $(date -u +%Y-%m-%d) by \`scripts/bench.sh\` ($(rustc --version | awk '{print $1, $2}'), release profile, criterion \`$crit_args\`, $(nproc) cores)."
+echo
+echo "| operation | time per op | floor (same run) | ratio |"
+echo "|---|---|---|---|"
+row "\`begin_login\` (MemoryStore at steady state)" begin_login \
+    "its store operations and random values alone" floor_begin_login
+row "\`complete_login\`, bound user, \`SignedIn\` (RS256; FakeIdp in process)" complete_login \
+    "raw RS256 verify (aws-lc-rs)" floor_rs256_verify
+row "\`check_session\` (policy with past and scheduled switches)" check_session \
+    "MemoryStore \`get\` of the policy" floor_check_session_store_get
+row "\`mint_visitor_token\`" "visitor/visitor_mint" \
+    "HMAC-SHA256 + JSON + base64url" "visitor/floor_hmac_sha256_plus_json_mint"
+row "\`verify_visitor_token\`" "visitor/visitor_verify" \
+    "HMAC-SHA256 + compare + base64url + JSON" "visitor/floor_hmac_sha256_plus_json_verify"
+row "\`access_token\`, token still valid" "connection/access_token_cached" \
+    "MemoryStore \`get\`" "connection/floor_memory_store_get"
+row "same, tokens encrypted at rest" "connection/access_token_cached_encrypted" \
+    "MemoryStore \`get\`" "connection/floor_memory_store_get"
+row "\`xoauth2\`, encrypted" "connection/xoauth2_cached_encrypted" \
+    "MemoryStore \`get\`" "connection/floor_memory_store_get"
+
+echo
+echo "| memory and sweeps | figure | floor (same run) | ratio |"
+echo "|---|---|---|---|"
+result memory_per_login "$log/memory.txt" | awk '{
+    printf "| memory per pending login, 1,000,000 in MemoryStore | %s B (%s allocations) | the bare keys in a HashSet: %s B | %.1f × |\n", $3, $4, $5, $3 / $5 }'
+result memory_sweep "$log/memory.txt" | awk '{
+    printf "| MemoryStore sweep of %s expired pending logins | %s ms | a HashMap retain over as many: %s ms | %.1f × |\n", $3, $4, $5, ($5 > 0 ? $4 / $5 : 0) }'
+result sqlite_sweep "$log/memory.txt" | awk '{
+    printf "| `SqlStore::sweep_expired`, SQLite, %s expired rows | %s ms | — | — |\n", $3, $4 }'
+
+echo
+echo "| login throughput, 8 in flight | logins/s | floors (same run): the login's store operations alone; RS256 verify alone | ratio to the store floor |"
+echo "|---|---|---|---|"
+grep -E '^RESULT (throughput|skipped) ' "$log/stores.txt" | awk '{
+    if ($2 == "skipped") { printf "| %s | skipped: %s not set | — | — |\n", $3, $4; next }
+    printf "| %s | %s | %s/s; %s/s | %.2f |\n", $3, $4, $5, $6, $4 / $5 }'
+
+echo
+echo "| broker operation | store round trips | sequence |"
+echo "|---|---|---|"
+grep '^ROUND_TRIPS' "$log/round_trips.txt" | awk -F'\t' '{
+    printf "| %s | %s | %s |\n", $2, $3, $4 }'
