@@ -35,9 +35,12 @@ for bench in login visitor connection; do
         || { cat "$log/$bench.txt" >&2; exit 1; }
 done
 say "throughput per store backend"
-cargo bench --all-features --bench stores 2>"$log/stores.err" | tee "$log/stores.txt" >&2
+# A backend that fails is reported and the table is printed without it.
+cargo bench --all-features --bench stores 2>"$log/stores.err" | tee "$log/stores.txt" >&2 \
+    || { say "the stores bench failed:"; tail -n 20 "$log/stores.err" >&2; }
 say "memory of pending logins, sweeps"
-cargo bench --all-features --bench memory 2>"$log/memory.err" | tee "$log/memory.txt" >&2
+cargo bench --all-features --bench memory 2>"$log/memory.err" | tee "$log/memory.txt" >&2 \
+    || { say "the memory bench failed:"; tail -n 20 "$log/memory.err" >&2; }
 say "store round trips (tests/round_trips.rs)"
 cargo test --all-features --test round_trips -- --nocapture --test-threads=1 \
     >"$log/round_trips.txt" 2>&1 || { cat "$log/round_trips.txt" >&2; exit 1; }
@@ -107,5 +110,6 @@ grep -E '^RESULT (throughput|skipped) ' "$log/stores.txt" | awk '{
 echo
 echo "| broker operation | store round trips | sequence |"
 echo "|---|---|---|"
-grep '^ROUND_TRIPS' "$log/round_trips.txt" | awk -F'\t' '{
+# With --nocapture a test's output may follow its "test ... " line on the same line.
+grep -o $'ROUND_TRIPS\t.*' "$log/round_trips.txt" | awk -F'\t' '{
     printf "| %s | %s | %s |\n", $2, $3, $4 }'

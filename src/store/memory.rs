@@ -83,12 +83,12 @@ enum Keys {
 impl Keys {
     fn insert(&mut self, key: &str) {
         match self {
-            Keys::One(k) if **k == *key => {}
-            Keys::One(k) => {
+            Self::One(k) if **k == *key => {}
+            Self::One(k) => {
                 let first = std::mem::take(k);
-                *self = Keys::Many(BTreeSet::from([first, Box::from(key)]));
+                *self = Self::Many(BTreeSet::from([first, Box::from(key)]));
             }
-            Keys::Many(set) => {
+            Self::Many(set) => {
                 set.insert(Box::from(key));
             }
         }
@@ -97,8 +97,8 @@ impl Keys {
     /// Removes `key`; whether no key is left.
     fn remove(&mut self, key: &str) -> bool {
         match self {
-            Keys::One(k) => **k == *key,
-            Keys::Many(set) => {
+            Self::One(k) => **k == *key,
+            Self::Many(set) => {
                 set.remove(key);
                 set.is_empty()
             }
@@ -107,8 +107,8 @@ impl Keys {
 
     fn iter(&self) -> impl Iterator<Item = &str> {
         let (one, many) = match self {
-            Keys::One(k) => (Some(&**k), None),
-            Keys::Many(set) => (None, Some(set.iter().map(|k| &**k))),
+            Self::One(k) => (Some(&**k), None),
+            Self::Many(set) => (None, Some(set.iter().map(|k| &**k))),
         };
         one.into_iter().chain(many.into_iter().flatten())
     }
