@@ -461,7 +461,7 @@ async fn a_refreshing_access_token_makes_eight_round_trips() {
             "get provider",
             "compare_and_swap connection",
             "get connection_lease",
-            "delete connection_lease",
+            "compare_and_delete connection_lease",
         ],
     );
 }
