@@ -5,10 +5,11 @@ use time::OffsetDateTime;
 
 use crate::audit::AuditKind;
 use crate::broker::Broker;
+use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{BindingId, ProviderId, TenantId, UserId};
-use crate::login::{account_name, binding_key, bound_key, hash_key, random_token};
+use crate::login::{account_name, binding_key};
 use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;

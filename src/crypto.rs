@@ -1,12 +1,15 @@
-//! Encryption of secrets at rest (connection tokens, client secrets, visitor keys):
+//! The crate's cryptographic primitives: random tokens, hashed store keys, and encryption of
+//! secrets at rest (connection tokens, client secrets, visitor keys):
 //! XChaCha20-Poly1305 with what the secret belongs to bound as associated data, so a value
 //! copied to another row does not decrypt.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, ConnectionError, Error};
 
@@ -104,7 +107,7 @@ impl Drop for Sealed {
 
 /// `domain | tenant | item | field`, joined so that parts never collide.
 fn aad(at: Binding<'_>, field: &str) -> String {
-    crate::store::key(&[at.domain, at.tenant, at.item, field])
+    key(&[at.domain, at.tenant, at.item, field])
 }
 
 /// Where a sealed value belongs: it decrypts only there.
@@ -215,6 +218,59 @@ pub(crate) fn open_text(
     open(key, at, field, &sealed).ok()
 }
 
+/// Builds a store key from parts, escaping so that distinct part lists never collide.
+pub(crate) fn key(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        for c in part.chars() {
+            match c {
+                '%' => out.push_str("%25"),
+                '|' => out.push_str("%7C"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// Random URL-safe text of `n` bytes of entropy from the OS CSPRNG.
+pub(crate) fn random_token(n: usize) -> String {
+    // On the stack for the usual sizes: one allocation (the text) instead of two.
+    let mut buf = [0u8; 64];
+    let mut heap = Vec::new();
+    let bytes = match buf.get_mut(..n) {
+        Some(b) => b,
+        None => {
+            heap.resize(n, 0);
+            &mut heap[..]
+        }
+    };
+    rand::fill(bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The store key for a secret handle (state, ticket): its SHA-256, so a store dump does not
+/// hold usable values.
+pub(crate) fn hash_key(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The store key for a secret handle that only counts together with a second value: the
+/// SHA-256 of a domain label, the length of `first`, `first` and `second`. Whoever lacks either
+/// value cannot address the record at all, so a wrong one finds nothing and spends nothing.
+pub(crate) fn bound_key(domain: &str, first: &str, second: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(domain.as_bytes());
+    h.update([0]);
+    h.update((first.len() as u64).to_be_bytes());
+    h.update(first.as_bytes());
+    h.update(second.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +325,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!msg.contains("c2hvcnQ"));
+    }
+
+    #[test]
+    fn keys_do_not_collide() {
+        assert_ne!(key(&["a|b", "c"]), key(&["a", "b|c"]));
+        assert_ne!(key(&["a%7Cb"]), key(&["a|b"]));
     }
 }

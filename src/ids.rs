@@ -13,19 +13,13 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// Validates and wraps an identifier.
-            ///
-            /// # Errors
-            ///
-            /// [`ConfigError::InvalidIdentifier`](crate::ConfigError::InvalidIdentifier) when the
-            /// value is empty, too long or holds a character that is not allowed.
-            pub fn new(value: impl Into<String>) -> Result<Self, $crate::Error> {
+            /// Validates and wraps an identifier; the public `new` (beside the crate's
+            /// errors, in `error/ids.rs`) turns the refusal into a `ConfigError`.
+            pub(crate) fn parse(value: impl Into<String>) -> Result<Self, $crate::ids::InvalidIdentifier> {
                 let value = value.into();
                 let allowed: fn(char) -> bool = $allowed;
                 if value.is_empty() || value.len() > $max || !value.chars().all(allowed) {
-                    return Err($crate::Error::Config(
-                        $crate::error::ConfigError::InvalidIdentifier { what: $what },
-                    ));
+                    return Err($crate::ids::InvalidIdentifier { what: $what });
                 }
                 Ok(Self(value))
             }
@@ -54,23 +48,19 @@ macro_rules! id_type {
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = $crate::Error;
-            fn from_str(s: &str) -> Result<Self, $crate::Error> {
-                Self::new(s)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <String as serde::Deserialize>::deserialize(d)?;
-                Self::new(s).map_err(serde::de::Error::custom)
-            }
-        }
     };
 }
 
 pub(crate) use id_type;
+
+/// An identifier that is empty, too long or holds a character its kind does not allow; the
+/// crate's error turns it into
+/// [`ConfigError::InvalidIdentifier`](crate::ConfigError::InvalidIdentifier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidIdentifier {
+    /// Which kind of identifier, such as `"tenant id"`.
+    pub(crate) what: &'static str,
+}
 
 /// ASCII letters, digits, `-`, `_` and `.`.
 pub(crate) fn slug_char(c: char) -> bool {

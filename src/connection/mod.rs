@@ -461,7 +461,7 @@ impl Broker {
                 let token = self.open_access(tenant, connection, &record)?;
                 return Ok((token, record.mailbox));
             }
-            let holder = crate::login::random_token(16);
+            let holder = crate::crypto::random_token(16);
             let lease = NewRecord::new(holder.clone().into_bytes()).expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {

@@ -7,16 +7,14 @@ mod route;
 pub use route::CallbackRoute;
 pub(crate) use route::{DEFAULT_REDIRECT_PATH, RedirectPath, route_tag};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::audit::AuditKind;
 use crate::binding::AccountBinding;
 use crate::broker::{Broker, Inner};
+use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{
     ConfigError, ConnectionError, Error, IdTokenError, PolicyError, StateError, TokenEndpointError,
     UserInfoError,
@@ -199,41 +197,6 @@ fn push_pair(out: &mut String, name: &str, value: &str) {
     } else {
         out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
     }
-}
-
-/// Random URL-safe text of `n` bytes of entropy from the OS CSPRNG.
-pub(crate) fn random_token(n: usize) -> String {
-    // On the stack for the usual sizes: one allocation (the text) instead of two.
-    let mut buf = [0u8; 64];
-    let mut heap = Vec::new();
-    let bytes = match buf.get_mut(..n) {
-        Some(b) => b,
-        None => {
-            heap.resize(n, 0);
-            &mut heap[..]
-        }
-    };
-    rand::fill(bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The store key for a secret handle (state, ticket): its SHA-256, so a store dump does not
-/// hold usable values.
-pub(crate) fn hash_key(secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// The store key for a secret handle that only counts together with a second value: the
-/// SHA-256 of a domain label, the length of `first`, `first` and `second`. Whoever lacks either
-/// value cannot address the record at all, so a wrong one finds nothing and spends nothing.
-pub(crate) fn bound_key(domain: &str, first: &str, second: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(domain.as_bytes());
-    h.update([0]);
-    h.update((first.len() as u64).to_be_bytes());
-    h.update(first.as_bytes());
-    h.update(second.as_bytes());
-    URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
 /// The store key of a pending login: its state bound to the browser's cookie value.

@@ -13,7 +13,8 @@
 //!   revocation and the client-authentication probe; `client_secret_basic` (oauth2 form-urlencodes
 //!   the id and secret first, RFC 6749 §2.3.1) and `client_secret_post`.
 //! - `pkce.rs`: the S256 challenge of a login.
-//! - `error.rs`: [`TokenEndpointError`], and the mapping of oauth2's errors to it.
+//! - `error.rs`: the mapping of oauth2's errors to [`TokenEndpointError`] (defined in the
+//!   crate's error primitives).
 //!
 //! # What stays hand-written, and why
 //!
@@ -43,7 +44,7 @@ mod pkce;
 mod tests;
 mod token;
 
-pub use error::TokenEndpointError;
+pub(crate) use crate::error::TokenEndpointError;
 
 pub(crate) use pkce::{PkceVerifier, pkce_s256};
 pub(crate) use token::{TokenClient, TokenResponse};

@@ -28,12 +28,12 @@ impl PkceChallenge {
 /// A new verifier (256 random bits, 43 characters) and its S256 challenge.
 ///
 /// The random bits come from the crate's one generator, filled at once
-/// ([`random_token`](crate::login::random_token)); oauth2's own `new_random_sha256` draws them
+/// ([`random_token`](crate::crypto::random_token)); oauth2's own `new_random_sha256` draws them
 /// a byte at a time. The verifier moves into [`PkceVerifier`] without a copy, so the only copy
 /// is zeroized on drop.
 pub(crate) fn pkce_s256() -> (PkceVerifier, PkceChallenge) {
     // 32 bytes encode to 43 characters: the length oauth2 asserts (43 to 128) always holds.
-    let verifier = PkceCodeVerifier::new(crate::login::random_token(32));
+    let verifier = PkceCodeVerifier::new(crate::crypto::random_token(32));
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
     (
         PkceVerifier::new(verifier.into_secret()),

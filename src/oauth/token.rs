@@ -321,7 +321,10 @@ impl<'a> TokenClient<'a> {
         token_endpoint: &Url,
         redirect_uri: &str,
     ) -> Result<TokenResponse, TokenEndpointError> {
-        let code = format!("cx-sso-connection-check-{}", crate::login::random_token(16));
+        let code = format!(
+            "cx-sso-connection-check-{}",
+            crate::crypto::random_token(16)
+        );
         let (verifier, _) = super::pkce_s256();
         self.exchange_code(token_endpoint, &code, redirect_uri, &verifier)
             .await

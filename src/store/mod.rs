@@ -185,6 +185,8 @@ mod redis;
 mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+pub(crate) use crate::crypto::key;
+pub use crate::error::StoreError;
 pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -313,58 +315,6 @@ pub enum DeleteOutcome {
     Missing,
 }
 
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The backing service could not be reached or failed; retrying later may work.
-    #[error("store unavailable: {message}")]
-    Unavailable {
-        /// What failed, without data.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-    /// The operation lost a race inside the backend (a serialization failure or deadlock in the
-    /// database, a watched key changed) and changed nothing; trying again may succeed.
-    #[error("store contention: {message}")]
-    Contention {
-        /// What lost, without data.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-    /// A stored record could not be decoded: it was written by something else or corrupted.
-    #[error("stored record is corrupt: {message}")]
-    Corrupt {
-        /// What was wrong, without data.
-        message: String,
-    },
-}
-
-impl StoreError {
-    /// An [`Unavailable`](Self::Unavailable) error with no source.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::Unavailable {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An [`Unavailable`](Self::Unavailable) error caused by `source`.
-    pub fn unavailable_from(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::Unavailable {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
-
 /// Persistence for the broker. See the [module docs](self) for the contract and an example.
 #[async_trait]
 pub trait Store: Debug + Send + Sync + 'static {
@@ -455,31 +405,4 @@ pub trait Store: Debug + Send + Sync + 'static {
         index: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<(String, Record)>, StoreError>;
-}
-
-/// Builds a store key from parts, escaping so that distinct part lists never collide.
-pub(crate) fn key(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push('|');
-        }
-        for c in part.chars() {
-            match c {
-                '%' => out.push_str("%25"),
-                '|' => out.push_str("%7C"),
-                c => out.push(c),
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keys_do_not_collide() {
-        assert_ne!(super::key(&["a|b", "c"]), super::key(&["a", "b|c"]));
-        assert_ne!(super::key(&["a%7Cb"]), super::key(&["a|b"]));
-    }
 }

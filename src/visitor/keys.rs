@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::broker::Broker;
-use crate::error::{ConfigError, Error, VisitorAdminError};
+use crate::error::{ConfigError, Error, VisitorAdminError, id_constructors};
 use crate::ids::{TenantId, id_type, slug_char};
 use crate::secret::ClientSecret;
 
@@ -31,6 +31,7 @@ id_type!(
     64,
     slug_char
 );
+id_constructors!(VisitorKeyId);
 
 impl VisitorKeyId {
     pub(super) fn generate() -> Self {

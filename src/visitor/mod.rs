@@ -176,6 +176,7 @@ mod token;
 
 #[cfg(doc)]
 use crate::broker::Broker;
+use crate::error::id_constructors;
 use crate::ids::{id_type, slug_char};
 
 pub use admin::VisitorConfigOptions;
@@ -193,3 +194,4 @@ id_type!(
     64,
     slug_char
 );
+id_constructors!(VisitorAudience);

@@ -5,9 +5,15 @@
 //! [`ErrorKind`]s a host turns into pages or status codes. No error ever carries a secret, a
 //! token, a code or a URL with a query.
 
+mod ids;
+mod oauth;
+mod store;
+
+pub(crate) use ids::id_constructors;
+pub use oauth::TokenEndpointError;
+pub use store::StoreError;
+
 use crate::http::HttpError;
-pub use crate::oauth::TokenEndpointError;
-use crate::store::StoreError;
 
 /// Everything that can go wrong in the broker.
 #[derive(Debug, thiserror::Error)]
