@@ -14,10 +14,11 @@ use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::SessionGrant;
-use crate::store::{DeleteOutcome, Inserted, NewRecord, StoreError, key};
+use crate::store::records::{self, StoredRecord, json_record};
+use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 
-pub(crate) const NS_BINDING: &str = "binding";
-pub(crate) const NS_TICKET: &str = "link_ticket";
+pub(crate) const NS_BINDING: &str = records::BINDING.name;
+pub(crate) const NS_TICKET: &str = records::LINK_TICKET.name;
 /// How often [`Broker::unbind`] starts over when the binding changes under it.
 const UNBIND_ATTEMPTS: usize = 3;
 
@@ -70,12 +71,8 @@ struct TicketRecord {
     policy_epoch: u64,
 }
 
-fn corrupt(what: &str) -> Error {
-    StoreError::Corrupt {
-        message: what.to_owned(),
-    }
-    .into()
-}
+json_record!(AccountBinding => BINDING);
+json_record!(TicketRecord => LINK_TICKET);
 
 /// The store key of a link ticket: the ticket bound to its tenant, so that presenting it in
 /// another tenant addresses nothing and spends nothing. The record's index is the hash of the
@@ -146,12 +143,11 @@ impl Broker {
         identity: &ExternalIdentity,
     ) -> Result<Option<AccountBinding>, Error> {
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
-        match self.inner.store.get(NS_BINDING, &k, self.now()).await? {
-            Some(r) => Ok(Some(
-                serde_json::from_slice(&r.value).map_err(|_| corrupt("binding"))?,
-            )),
-            None => Ok(None),
-        }
+        Ok(
+            records::get::<AccountBinding>(&*self.inner.store, &k, self.now())
+                .await?
+                .map(|b| b.record),
+        )
     }
 
     /// Whether the application's [`EmailMatch`] rule lets `identity` be bound to `user`.
@@ -218,7 +214,6 @@ impl Broker {
             email: identity.email.clone(),
             created_at: now,
         };
-        let value = serde_json::to_vec(&binding).map_err(|_| corrupt("binding"))?;
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
         let inserted = self
             .inner
@@ -226,7 +221,7 @@ impl Broker {
             .insert(
                 NS_BINDING,
                 &k,
-                NewRecord::new(value).index(user_index(tenant, user)),
+                records::encode(&binding)?.index(user_index(tenant, user)),
                 now,
             )
             .await?;
@@ -350,14 +345,13 @@ impl Broker {
             identity: identity.clone(),
             policy_epoch: self.effective_policy(tenant).await?.epoch,
         };
-        let value = serde_json::to_vec(&record).map_err(|_| corrupt("link ticket"))?;
         let inserted = self
             .inner
             .store
             .insert(
                 NS_TICKET,
                 &ticket_key(tenant, &ticket),
-                NewRecord::new(value)
+                records::encode(&record)?
                     .expires_at(now + self.inner.options.link_ticket_ttl)
                     .index(hash_key(&ticket)),
                 now,
@@ -403,11 +397,12 @@ impl Broker {
             );
             Err(e.into())
         };
-        let Some(record) = self
-            .inner
-            .store
-            .take(NS_TICKET, &ticket_key(tenant, ticket.secret()), now)
-            .await?
+        let Some(t) = records::take::<TicketRecord>(
+            &*self.inner.store,
+            &ticket_key(tenant, ticket.secret()),
+            now,
+        )
+        .await?
         else {
             // Only for the audit: is it alive in another tenant? It is left there either way.
             let elsewhere = self
@@ -422,8 +417,6 @@ impl Broker {
             };
             return refused(rule, BindingError::TicketInvalid);
         };
-        let t: TicketRecord =
-            serde_json::from_slice(&record.value).map_err(|_| corrupt("link ticket"))?;
         if t.tenant != *tenant {
             // Unreachable through the key; kept so a store bug cannot cross tenants.
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
@@ -511,14 +504,13 @@ impl Broker {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<AccountBinding>, Error> {
-        let rows = self
-            .inner
-            .store
-            .list(NS_BINDING, &user_index(tenant, user), self.now())
-            .await?;
-        rows.into_iter()
-            .map(|(_, r)| serde_json::from_slice(&r.value).map_err(|_| corrupt("binding")))
-            .collect()
+        let rows = records::list::<AccountBinding>(
+            &*self.inner.store,
+            &user_index(tenant, user),
+            self.now(),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|(_, b)| b.record).collect())
     }
 
     /// Removes `user`'s binding `binding` (its [`AccountBinding::id`], as listed by
@@ -571,8 +563,7 @@ impl Broker {
             .await?;
         let mut found = None;
         for (_, record) in rows {
-            let b: AccountBinding =
-                serde_json::from_slice(&record.value).map_err(|_| corrupt("binding"))?;
+            let b = AccountBinding::from_bytes(&record.value)?;
             if b.tenant == *tenant && b.user == *user && b.id() == *binding {
                 found = Some((b, record.version));
                 break;

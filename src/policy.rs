@@ -10,10 +10,11 @@ use crate::broker::Broker;
 use crate::error::{Error, PolicyError};
 use crate::ids::{ProviderId, TenantId, UserId};
 use crate::provider::SsoStatus;
-use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
+use crate::store::records::{self, CasRetry, PrivilegedUser, StoredRecord, json_record};
+use crate::store::{CasOutcome, Inserted, key};
 
-pub(crate) const NS_POLICY: &str = "tenant_policy";
-pub(crate) const NS_PRIVILEGED: &str = "privileged_user";
+pub(crate) const NS_POLICY: &str = records::TENANT_POLICY.name;
+pub(crate) const NS_PRIVILEGED: &str = records::PRIVILEGED_USER.name;
 
 /// How many past switches a policy remembers to judge old sessions; a session older than all
 /// of them is treated as revoked (fail closed).
@@ -264,12 +265,7 @@ impl LinkingPolicy {
     }
 }
 
-fn corrupt(what: &str) -> Error {
-    StoreError::Corrupt {
-        message: what.to_owned(),
-    }
-    .into()
-}
+json_record!(PolicyRecord => TENANT_POLICY);
 
 impl Broker {
     pub(crate) fn audit(
@@ -321,7 +317,7 @@ impl Broker {
                 self.inner
                     .policies
                     .get_or_decode(tenant.as_str(), &r.value, || {
-                        serde_json::from_slice(&r.value).map_err(|_| corrupt("tenant policy"))
+                        PolicyRecord::from_bytes(&r.value).map_err(Error::from)
                     })?,
                 r.version,
             )),
@@ -373,7 +369,9 @@ impl Broker {
             ) -> Result<Vec<(AuditKind, &'static str)>, Error>
             + Send,
     {
-        for _ in 0..8 {
+        let mut retry = CasRetry::new(&records::TENANT_POLICY);
+        loop {
+            retry.attempt()?;
             let (p, version) = self.policy_record(tenant).await?;
             let mut p = (*p).clone();
             let now = self.now();
@@ -382,11 +380,10 @@ impl Broker {
                 events.push((AuditKind::MethodEffective, "scheduled_switch"));
             }
             events.extend(change(&mut p, now)?);
-            let value = serde_json::to_vec(&p).map_err(|_| corrupt("tenant policy"))?;
             let written = if version == 0 {
                 self.inner
                     .store
-                    .insert(NS_POLICY, tenant.as_str(), NewRecord::new(value), now)
+                    .insert(NS_POLICY, tenant.as_str(), records::encode(&p)?, now)
                     .await?
                     == Inserted::Yes
             } else {
@@ -397,7 +394,7 @@ impl Broker {
                             NS_POLICY,
                             tenant.as_str(),
                             version,
-                            NewRecord::new(value),
+                            records::encode(&p)?,
                             now
                         )
                         .await?,
@@ -412,7 +409,6 @@ impl Broker {
                 return Ok(p);
             }
         }
-        Err(StoreError::unavailable("tenant policy kept changing concurrently").into())
     }
 
     /// Schedules a change of the tenant's authentication method.
@@ -569,7 +565,7 @@ impl Broker {
             .put(
                 NS_PRIVILEGED,
                 &k,
-                NewRecord::new(user.as_str().as_bytes().to_vec()).index(tenant.as_str()),
+                records::encode(&PrivilegedUser(user.clone()))?.index(tenant.as_str()),
                 self.now(),
             )
             .await?;
@@ -617,18 +613,13 @@ impl Broker {
     ///
     /// [`Error::Store`].
     pub async fn list_privileged_users(&self, tenant: &TenantId) -> Result<Vec<UserId>, Error> {
-        self.inner
-            .store
-            .list(NS_PRIVILEGED, tenant.as_str(), self.now())
-            .await?
-            .into_iter()
-            .map(|(_, r)| {
-                std::str::from_utf8(&r.value)
-                    .ok()
-                    .and_then(|s| UserId::new(s).ok())
-                    .ok_or_else(|| corrupt("privileged user"))
-            })
-            .collect()
+        Ok(
+            records::list::<PrivilegedUser>(&*self.inner.store, tenant.as_str(), self.now())
+                .await?
+                .into_iter()
+                .map(|(_, p)| p.record.0)
+                .collect(),
+        )
     }
 
     pub(crate) async fn is_privileged(

@@ -66,10 +66,11 @@ use crate::error::{ConnectionError, Error, IdTokenError, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
 use crate::oauth::TokenClient;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::store::records::{self, CasRetry, LeaseHolder, StoredRecord, json_record};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
 
-pub(crate) const NS_CONNECTION: &str = "connection";
-pub(crate) const NS_LEASE: &str = "connection_lease";
+pub(crate) const NS_CONNECTION: &str = records::CONNECTION.name;
+pub(crate) const NS_LEASE: &str = records::CONNECTION_LEASE.name;
 
 /// How long a refresh lease lasts when its holder dies.
 const LEASE_TTL: Duration = Duration::seconds(120);
@@ -228,11 +229,10 @@ impl RefreshLocks {
     }
 }
 
+json_record!(ConnectionRecord => CONNECTION);
+
 fn corrupt() -> Error {
-    StoreError::Corrupt {
-        message: "connection record".into(),
-    }
-    .into()
+    records::corrupt(&records::CONNECTION).into()
 }
 
 fn split_scopes(s: &str) -> Vec<String> {
@@ -262,7 +262,7 @@ impl Broker {
     }
 
     fn encode(record: &ConnectionRecord) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(record).map_err(|_| corrupt())
+        Ok(record.to_bytes()?)
     }
 
     /// Stores the tokens of a completed connect login, replacing any previous ones at once.
@@ -310,15 +310,10 @@ impl Broker {
     }
 
     async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
-        let record = self
-            .inner
-            .store
-            .get(NS_CONNECTION, k, self.now())
+        let stored = records::get::<ConnectionRecord>(&*self.inner.store, k, self.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
-        let parsed: ConnectionRecord =
-            serde_json::from_slice(&record.value).map_err(|_| corrupt())?;
-        Ok((parsed, record.version))
+        Ok((stored.record, stored.version))
     }
 
     /// Whether the stored access token is usable now, refresh margin included.
@@ -462,7 +457,7 @@ impl Broker {
                 return Ok((token, record.mailbox));
             }
             let holder = crate::crypto::random_token(16);
-            let lease = NewRecord::new(holder.clone().into_bytes()).expires_at(now + LEASE_TTL);
+            let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {
                     return self
@@ -568,7 +563,7 @@ impl Broker {
         let store = &self.inner.store;
         let now = self.now();
         match store.get(NS_LEASE, k, now).await {
-            Ok(Some(r)) if r.value == holder.as_bytes() => {
+            Ok(Some(r)) if LeaseHolder::from_bytes(&r.value).is_ok_and(|h| h.0 == holder) => {
                 if let Err(e) = store.compare_and_delete(NS_LEASE, k, r.version, now).await {
                     tracing::warn!(error = %e, "could not release a connection refresh lease");
                 }
@@ -799,11 +794,9 @@ impl Broker {
     ///
     /// [`Error::Store`].
     pub async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<ConnectionInfo>, Error> {
-        let rows = self
-            .inner
-            .store
-            .list(NS_CONNECTION, tenant.as_str(), self.now())
-            .await?;
+        let rows =
+            records::list::<ConnectionRecord>(&*self.inner.store, tenant.as_str(), self.now())
+                .await?;
         let prefix = format!("{}|", key(&[tenant.as_str()]));
         rows.into_iter()
             .map(|(k, r)| {
@@ -811,9 +804,7 @@ impl Broker {
                     .strip_prefix(&prefix)
                     .and_then(|c| ConnectionId::new(c).ok())
                     .ok_or_else(corrupt)?;
-                let record: ConnectionRecord =
-                    serde_json::from_slice(&r.value).map_err(|_| corrupt())?;
-                Ok(info(id, record))
+                Ok(info(id, r.record))
             })
             .collect()
     }
@@ -839,7 +830,9 @@ impl Broker {
         let (record, _) = self.load_connection(&k).await?;
         let revocation = self.revoke_at_provider(tenant, connection, &record).await;
         // A refresh may swap the record meanwhile: retry on conflict, a few times.
-        for _ in 0..5 {
+        let mut retry = CasRetry::new(&records::CONNECTION);
+        loop {
+            retry.attempt()?;
             let (record, version) = self.load_connection(&k).await?;
             let updated = ConnectionRecord {
                 access_token: None,
@@ -878,10 +871,6 @@ impl Broker {
                 CasOutcome::Conflict { .. } => continue,
             }
         }
-        Err(ConnectionError::Transient {
-            retry_after: CONTENTION_RETRY,
-        }
-        .into())
     }
 
     async fn revoke_at_provider(

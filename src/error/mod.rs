@@ -667,7 +667,9 @@ pub enum VisitorAdminError {
     /// The key ring has no signing key (it should always have one).
     #[error("the key ring has no signing key")]
     NoSigningKey,
-    /// Another administrator kept changing the key ring; try again.
+    /// Not returned any more: a key-ring change that keeps losing to other writers is
+    /// [`Error::Store`] with [`StoreError::Contention`], like every compare-and-swap update of
+    /// the crate. Kept so that existing matches compile.
     #[error("the key ring changed concurrently too many times; try again")]
     Contended,
 }

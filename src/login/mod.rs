@@ -25,9 +25,10 @@ use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
 use crate::policy::SessionMethod;
 use crate::provider::{ProviderConfig, ProviderKind, ProviderMetadata};
 use crate::secret::{BrowserBinding, LinkTicket};
-use crate::store::{NewRecord, key};
+use crate::store::key;
+use crate::store::records::{self, StoredRecord, json_record};
 
-pub(crate) const NS_PENDING: &str = "pending_login";
+pub(crate) const NS_PENDING: &str = records::PENDING_LOGIN.name;
 
 /// What a login is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,16 +356,12 @@ impl Broker {
             expires_at,
             policy_epoch: policy.epoch,
         };
-        let value =
-            serde_json::to_vec(&pending).map_err(|e| crate::store::StoreError::Corrupt {
-                message: e.to_string(),
-            })?;
         let inserted = inner
             .store
             .insert(
                 NS_PENDING,
                 &pending_key(&state, &binding),
-                NewRecord::new(value)
+                records::encode(&pending)?
                     .expires_at(expires_at)
                     .index(hash_key(&state)),
                 now,
@@ -425,21 +422,18 @@ impl Broker {
         route.check_state(&callback.state)?;
         let now = inner.clock.now();
         // The single atomic consume: only the right (state, cookie) pair addresses the record.
-        let Some(record) = inner
-            .store
-            .take(
-                NS_PENDING,
-                &pending_key(&callback.state, browser_binding),
-                now,
-            )
-            .await?
+        let Some(pending) = records::take::<PendingLogin>(
+            &*inner.store,
+            &pending_key(&callback.state, browser_binding),
+            now,
+        )
+        .await?
         else {
             return Err(self
                 .refuse_unknown_state(&callback.state, now)
                 .await?
                 .into());
         };
-        let pending = decode_pending(&record.value)?;
         if pending.expires_at <= now {
             return Err(StateError::Unknown.into());
         }
@@ -576,7 +570,7 @@ impl Broker {
         let Some((_, record)) = live.first() else {
             return Ok(StateError::Unknown);
         };
-        if let Ok(pending) = decode_pending(&record.value) {
+        if let Ok(pending) = PendingLogin::from_bytes(&record.value) {
             self.audit(
                 &pending.tenant,
                 "browser",
@@ -794,14 +788,7 @@ impl Broker {
     }
 }
 
-fn decode_pending(value: &[u8]) -> Result<PendingLogin, Error> {
-    serde_json::from_slice(value).map_err(|_| {
-        crate::store::StoreError::Corrupt {
-            message: "pending login".into(),
-        }
-        .into()
-    })
-}
+json_record!(PendingLogin => PENDING_LOGIN);
 
 /// Plain OAuth 2.0 applications only connect mailboxes; they cannot sign anyone in.
 fn check_intent(config: &ProviderConfig, connect: bool) -> Result<(), Error> {

@@ -10,16 +10,8 @@ use crate::provider::{
     CheckResult, ConnectionCheck, LoadedProvider, ProviderConfig, ProviderProblem, ProviderReport,
     ProviderStatus, SecretCheck, SsoStatus, StoredProvider,
 };
-use crate::store::{NewRecord, StoreError, key};
-
-pub(crate) const NS_PROVIDER: &str = "provider";
-
-fn corrupt() -> Error {
-    StoreError::Corrupt {
-        message: "provider record".into(),
-    }
-    .into()
-}
+use crate::store::key;
+use crate::store::records::{self, PROVIDER};
 
 impl Broker {
     /// Saves a tenant's SSO application (replacing one with the same id), then checks the
@@ -79,13 +71,12 @@ impl Broker {
             status: stored.status(),
             check,
         };
-        let value = serde_json::to_vec(&stored).map_err(|_| corrupt())?;
         self.inner
             .store
             .put(
-                NS_PROVIDER,
+                PROVIDER.name,
                 &k,
-                NewRecord::new(value).index(tenant.as_str()),
+                records::encode(&stored)?.index(tenant.as_str()),
                 self.now(),
             )
             .await?;
@@ -104,7 +95,12 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<(), Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
-        if self.inner.store.delete(NS_PROVIDER, &k, self.now()).await? {
+        if self
+            .inner
+            .store
+            .delete(PROVIDER.name, &k, self.now())
+            .await?
+        {
             Ok(())
         } else {
             Err(not_configured(tenant, provider))
@@ -132,7 +128,7 @@ impl Broker {
         let rows = self
             .inner
             .store
-            .list(NS_PROVIDER, tenant.as_str(), self.now())
+            .list(PROVIDER.name, tenant.as_str(), self.now())
             .await?;
         let key = self.inner.options.encryption_key.as_ref();
         rows.into_iter()
@@ -155,7 +151,7 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
-        let record = self.inner.store.get(NS_PROVIDER, &k, self.now()).await?;
+        let record = self.inner.store.get(PROVIDER.name, &k, self.now()).await?;
         self.loaded_provider_from(tenant, provider, &k, record)
     }
 
@@ -165,7 +161,7 @@ impl Broker {
         tenant: &TenantId,
         provider: &ProviderId,
     ) -> (&'static str, String) {
-        (NS_PROVIDER, key(&[tenant.as_str(), provider.as_str()]))
+        (PROVIDER.name, key(&[tenant.as_str(), provider.as_str()]))
     }
 
     /// The application from its record `record`, read at `k` (see

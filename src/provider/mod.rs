@@ -1150,6 +1150,8 @@ pub(crate) struct StoredProvider {
     pub(crate) last_check: Option<ConnectionCheck>,
 }
 
+crate::store::records::json_record!(StoredProvider => PROVIDER);
+
 impl StoredProvider {
     /// [`ProviderStatus::Ready`] or [`ProviderStatus::Invalid`], from the configuration's
     /// static problems and the last connection check (no network).
@@ -1200,11 +1202,11 @@ impl StoredProvider {
         tenant: &TenantId,
         bytes: &[u8],
     ) -> Result<Self, Error> {
+        use crate::store::records::StoredRecord;
         let corrupt = |message: &str| crate::store::StoreError::Corrupt {
             message: message.to_owned(),
         };
-        let mut stored: Self =
-            serde_json::from_slice(bytes).map_err(|_| corrupt("provider record"))?;
+        let mut stored = <Self as StoredRecord>::from_bytes(bytes)?;
         let secret = crate::crypto::open_text(
             key,
             Self::binding(tenant, stored.config.id()),

@@ -12,6 +12,26 @@
 //! (pending logins, link tickets), insert-if-absent (bindings, replay ids, leases) and
 //! compare-and-swap on a version (connection tokens).
 //!
+//! # What the crate stores
+//!
+//! [`NAMESPACES`] lists every namespace the crate writes, each with what a record holds,
+//! whether it is [durable](Lifetime::Durable) or [short-lived](Lifetime::ShortLived) (written
+//! with an expiry; [`SHORT_LIVED_NAMESPACES`] are their names), and its format
+//! [version](Namespace::format):
+//!
+//! | namespace | lifetime | record |
+//! |---|---|---|
+//! | `provider` | durable | a tenant's provider application, client secret sealed |
+//! | `binding` | durable | a provider account bound to a user |
+//! | `tenant_policy` | durable | a tenant's authentication method and pending switch |
+//! | `privileged_user` | durable | a user who keeps password sign-in under SSO |
+//! | `connection` | durable | a mailbox connection, tokens sealed |
+//! | `visitor_config` | durable | a visitor configuration and its key ring, keys sealed |
+//! | `pending_login` | short-lived | a begun login (the login TTL) |
+//! | `link_ticket` | short-lived | a link ticket (the link-ticket TTL) |
+//! | `visitor_jti` | short-lived | the id of a used single-use visitor token (until it expires) |
+//! | `connection_lease` | short-lived | a connection refresh lease (seconds) |
+//!
 //! # Contract
 //!
 //! Every method receives `now`, the broker's clock reading. A record whose `expires_at` is at or
@@ -41,7 +61,8 @@
 //!   replica that may lag or a cache. The broker makes security decisions on it (whether SSO can
 //!   be enforced, whether removing a binding locks a user out).
 //! - A failure of the backing service is [`StoreError::Unavailable`]; the broker turns it into a
-//!   refusal, never into a session, binding or token.
+//!   refusal, never into a session, binding or token. A compare-and-swap update the broker
+//!   loses to concurrent writers eight times in a row is [`StoreError::Contention`].
 //!
 //! [`conformance`](crate::testing::conformance) (feature `test-util`) is the suite that every
 //! backend in this crate passes; run it against your own store.
@@ -180,6 +201,7 @@ use time::OffsetDateTime;
 
 mod decoded;
 mod memory;
+pub(crate) mod records;
 #[cfg(feature = "redis")]
 mod redis;
 mod split;
@@ -189,6 +211,7 @@ pub(crate) use crate::crypto::key;
 pub use crate::error::StoreError;
 pub(crate) use decoded::DecodedCache;
 pub use memory::MemoryStore;
+pub use records::{Encoding, Lifetime, NAMESPACES, Namespace};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use split::{SHORT_LIVED_NAMESPACES, SplitStore};

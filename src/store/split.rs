@@ -9,15 +9,16 @@ use time::OffsetDateTime;
 
 use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, StoreError};
 
-/// The namespaces of the crate's short-lived records today: pending logins (10 minutes), link
+/// The names of the [short-lived](super::Lifetime::ShortLived) [`NAMESPACES`](super::NAMESPACES)
+/// of the crate's records today: pending logins (10 minutes), link
 /// tickets, visitor token ids kept against replay (until the token expires) and refresh leases
 /// (seconds). Everything else (provider configurations, bindings, tenant policies, privileged
 /// users, visitor configurations, connection tokens) is durable.
 pub const SHORT_LIVED_NAMESPACES: &[&str] = &[
-    "pending_login",
-    "link_ticket",
-    "visitor_jti",
-    "connection_lease",
+    super::records::PENDING_LOGIN.name,
+    super::records::LINK_TICKET.name,
+    super::records::VISITOR_JTI.name,
+    super::records::CONNECTION_LEASE.name,
 ];
 
 /// A [`Store`] that sends each namespace to one of two stores: the short-lived ones to a fast

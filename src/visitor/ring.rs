@@ -17,18 +17,17 @@ use crate::broker::Broker;
 use crate::crypto::{self, EncryptionKey};
 use crate::error::{Error, VisitorAdminError, VisitorTokenError};
 use crate::ids::TenantId;
+use crate::store::records::{self, CasRetry, StoredRecord, json_record};
 use crate::store::{self, CasOutcome, NewRecord, Record, StoreError};
 
 /// The store namespace of visitor configurations, keyed `tenant|audience`, indexed by tenant.
-pub(super) const NS_CONFIG: &str = "visitor_config";
+pub(super) const NS_CONFIG: &str = records::VISITOR_CONFIG.name;
 /// The format version of [`RingRecord`].
-pub(super) const RECORD_FORMAT: u32 = 1;
+pub(super) const RECORD_FORMAT: u32 = records::VISITOR_CONFIG.format;
 /// Keys a ring may hold that are not retired.
 const MAX_USABLE_KEYS: usize = 8;
 /// Retired keys whose metadata a ring keeps (the oldest go first).
 const MAX_RETIRED_KEPT: usize = 16;
-/// How many times a key-ring change is retried when another write got in between.
-const CAS_ATTEMPTS: usize = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Stored form
@@ -106,7 +105,7 @@ impl RingRecord {
         secret: Option<&EncryptionKey>,
         skey: &str,
     ) -> Result<Self, Error> {
-        let mut ring: Self = serde_json::from_slice(&rec.value).map_err(|_| corrupt())?;
+        let mut ring = Self::from_bytes(&rec.value)?;
         if ring.v != RECORD_FORMAT || store::key(&[&ring.tenant, &ring.audience]) != skey {
             return Err(corrupt());
         }
@@ -149,7 +148,7 @@ impl RingRecord {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let sealed = SealedRing { ring: self, keys };
-        let value = serde_json::to_vec(&sealed).map_err(|_| corrupt())?;
+        let value = records::to_json(&records::VISITOR_CONFIG, &sealed)?;
         Ok(NewRecord::new(value).index(self.tenant.clone()))
     }
 
@@ -229,11 +228,10 @@ impl RingRecord {
     }
 }
 
+json_record!(RingRecord => VISITOR_CONFIG);
+
 pub(super) fn corrupt() -> Error {
-    StoreError::Corrupt {
-        message: "visitor configuration record".into(),
-    }
-    .into()
+    records::corrupt(&records::VISITOR_CONFIG).into()
 }
 
 pub(super) fn from_unix(t: i64) -> OffsetDateTime {
@@ -396,7 +394,9 @@ impl Broker {
         mut change: impl FnMut(&mut RingRecord, OffsetDateTime) -> Result<T, VisitorAdminError> + Send,
     ) -> Result<T, Error> {
         let skey = config_key(tenant, audience);
-        for _ in 0..CAS_ATTEMPTS {
+        let mut retry = CasRetry::new(&records::VISITOR_CONFIG);
+        loop {
+            retry.attempt()?;
             let now = self.now();
             let rec = self
                 .inner
@@ -422,6 +422,5 @@ impl Broker {
                 CasOutcome::Missing => return Err(VisitorAdminError::NotConfigured.into()),
             }
         }
-        Err(VisitorAdminError::Contended.into())
     }
 }

@@ -72,7 +72,8 @@ impl Broker {
     /// # Errors
     ///
     /// [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::TooManyKeys`],
-    /// [`VisitorAdminError::Contended`], [`Error::Store`].
+    /// [`Error::Store`] ([`StoreError::Contention`](crate::StoreError::Contention) when other
+    /// writers kept changing the ring).
     pub async fn add_visitor_key(
         &self,
         tenant: &TenantId,
@@ -133,7 +134,7 @@ impl Broker {
     /// # Errors
     ///
     /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::KeyState`] when the key is
-    /// retired, [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::Contended`],
+    /// retired, [`VisitorAdminError::NotConfigured`],
     /// [`Error::Store`].
     pub async fn promote_visitor_key(
         &self,
@@ -154,7 +155,8 @@ impl Broker {
     ///
     /// [`VisitorAdminError::KeyState`] for the signing key (promote another first),
     /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::NotConfigured`],
-    /// [`VisitorAdminError::Contended`], [`Error::Store`].
+    /// [`Error::Store`] ([`StoreError::Contention`](crate::StoreError::Contention) when other
+    /// writers kept changing the ring).
     pub async fn retire_visitor_key(
         &self,
         tenant: &TenantId,

@@ -36,14 +36,15 @@ use super::ring::from_unix;
 use crate::broker::Broker;
 use crate::error::{Error, VisitorAdminError, VisitorTokenError};
 use crate::ids::TenantId;
-use crate::store::{self, Inserted, NewRecord};
+use crate::store::records::{self, SeenJti};
+use crate::store::{self, Inserted};
 
 /// The largest token [`Broker::verify_visitor_token`] reads.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// An HMAC-SHA256 signature in unpadded base64url: 32 bytes.
 const SIG_B64_LEN: usize = 43;
 /// The store namespace of the `jti`s accepted in single-use mode.
-const NS_JTI: &str = "visitor_jti";
+const NS_JTI: &str = records::VISITOR_JTI.name;
 
 /// The bytes allowed in a compact JWS: the base64url alphabet and `.`.
 const TOKEN_ALPHABET: [bool; 256] = {
@@ -247,7 +248,7 @@ impl Broker {
                 .ok_or(VisitorTokenError::MissingClaim("jti"))?;
             let until = from_unix(checked.exp).saturating_add(self.inner.options.leeway);
             let rkey = store::key(&[tenant.as_str(), audience.as_str(), jti]);
-            let rec = NewRecord::new(Vec::new()).expires_at(until);
+            let rec = records::encode(&SeenJti)?.expires_at(until);
             if self.inner.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
                 return Err(VisitorTokenError::Replayed.into());
             }
