@@ -53,7 +53,10 @@ fn main() {
             "+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==",
         ),
         // {"status":"400","schemes":"Bearer"} unpadded.
-        ("status-400", "eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIn0"),
+        (
+            "status-400",
+            "eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIn0",
+        ),
         // {"status":401} (a number).
         ("status-number", "eyJzdGF0dXMiOjQwMX0="),
         ("not-base64", "not base64 at all!"),
@@ -65,9 +68,18 @@ fn main() {
     // ---- callback -------------------------------------------------------------------------
     let bad_grant = "400\n{\"error\":\"invalid_grant\",\"error_description\":\"Bad Request\"}";
     for (name, parts) in [
-        ("signin", ["code=fuzz-code&state={state}", "{binding}", "", "", "\0"]),
-        ("link", ["code=fuzz-code&state={state}", "{binding}", "", "", "\u{1}"]),
-        ("connect", ["code=fuzz-code&state={state}", "{binding}", "", "", "\u{2}"]),
+        (
+            "signin",
+            ["code=fuzz-code&state={state}", "{binding}", "", "", "\0"],
+        ),
+        (
+            "link",
+            ["code=fuzz-code&state={state}", "{binding}", "", "", "\u{1}"],
+        ),
+        (
+            "connect",
+            ["code=fuzz-code&state={state}", "{binding}", "", "", "\u{2}"],
+        ),
         (
             "google-shape",
             [
@@ -88,10 +100,25 @@ fn main() {
                 "\0",
             ],
         ),
-        ("iss-parameter", ["code=c&state={state}&iss={issuer}", "{binding}", "", "", "\0"]),
+        (
+            "iss-parameter",
+            [
+                "code=c&state={state}&iss={issuer}",
+                "{binding}",
+                "",
+                "",
+                "\0",
+            ],
+        ),
         (
             "iss-mismatch",
-            ["code=c&state={state}&iss=https%3A%2F%2Fevil.example", "{binding}", "", "", "\0"],
+            [
+                "code=c&state={state}&iss=https%3A%2F%2Fevil.example",
+                "{binding}",
+                "",
+                "",
+                "\0",
+            ],
         ),
         (
             "denied",
@@ -103,10 +130,19 @@ fn main() {
                 "\0",
             ],
         ),
-        ("two-codes", ["code=a&code=b&state={state}", "{binding}", "", "", "\0"]),
-        ("other-cookie", ["code=c&state={state}", "x{binding}", "", "", "\0"]),
+        (
+            "two-codes",
+            ["code=a&code=b&state={state}", "{binding}", "", "", "\0"],
+        ),
+        (
+            "other-cookie",
+            ["code=c&state={state}", "x{binding}", "", "", "\0"],
+        ),
         ("no-state", ["code=c", "{binding}", "", "", "\0"]),
-        ("invalid-grant", ["code=c&state={state}", "{binding}", bad_grant, "", "\0"]),
+        (
+            "invalid-grant",
+            ["code=c&state={state}", "{binding}", bad_grant, "", "\0"],
+        ),
         (
             "userinfo-other-sub",
             [
@@ -119,7 +155,13 @@ fn main() {
         ),
         (
             "userinfo-default",
-            ["code=c&state={state}", "{binding}", "", DEFAULT_USERINFO, "\0"],
+            [
+                "code=c&state={state}",
+                "{binding}",
+                "",
+                DEFAULT_USERINFO,
+                "\0",
+            ],
         ),
     ] {
         write("callback", name, &join(&parts));
@@ -143,12 +185,23 @@ fn main() {
             ],
         ),
         ("alg-none", [r#"{"alg":"none"}"#, DEFAULT_CLAIMS, "", "\0"]),
-        ("alg-rs256", [r#"{"alg":"RS256","kid":"{kid}"}"#, DEFAULT_CLAIMS, "", "\0"]),
+        (
+            "alg-rs256",
+            [r#"{"alg":"RS256","kid":"{kid}"}"#, DEFAULT_CLAIMS, "", "\0"],
+        ),
         ("no-kid", [r#"{"alg":"EdDSA"}"#, DEFAULT_CLAIMS, "", "\0"]),
-        ("unknown-kid", [r#"{"alg":"EdDSA","kid":"k9"}"#, DEFAULT_CLAIMS, "", "\0"]),
+        (
+            "unknown-kid",
+            [r#"{"alg":"EdDSA","kid":"k9"}"#, DEFAULT_CLAIMS, "", "\0"],
+        ),
         (
             "forged-signature",
-            [DEFAULT_HEADER, DEFAULT_CLAIMS, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "\0"],
+            [
+                DEFAULT_HEADER,
+                DEFAULT_CLAIMS,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "\0",
+            ],
         ),
         (
             "exp-string",
@@ -202,16 +255,39 @@ fn main() {
     let discovery = default_discovery();
     for (name, parts) in [
         ("default", [discovery.as_str(), ours.as_str(), "\0"]),
-        ("default-connect", [discovery.as_str(), ours.as_str(), "\u{1}"]),
-        ("fakeidp-google-doc", [&rehost(&google_doc, "accounts.google.com"), ours.as_str(), "\0"]),
-        ("fakeidp-google-jwks", [discovery.as_str(), google_jwks.as_str(), "\0"]),
-        ("fakeidp-google-jwks-and-ours", [discovery.as_str(), both.as_str(), "\0"]),
-        ("fakeidp-entra-doc", [&rehost(&entra_doc, "login.microsoftonline.com"), ours.as_str(), "\0"]),
-        ("fakeidp-oidc-doc", [&rehost(&oidc_doc, "idp.example.test"), ours.as_str(), "\0"]),
         (
-            "redirect",
-            ["302\n{}", ours.as_str(), "\0"],
+            "default-connect",
+            [discovery.as_str(), ours.as_str(), "\u{1}"],
         ),
+        (
+            "fakeidp-google-doc",
+            [
+                &rehost(&google_doc, "accounts.google.com"),
+                ours.as_str(),
+                "\0",
+            ],
+        ),
+        (
+            "fakeidp-google-jwks",
+            [discovery.as_str(), google_jwks.as_str(), "\0"],
+        ),
+        (
+            "fakeidp-google-jwks-and-ours",
+            [discovery.as_str(), both.as_str(), "\0"],
+        ),
+        (
+            "fakeidp-entra-doc",
+            [
+                &rehost(&entra_doc, "login.microsoftonline.com"),
+                ours.as_str(),
+                "\0",
+            ],
+        ),
+        (
+            "fakeidp-oidc-doc",
+            [&rehost(&oidc_doc, "idp.example.test"), ours.as_str(), "\0"],
+        ),
+        ("redirect", ["302\n{}", ours.as_str(), "\0"]),
         ("jwks-500", [discovery.as_str(), "500\n", "\0"]),
         ("jwks-empty", [discovery.as_str(), r#"{"keys":[]}"#, "\0"]),
         (
@@ -224,7 +300,14 @@ fn main() {
         ),
         (
             "issuer-mismatch",
-            [&discovery.replace("\"issuer\":\"https://idp.fuzz.test\"", "\"issuer\":\"https://evil.example\""), ours.as_str(), "\0"],
+            [
+                &discovery.replace(
+                    "\"issuer\":\"https://idp.fuzz.test\"",
+                    "\"issuer\":\"https://evil.example\"",
+                ),
+                ours.as_str(),
+                "\0",
+            ],
         ),
     ] {
         write("discovery_jwks", name, &join(&parts));
@@ -239,7 +322,10 @@ fn main() {
         ("default-connect", [DEFAULT_TOKEN, DEFAULT_REFRESH, "\u{2}"]),
         ("google", [google_token, DEFAULT_REFRESH, "\u{2}"]),
         ("entra", [entra_token, DEFAULT_REFRESH, "\u{2}"]),
-        ("refresh-with-id-token", [DEFAULT_TOKEN, refresh_with_id, "\0"]),
+        (
+            "refresh-with-id-token",
+            [DEFAULT_TOKEN, refresh_with_id, "\0"],
+        ),
         ("invalid-grant", [bad_grant, bad_grant, "\0"]),
         ("server-error", ["500\n", "503\n<html>busy</html>", "\0"]),
         (
@@ -271,7 +357,9 @@ fn main() {
         let mut out = Vec::new();
         for claims in [
             VisitorClaims::new("c-42"),
-            VisitorClaims::new("c-43").name("Ada").email("ada@example.com", true),
+            VisitorClaims::new("c-43")
+                .name("Ada")
+                .email("ada@example.com", true),
         ] {
             out.push(
                 w.broker
@@ -284,29 +372,94 @@ fn main() {
     });
     for (i, t) in minted.iter().enumerate() {
         write("visitor_token", &format!("minted-{i}"), t.as_bytes());
-        write("visitor_differential", &format!("raw-minted-{i}"), format!("raw:{t}").as_bytes());
+        write(
+            "visitor_differential",
+            &format!("raw-minted-{i}"),
+            format!("raw:{t}").as_bytes(),
+        );
     }
     let hs = r#"{"alg":"HS256","typ":"JWT","kid":"{kid}"}"#;
     let claims = r#"{"scope":"user","external_id":"c-42","name":"Ada","email":"ada@example.com","email_verified":true,"iat":{now},"exp":{exp},"jti":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#;
     for (name, parts) in [
         ("default", [hs, claims, ""]),
-        ("verify-only-key", [r#"{"alg":"HS256","kid":"vk2"}"#, claims, "2"]),
-        ("retired-key", [r#"{"alg":"HS256","kid":"vk0"}"#, claims, "0"]),
+        (
+            "verify-only-key",
+            [r#"{"alg":"HS256","kid":"vk2"}"#, claims, "2"],
+        ),
+        (
+            "retired-key",
+            [r#"{"alg":"HS256","kid":"vk0"}"#, claims, "0"],
+        ),
         ("wrong-key", [hs, claims, "2"]),
         ("alg-none", [r#"{"alg":"none","kid":"{kid}"}"#, claims, ""]),
-        ("crit", [r#"{"alg":"HS256","kid":"{kid}","crit":["exp"]}"#, claims, ""]),
-        ("typ-other", [r#"{"alg":"HS256","kid":"{kid}","typ":"at+jwt"}"#, claims, ""]),
-        ("duplicate-kid", [r#"{"alg":"HS256","kid":"vk2","kid":"{kid}"}"#, claims, ""]),
+        (
+            "crit",
+            [
+                r#"{"alg":"HS256","kid":"{kid}","crit":["exp"]}"#,
+                claims,
+                "",
+            ],
+        ),
+        (
+            "typ-other",
+            [
+                r#"{"alg":"HS256","kid":"{kid}","typ":"at+jwt"}"#,
+                claims,
+                "",
+            ],
+        ),
+        (
+            "duplicate-kid",
+            [r#"{"alg":"HS256","kid":"vk2","kid":"{kid}"}"#, claims, ""],
+        ),
         (
             "duplicate-claim",
-            [hs, r#"{"scope":"user","external_id":"a","external_id":"b","exp":{exp}}"#, ""],
+            [
+                hs,
+                r#"{"scope":"user","external_id":"a","external_id":"b","exp":{exp}}"#,
+                "",
+            ],
         ),
-        ("exp-string", [hs, r#"{"scope":"user","external_id":"a","exp":"{exp}"}"#, ""]),
-        ("exp-float", [hs, r#"{"scope":"user","external_id":"a","exp":{exp}.5}"#, ""]),
-        ("expired", [hs, r#"{"scope":"user","external_id":"a","exp":{now}}"#, ""]),
-        ("nbf-future", [hs, r#"{"scope":"user","external_id":"a","exp":{exp},"nbf":{exp}}"#, ""]),
-        ("too-long", [hs, r#"{"scope":"user","external_id":"a","exp":9999999999}"#, ""]),
-        ("scope-admin", [hs, r#"{"scope":"admin","external_id":"a","exp":{exp}}"#, ""]),
+        (
+            "exp-string",
+            [
+                hs,
+                r#"{"scope":"user","external_id":"a","exp":"{exp}"}"#,
+                "",
+            ],
+        ),
+        (
+            "exp-float",
+            [
+                hs,
+                r#"{"scope":"user","external_id":"a","exp":{exp}.5}"#,
+                "",
+            ],
+        ),
+        (
+            "expired",
+            [hs, r#"{"scope":"user","external_id":"a","exp":{now}}"#, ""],
+        ),
+        (
+            "nbf-future",
+            [
+                hs,
+                r#"{"scope":"user","external_id":"a","exp":{exp},"nbf":{exp}}"#,
+                "",
+            ],
+        ),
+        (
+            "too-long",
+            [
+                hs,
+                r#"{"scope":"user","external_id":"a","exp":9999999999}"#,
+                "",
+            ],
+        ),
+        (
+            "scope-admin",
+            [hs, r#"{"scope":"admin","external_id":"a","exp":{exp}}"#, ""],
+        ),
         ("truncated-signature", [hs, claims, "AAAA"]),
     ] {
         write("visitor_differential", name, &join(&parts));
@@ -342,10 +495,14 @@ fn main() {
 
     // ---- stored_records -------------------------------------------------------------------
     let snap = snapshot();
-    for (i, (ns, _, record)) in snap.records.iter().enumerate() {
+    for (i, (ns, _, record)) in snap.records.iter().chain(&snap.gone).enumerate() {
         let mut data = vec![u8::try_from(i).expect("under 256 records")];
         data.extend_from_slice(&record.value);
         write("stored_records", &format!("{i:02}-{ns}"), &data);
     }
-    println!("{} stored records", snap.records.len());
+    println!(
+        "{} stored records, {} written and deleted again",
+        snap.records.len(),
+        snap.gone.len()
+    );
 }

@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
             .await;
         if out.is_ok() {
             // Only the provider's key signs: any other signature is refused.
-            assert!(signature.is_none(), "a token with a forged signature passed: {out:?}");
+            assert!(
+                signature.is_none(),
+                "a token with a forged signature passed: {out:?}"
+            );
             // The nonce is 256 random bits: a token that does not carry it is refused.
             assert!(
                 p[1].windows(7).any(|x| x == b"{nonce}"),

@@ -8,8 +8,8 @@
 #![no_main]
 
 use cx_sso::{
-    BindingId, ConnectionId, LoginIntent, LoginOptions, LoginOutcome, ProviderId, TenantId,
-    UserId, VisitorAudience, VisitorKeyId,
+    BindingId, ConnectionId, LoginIntent, LoginOptions, LoginOutcome, ProviderId, TenantId, UserId,
+    VisitorAudience, VisitorKeyId,
 };
 use cx_sso_fuzz::{World, block_on};
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +38,12 @@ macro_rules! check_id {
         }
         let json = serde_json::to_string(s).expect("a JSON string");
         let decoded = serde_json::from_str::<$ty>(&json);
-        assert_eq!(decoded.is_ok(), $expected, "{} from JSON {json}", stringify!($ty));
+        assert_eq!(
+            decoded.is_ok(),
+            $expected,
+            "{} from JSON {json}",
+            stringify!($ty)
+        );
     }};
 }
 
@@ -68,8 +73,7 @@ fn percent_decode(s: &str) -> String {
 /// Whether `path`, as a redirect target of `https://cx.fuzz.test/...`, stays on that origin.
 fn same_origin(path: &str) -> bool {
     let base = url::Url::parse("https://cx.fuzz.test/sso/callback/idp").expect("base");
-    base.join(path)
-        .is_ok_and(|u| u.origin() == base.origin())
+    base.join(path).is_ok_and(|u| u.origin() == base.origin())
 }
 
 fn check_return_to(input: &str) {
@@ -118,7 +122,8 @@ fuzz_target!(|data: &[u8]| {
     check_id!(VisitorKeyId, &s, slug(&s, 64));
     let b64 = !s.is_empty()
         && s.len() <= 43
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     check_id!(BindingId, &s, b64);
     check_return_to(&s);
 });

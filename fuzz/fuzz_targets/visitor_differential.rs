@@ -209,8 +209,10 @@ fuzz_target!(|data: &[u8]| {
         let w = World::new(None);
         w.visitor_rings().await.expect("visitor rings");
         let chat = VisitorAudience::new(VISITOR_AUDIENCE).expect("audience");
-        let crate_says: Result<VisitorIdentity, _> =
-            w.broker.verify_visitor_token(&w.tenant, &chat, &token).await;
+        let crate_says: Result<VisitorIdentity, _> = w
+            .broker
+            .verify_visitor_token(&w.tenant, &chat, &token)
+            .await;
         let oracle_says = oracle(&token, now);
         match (&crate_says, &oracle_says) {
             (Ok(id), Ok(external_id)) => assert_eq!(&id.external_id, external_id),

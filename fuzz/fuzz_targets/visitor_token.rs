@@ -24,12 +24,18 @@ fuzz_target!(|data: &[u8]| {
             assert!(id.expires_at.unix_timestamp() > start().unix_timestamp() - LEEWAY);
             assert!(!id.external_id.is_empty());
         }
-        if b.verify_visitor_token(&w.tenant, &once, &token).await.is_ok() {
+        if b.verify_visitor_token(&w.tenant, &once, &token)
+            .await
+            .is_ok()
+        {
             let again = b.verify_visitor_token(&w.tenant, &once, &token).await;
             assert!(again.is_err(), "a single-use token was accepted twice");
         }
         let other = TenantId::new("other").expect("tenant");
         let elsewhere = b.verify_visitor_token(&other, &chat, &token).await;
-        assert!(elsewhere.is_err(), "accepted for a tenant with no configuration");
+        assert!(
+            elsewhere.is_err(),
+            "accepted for a tenant with no configuration"
+        );
     });
 });

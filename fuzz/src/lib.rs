@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cx_sso::{
-    Broker, CallbackRoute, ClientSecret, ConnectionId, EncryptionKey, Error, HttpClient,
-    HttpError, LoginIntent, LoginOptions, LoginOutcome, ManualClock, MemoryStore, ProviderConfig,
-    ProviderId, ProviderReport, Store, TenantId, UserId, VisitorAudience, VisitorConfigOptions,
-    VisitorKeyId, VisitorSigningKey,
+    Broker, CallbackRoute, ClientSecret, ConnectionId, EncryptionKey, Error, HttpClient, HttpError,
+    LoginIntent, LoginOptions, LoginOutcome, ManualClock, MemoryStore, ProviderConfig, ProviderId,
+    ProviderReport, Store, TenantId, UserId, VisitorAudience, VisitorConfigOptions, VisitorKeyId,
+    VisitorSigningKey,
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
 use sha2::{Digest as _, Sha256};
@@ -474,7 +474,11 @@ impl World {
     }
 
     /// A whole login, consented.
-    pub async fn login(&self, intent: LoginIntent, options: LoginOptions) -> Result<LoginOutcome, Error> {
+    pub async fn login(
+        &self,
+        intent: LoginIntent,
+        options: LoginOptions,
+    ) -> Result<LoginOutcome, Error> {
         let begun = self.begin(intent, options).await?;
         self.complete(&Self::callback_query(&begun), &begun.binding)
             .await
@@ -497,10 +501,12 @@ impl World {
         let chat = VisitorAudience::new(VISITOR_AUDIENCE).expect("audience");
         b.create_visitor_config_with_key(t, &chat, options(), Some(kid(k0)), key(s0))
             .await?;
-        b.import_visitor_key(t, &chat, Some(kid(k1)), key(s1)).await?;
+        b.import_visitor_key(t, &chat, Some(kid(k1)), key(s1))
+            .await?;
         b.promote_visitor_key(t, &chat, &kid(k1)).await?;
         b.retire_visitor_key(t, &chat, &kid(k0)).await?;
-        b.import_visitor_key(t, &chat, Some(kid(k2)), key(s2)).await?;
+        b.import_visitor_key(t, &chat, Some(kid(k2)), key(s2))
+            .await?;
         let once = VisitorAudience::new(VISITOR_ONCE).expect("audience");
         b.create_visitor_config_with_key(
             t,
@@ -546,14 +552,25 @@ mod tests {
             let w = World::new(None);
             let report = w.configure().await.unwrap();
             assert!(report.is_ready(), "{report:?}");
-            let out = w.login(LoginIntent::SignIn, LoginOptions::new()).await.unwrap();
+            let out = w
+                .login(LoginIntent::SignIn, LoginOptions::new())
+                .await
+                .unwrap();
             assert!(matches!(out, LoginOutcome::LinkRequired { .. }), "{out:?}");
             let out = w
-                .login(LoginIntent::Link { user: user("alice") }, LoginOptions::new())
+                .login(
+                    LoginIntent::Link {
+                        user: user("alice"),
+                    },
+                    LoginOptions::new(),
+                )
                 .await
                 .unwrap();
             assert!(matches!(out, LoginOutcome::Linked { .. }), "{out:?}");
-            let out = w.login(LoginIntent::SignIn, LoginOptions::new()).await.unwrap();
+            let out = w
+                .login(LoginIntent::SignIn, LoginOptions::new())
+                .await
+                .unwrap();
             assert!(matches!(out, LoginOutcome::SignedIn { .. }), "{out:?}");
             let out = w
                 .login(

@@ -18,6 +18,7 @@ use crate::{Begun, VISITOR_AUDIENCE, VISITOR_ONCE, World, block_on, connection, 
 pub struct RecordingStore {
     inner: MemoryStore,
     written: Mutex<Vec<(String, String)>>,
+    last: Mutex<Vec<(String, String, Record)>>,
 }
 
 impl RecordingStore {
@@ -26,6 +27,30 @@ impl RecordingStore {
         if !w.iter().any(|(n, k)| n == namespace && k == key) {
             w.push((namespace.to_owned(), key.to_owned()));
         }
+    }
+
+    /// Keeps the last value written at a key, for records the broker deletes again (leases,
+    /// completed logins).
+    fn keep(&self, namespace: &str, key: &str, r: &NewRecord) {
+        let mut l = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        l.retain(|(n, k, _)| !(n == namespace && k == key));
+        l.push((
+            namespace.to_owned(),
+            key.to_owned(),
+            r.clone().into_record(0),
+        ));
+    }
+
+    /// The last value written at every key that holds no live record any more.
+    pub async fn gone(&self, now: OffsetDateTime) -> Vec<(String, String, Record)> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = Vec::new();
+        for (n, k, r) in last {
+            if let Ok(None) = self.inner.get(&n, &k, now).await {
+                out.push((n, k, r));
+            }
+        }
+        out
     }
 
     /// Every live record written, in the order first written.
@@ -47,7 +72,12 @@ impl RecordingStore {
 
 #[async_trait]
 impl Store for RecordingStore {
-    async fn get(&self, n: &str, k: &str, now: OffsetDateTime) -> Result<Option<Record>, StoreError> {
+    async fn get(
+        &self,
+        n: &str,
+        k: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
         self.inner.get(n, k, now).await
     }
     async fn insert(
@@ -58,13 +88,26 @@ impl Store for RecordingStore {
         now: OffsetDateTime,
     ) -> Result<Inserted, StoreError> {
         self.note(n, k);
+        self.keep(n, k, &r);
         self.inner.insert(n, k, r, now).await
     }
-    async fn put(&self, n: &str, k: &str, r: NewRecord, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn put(
+        &self,
+        n: &str,
+        k: &str,
+        r: NewRecord,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         self.note(n, k);
+        self.keep(n, k, &r);
         self.inner.put(n, k, r, now).await
     }
-    async fn take(&self, n: &str, k: &str, now: OffsetDateTime) -> Result<Option<Record>, StoreError> {
+    async fn take(
+        &self,
+        n: &str,
+        k: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
         self.inner.take(n, k, now).await
     }
     async fn compare_and_swap(
@@ -76,6 +119,7 @@ impl Store for RecordingStore {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
         self.note(n, k);
+        self.keep(n, k, &r);
         self.inner.compare_and_swap(n, k, expected, r, now).await
     }
     async fn compare_and_delete(
@@ -105,6 +149,9 @@ impl Store for RecordingStore {
 pub struct Snapshot {
     /// (namespace, key, record), in the order first written.
     pub records: Vec<(String, String, Record)>,
+    /// Records written and deleted again (a refresh lease, completed logins): stored only
+    /// when the input chooses one.
+    pub gone: Vec<(String, String, Record)>,
     /// A login begun and not completed (its pending record is in `records`).
     pub pending: Begun,
     /// A link ticket not redeemed.
@@ -171,7 +218,9 @@ pub fn snapshot() -> Snapshot {
             .expect("session");
         let chat = VisitorAudience::new(VISITOR_AUDIENCE).expect("audience");
         let once = VisitorAudience::new(VISITOR_ONCE).expect("audience");
-        let claims = VisitorClaims::new("c-42").name("Ada").email("ada@fuzz.test", true);
+        let claims = VisitorClaims::new("c-42")
+            .name("Ada")
+            .email("ada@fuzz.test", true);
         let t1 = w
             .broker
             .mint_visitor_token(&w.tenant, &chat, &claims, None)
@@ -198,6 +247,7 @@ pub fn snapshot() -> Snapshot {
             .expect("begin");
         Snapshot {
             records: store.snapshot(crate::start()).await,
+            gone: store.gone(crate::start()).await,
             pending,
             ticket,
             session,
@@ -206,13 +256,21 @@ pub fn snapshot() -> Snapshot {
     })
 }
 
-/// A fresh store holding the snapshot's records, the `index`th (modulo their number) with
-/// `value` instead of its own.
+/// A fresh store holding the snapshot's records, the `index`th (modulo the number of live
+/// and gone records) with `value` instead of its own; a gone record is stored only when chosen.
 pub async fn store_with(snapshot: &Snapshot, index: usize, value: &[u8]) -> Arc<dyn Store> {
     let store = MemoryStore::new();
-    let n = snapshot.records.len().max(1);
-    for (i, (ns, key, r)) in snapshot.records.iter().enumerate() {
-        let mut rec = NewRecord::new(if i == index % n {
+    let n = (snapshot.records.len() + snapshot.gone.len()).max(1);
+    let chosen = index % n;
+    let live = snapshot.records.iter().enumerate();
+    let gone = snapshot
+        .gone
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i + snapshot.records.len(), r))
+        .filter(|(i, _)| *i == chosen);
+    for (i, (ns, key, r)) in live.chain(gone) {
+        let mut rec = NewRecord::new(if i == chosen {
             value.to_vec()
         } else {
             r.value.clone()
