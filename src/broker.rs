@@ -30,7 +30,7 @@ pub(crate) struct Inner {
     /// The redirect URIs' template, joined to the public base URL.
     pub(crate) redirect_path: crate::login::RedirectPath,
     pub(crate) options: Options,
-    pub(crate) metadata: crate::provider::MetadataCache,
+    pub(crate) metadata: crate::oauth::MetadataCache,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) directory: Arc<dyn UserDirectory>,
     /// Decoded visitor key rings, checked against the stored bytes on every use.
@@ -41,6 +41,21 @@ pub(crate) struct Inner {
     /// Decoded tenant policies, checked against the stored bytes on every use.
     pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
     pub(crate) refresh_locks: crate::connection::RefreshLocks,
+}
+
+impl Inner {
+    /// What the protocol layer takes: the transport, the clock and the limits.
+    pub(crate) fn oauth_env(&self) -> crate::oauth::Env<'_> {
+        crate::oauth::Env {
+            http: &self.http,
+            clock: &self.clock,
+            max_response_bytes: self.options.max_response_bytes,
+            metadata_ttl: self.options.metadata_ttl,
+            metadata_cache_capacity: self.options.metadata_cache_capacity,
+            jwks_refetch_cooldown: self.options.jwks_refetch_cooldown,
+            leeway: self.options.leeway,
+        }
+    }
 }
 
 /// Tunables, with safe defaults.
@@ -73,7 +88,7 @@ impl Default for Options {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_ttl: Duration::hours(1),
             jwks_refetch_cooldown: Duration::seconds(60),
-            metadata_cache_capacity: crate::provider::DEFAULT_METADATA_CACHE_CAPACITY,
+            metadata_cache_capacity: crate::oauth::DEFAULT_METADATA_CACHE_CAPACITY,
             method_switch_grace: Duration::hours(1),
             method_switch_revocation: crate::policy::SwitchRevocation::AllSessions,
             connection_refresh_margin: Duration::minutes(5),
@@ -376,7 +391,7 @@ impl BrokerBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 redirect_path,
                 options: self.options,
-                metadata: crate::provider::MetadataCache::default(),
+                metadata: crate::oauth::MetadataCache::default(),
                 audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
                 directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
                 visitor_rings: crate::visitor::RingCache::default(),
@@ -404,4 +419,13 @@ fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
 #[cfg(not(feature = "reqwest"))]
 fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
     Err(ConfigError::Missing("http_client (the `reqwest` feature is off)").into())
+}
+
+impl Broker {
+    /// How many providers' discovery documents and key sets this broker caches now: at most
+    /// [`metadata_cache_capacity`](crate::BrokerBuilder::metadata_cache_capacity). For
+    /// monitoring, and for tests of the bound.
+    pub fn metadata_cache_len(&self) -> usize {
+        self.inner.metadata.len()
+    }
 }

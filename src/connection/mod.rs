@@ -586,13 +586,13 @@ impl Broker {
         let key_opt = inner.options.encryption_key.as_ref();
         let at = Self::binding(tenant, connection);
         let config = self.provider_config(tenant, &record.provider).await?;
-        let meta = inner.metadata.metadata(inner, &config).await?;
+        let meta = self.provider_metadata(&config).await?;
         let sealed = record
             .refresh_token
             .as_ref()
             .ok_or(ConnectionError::Revoked)?;
         let refresh = RefreshToken::new(open(key_opt, at, "refresh_token", sealed)?);
-        let response = TokenClient::new(inner, &config)
+        let response = TokenClient::new(&inner.oauth_env(), config.credentials())
             .refresh(&meta.refresh_endpoint, &refresh)
             .await;
         let tokens = match response {
@@ -620,14 +620,21 @@ impl Broker {
         if let Some(id_token) = tokens.id_token.as_deref()
             && meta.jwks_uri.is_some()
         {
-            let claims = crate::login::id_token::verify_refreshed(
-                inner,
-                &config,
-                &meta,
-                id_token,
-                tokens.access_token.secret(),
-            )
-            .await;
+            let claims = match config.metadata_source() {
+                Ok(source) => {
+                    crate::oauth::verify_refreshed(
+                        &inner.oauth_env(),
+                        &inner.metadata,
+                        &source,
+                        &config.id_token_rules(),
+                        &meta,
+                        id_token,
+                        tokens.access_token.secret(),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             let refusal = match (&claims, &record.subject) {
                 (Err(_), _) => claims.err(),
                 (Ok(c), Some(sub)) if c.sub != *sub => Some(IdTokenError::SubjectMismatch.into()),
@@ -891,7 +898,7 @@ impl Broker {
                 };
             }
         };
-        let endpoint: Url = match inner.metadata.metadata(inner, &config).await {
+        let endpoint: Url = match self.provider_metadata(&config).await {
             Ok(meta) => match &meta.revocation_endpoint {
                 Some(u) => u.clone(),
                 None => return ProviderRevocation::NotSupported,
@@ -915,7 +922,7 @@ impl Broker {
                 };
             }
         };
-        match TokenClient::new(inner, &config)
+        match TokenClient::new(&inner.oauth_env(), config.credentials())
             .revoke(&endpoint, &refresh)
             .await
         {

@@ -10,7 +10,7 @@ mod oauth;
 mod store;
 
 pub(crate) use ids::id_constructors;
-pub use oauth::TokenEndpointError;
+pub use oauth::{IdTokenAlgorithm, TokenEndpointError};
 pub use store::StoreError;
 
 use crate::http::HttpError;
@@ -481,9 +481,9 @@ pub enum IdTokenError {
     #[error("algorithm `{found}` is not the pinned `{expected}`")]
     AlgorithmMismatch {
         /// The pinned algorithm.
-        expected: crate::IdTokenAlgorithm,
+        expected: IdTokenAlgorithm,
         /// The token's algorithm.
-        found: crate::IdTokenAlgorithm,
+        found: IdTokenAlgorithm,
     },
     /// The header lists a `crit` extension we do not understand.
     #[error("unsupported critical header")]

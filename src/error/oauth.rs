@@ -1,6 +1,10 @@
-//! [`TokenEndpointError`], defined here so that the error primitives never import the
-//! protocol layer; `oauth/error.rs` maps oauth2's errors to it.
+//! [`TokenEndpointError`] and the [`IdTokenAlgorithm`] an [`IdTokenError`](super::IdTokenError)
+//! names, defined here so that the error primitives never import the protocol layer or the
+//! providers; `oauth/error.rs` maps oauth2's errors to [`TokenEndpointError`].
 
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Error};
 use crate::http::HttpError;
 
 /// Why the token endpoint exchange failed.
@@ -51,5 +55,73 @@ impl TokenEndpointError {
             Self::Http(e) => e.is_transient(),
             _ => false,
         }
+    }
+}
+
+/// The algorithms an ID token may be signed with (never `none` or HMAC), for
+/// [`ProviderConfig::with_id_token_signed_response_alg`](crate::ProviderConfig::with_id_token_signed_response_alg). Written as in JOSE (`"RS256"`) in
+/// text and in serialised configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum IdTokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`), what Google and Entra sign with.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (`PS256`).
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// ECDSA P-256 with SHA-256 (`ES256`).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// EdDSA (Ed25519) (`EdDSA`).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl IdTokenAlgorithm {
+    pub(crate) const ALL: [Self; 4] = [Self::Rs256, Self::Ps256, Self::Es256, Self::EdDsa];
+
+    /// The JOSE name, such as `"RS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The jsonwebtoken algorithm.
+    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Ps256 => jsonwebtoken::Algorithm::PS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+impl std::fmt::Display for IdTokenAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IdTokenAlgorithm {
+    type Err = Error;
+
+    /// Parses a JOSE name (`"RS256"`, `"PS256"`, `"ES256"`, `"EdDSA"`, exactly).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                ConfigError::Invalid {
+                    what: "id_token_signed_response_alg",
+                    reason: "must be one of RS256, PS256, ES256, EdDSA (never none or HMAC)".into(),
+                }
+                .into()
+            })
     }
 }

@@ -1,7 +1,6 @@
 //! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
 
 mod callback;
-pub(crate) mod id_token;
 mod route;
 
 pub use route::CallbackRoute;
@@ -21,9 +20,10 @@ use crate::error::{
 };
 use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
+use crate::oauth::{IdClaims, ProviderMetadata};
 use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
 use crate::policy::SessionMethod;
-use crate::provider::{ProviderConfig, ProviderKind, ProviderMetadata};
+use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{BrowserBinding, LinkTicket};
 use crate::store::key;
 use crate::store::records::{self, StoredRecord, json_record};
@@ -295,7 +295,7 @@ impl Broker {
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = inner.metadata.metadata(inner, config).await?;
+        let meta = self.provider_metadata(config).await?;
 
         let mut state = random_token(32);
         state.push('.');
@@ -454,7 +454,7 @@ impl Broker {
         {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = inner.metadata.metadata(inner, &config).await?;
+        let meta = self.provider_metadata(&config).await?;
 
         // RFC 9207: the authorization response's issuer.
         // A plain OAuth 2.0 application has no issuer to compare with: the per-application
@@ -477,7 +477,7 @@ impl Broker {
             callback::CallbackResult::Code(code) => code,
         };
 
-        let tokens = TokenClient::new(inner, &config)
+        let tokens = TokenClient::new(&inner.oauth_env(), config.credentials())
             .exchange_code(
                 &meta.token_endpoint,
                 &code,
@@ -494,16 +494,16 @@ impl Broker {
             .id_token
             .as_deref()
             .ok_or(TokenEndpointError::MissingIdToken)?;
-        let mut claims = id_token::verify(
-            inner,
-            &config,
-            &meta,
-            id_token,
-            &pending.nonce,
-            tokens.access_token.secret(),
-        )
-        .await
-        .map_err(|e| self.security_refusal(&pending, e))?;
+        let mut claims = self
+            .verify_id_token(
+                &config,
+                &meta,
+                id_token,
+                &pending.nonce,
+                tokens.access_token.secret(),
+            )
+            .await
+            .map_err(|e| self.security_refusal(&pending, e))?;
         if (claims.email.is_none() || claims.name.is_none())
             && let Some(userinfo) = &meta.userinfo_endpoint
         {
@@ -684,6 +684,30 @@ impl Broker {
         }
     }
 
+    /// Verifies an ID token of `config` (its keys through the metadata cache), returning its
+    /// claims.
+    async fn verify_id_token(
+        &self,
+        config: &ProviderConfig,
+        meta: &ProviderMetadata,
+        id_token: &str,
+        nonce: &str,
+        access_token: &str,
+    ) -> Result<IdClaims, Error> {
+        let source = config.metadata_source()?;
+        crate::oauth::verify(
+            &self.inner.oauth_env(),
+            &self.inner.metadata,
+            &source,
+            &config.id_token_rules(),
+            meta,
+            id_token,
+            nonce,
+            access_token,
+        )
+        .await
+    }
+
     /// Intent `Connect`: learn the mailbox address and store the tokens. No session, no
     /// binding.
     async fn finish_connect(
@@ -714,7 +738,7 @@ impl Broker {
             } => Some(m.clone()),
             ProviderKind::OAuth2 { .. } => match &meta.userinfo_endpoint {
                 Some(endpoint) => {
-                    fetch_userinfo(inner, endpoint, &tokens.access_token)
+                    crate::oauth::fetch_userinfo(&inner.oauth_env(), endpoint, &tokens.access_token)
                         .await?
                         .email
                 }
@@ -724,16 +748,16 @@ impl Broker {
                 // OpenID: the verified ID token's email, else userinfo's.
                 let mut email = None;
                 if let Some(id_token) = tokens.id_token.as_deref() {
-                    let claims = id_token::verify(
-                        inner,
-                        config,
-                        meta,
-                        id_token,
-                        &pending.nonce,
-                        tokens.access_token.secret(),
-                    )
-                    .await
-                    .map_err(|e| self.security_refusal(&pending, e))?;
+                    let claims = self
+                        .verify_id_token(
+                            config,
+                            meta,
+                            id_token,
+                            &pending.nonce,
+                            tokens.access_token.secret(),
+                        )
+                        .await
+                        .map_err(|e| self.security_refusal(&pending, e))?;
                     if callback_iss.is_some_and(|iss| iss != claims.iss) {
                         return Err(
                             self.security_refusal(&pending, StateError::IssuerMismatch.into())
@@ -745,9 +769,13 @@ impl Broker {
                 match (email, &meta.userinfo_endpoint) {
                     (Some(e), _) => Some(e),
                     (None, Some(endpoint)) => {
-                        fetch_userinfo(inner, endpoint, &tokens.access_token)
-                            .await?
-                            .email
+                        crate::oauth::fetch_userinfo(
+                            &inner.oauth_env(),
+                            endpoint,
+                            &tokens.access_token,
+                        )
+                        .await?
+                        .email
                     }
                     (None, None) => None,
                 }
@@ -807,7 +835,7 @@ pub(crate) fn account_name(identity: &ExternalIdentity) -> String {
     format!("{}#{}", identity.issuer, identity.subject)
 }
 
-fn identity_from(config: &ProviderConfig, c: id_token::IdClaims) -> ExternalIdentity {
+fn identity_from(config: &ProviderConfig, c: IdClaims) -> ExternalIdentity {
     let subject = match (config.kind(), &c.oid) {
         (ProviderKind::Microsoft { .. }, Some(oid)) => oid.clone(),
         _ => c.sub.clone(),
@@ -824,23 +852,13 @@ fn identity_from(config: &ProviderConfig, c: id_token::IdClaims) -> ExternalIden
     }
 }
 
-/// What the broker reads of a userinfo response.
-#[derive(Deserialize)]
-struct UserInfo {
-    #[serde(default)]
-    sub: Option<String>,
-    email: Option<String>,
-    email_verified: Option<serde_json::Value>,
-    name: Option<String>,
-}
-
 async fn fill_from_userinfo(
     inner: &Inner,
     endpoint: &Url,
     access_token: &crate::secret::AccessToken,
-    claims: &mut id_token::IdClaims,
+    claims: &mut IdClaims,
 ) -> Result<(), Error> {
-    let info = fetch_userinfo(inner, endpoint, access_token).await?;
+    let info = crate::oauth::fetch_userinfo(&inner.oauth_env(), endpoint, access_token).await?;
     if info.sub.as_deref() != Some(claims.sub.as_str()) {
         return Err(match info.sub {
             None => UserInfoError::MissingSubject,
@@ -862,32 +880,6 @@ async fn fill_from_userinfo(
         claims.name = info.name;
     }
     Ok(())
-}
-
-async fn fetch_userinfo(
-    inner: &Inner,
-    endpoint: &Url,
-    access_token: &crate::secret::AccessToken,
-) -> Result<UserInfo, Error> {
-    let request = http::Request::builder()
-        .method(http::Method::GET)
-        .uri(endpoint.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .header(
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", access_token.secret()),
-        )
-        .body(Vec::new())
-        .map_err(|_| UserInfoError::Request)?;
-    let response = inner.http.call(request).await?;
-    if response.status() != http::StatusCode::OK {
-        return Err(UserInfoError::Status(response.status().as_u16()).into());
-    }
-    let body = response.into_body();
-    if body.len() > inner.options.max_response_bytes {
-        return Err(UserInfoError::TooLarge(inner.options.max_response_bytes).into());
-    }
-    Ok(serde_json::from_slice(&body).map_err(|e| UserInfoError::from_json(&e))?)
 }
 
 /// The key of a binding.

@@ -1,5 +1,8 @@
-//! The OAuth 2.0 protocol layer: the token endpoint (code exchange, refresh, RFC 7009
-//! revocation) and PKCE, on the [`oauth2`] crate.
+//! The OAuth 2.0 / OpenID Connect protocol layer: the token endpoint (code exchange, refresh,
+//! RFC 7009 revocation) and PKCE on the [`oauth2`] crate; discovery documents and key sets
+//! (`metadata.rs`, on `openidconnect`), userinfo (`userinfo.rs`), and ID-token verification (`id_token.rs`, signatures on
+//! `jsonwebtoken`). It takes plain parameters ([`Env`], [`ClientCredentials`],
+//! [`MetadataSource`], [`IdTokenRules`]): nothing here imports a capability.
 //!
 //! The rest of the crate sees [`TokenClient`], [`TokenResponse`], [`PkceVerifier`] and
 //! [`TokenEndpointError`]; oauth2's typestate client and its request and response types stay
@@ -39,12 +42,49 @@
 
 mod error;
 mod http_adapter;
+mod id_token;
+mod metadata;
 mod pkce;
 #[cfg(test)]
 mod tests;
 mod token;
+mod userinfo;
 
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::clock::Clock;
 pub(crate) use crate::error::TokenEndpointError;
+use crate::http::HttpClient;
 
+pub(crate) use id_token::{
+    ENTRA_ISSUER_TEMPLATE, IdClaims, IdTokenRules, IssuerRule, verify, verify_refreshed,
+};
+pub(crate) use metadata::{
+    DEFAULT_METADATA_CACHE_CAPACITY, MetadataCache, MetadataSource, ProviderMetadata,
+};
 pub(crate) use pkce::{PkceVerifier, pkce_s256};
-pub(crate) use token::{TokenClient, TokenResponse};
+pub use token::ClientAuthMethod;
+pub(crate) use token::{ClientCredentials, TokenClient, TokenResponse};
+pub(crate) use userinfo::fetch_userinfo;
+
+/// What the protocol layer takes from the broker: its transport, its clock and its limits, as
+/// plain values. Nothing below the capabilities sees a provider configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'a> {
+    /// The transport to providers.
+    pub(crate) http: &'a Arc<dyn HttpClient>,
+    /// The broker's clock: every time check reads it, never the system time.
+    pub(crate) clock: &'a Arc<dyn Clock>,
+    /// The largest provider response accepted.
+    pub(crate) max_response_bytes: usize,
+    /// How long discovery documents and key sets are cached.
+    pub(crate) metadata_ttl: Duration,
+    /// How many providers' metadata the cache holds at most.
+    pub(crate) metadata_cache_capacity: usize,
+    /// The least time between two key-set refetches caused by unknown `kid`s.
+    pub(crate) jwks_refetch_cooldown: Duration,
+    /// Clock-skew leeway for `exp` and `iat`.
+    pub(crate) leeway: Duration,
+}

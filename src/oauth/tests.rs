@@ -9,10 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use url::Url;
 
 use super::token::TokenClient;
-use super::{TokenEndpointError, pkce_s256};
+use super::{ClientAuthMethod, ClientCredentials, TokenEndpointError, pkce_s256};
 use crate::http::{HttpClient, HttpError, HttpErrorKind};
-use crate::ids::ProviderId;
-use crate::provider::{ClientAuthMethod, ProviderConfig};
 use crate::secret::{ClientSecret, RefreshToken};
 
 const CLIENT_ID: &str = "client id:1";
@@ -52,7 +50,8 @@ impl HttpClient for Canned {
 struct Endpoint {
     canned: Arc<Canned>,
     http: Arc<dyn HttpClient>,
-    config: ProviderConfig,
+    secret: ClientSecret,
+    auth_method: ClientAuthMethod,
 }
 
 impl Endpoint {
@@ -72,23 +71,26 @@ impl Endpoint {
         Self {
             http: canned.clone(),
             canned,
-            config: ProviderConfig::google(
-                ProviderId::new("google").unwrap(),
-                CLIENT_ID,
-                ClientSecret::new(CLIENT_SECRET),
-            ),
+            secret: ClientSecret::new(CLIENT_SECRET),
+            auth_method: ClientAuthMethod::default(),
         }
     }
 
     fn post(mut self) -> Self {
-        self.config = self
-            .config
-            .with_auth_method(ClientAuthMethod::ClientSecretPost);
+        self.auth_method = ClientAuthMethod::ClientSecretPost;
         self
     }
 
     fn client(&self) -> TokenClient<'_> {
-        TokenClient::over(&self.http, CAP, &self.config)
+        TokenClient::over(
+            &self.http,
+            CAP,
+            ClientCredentials {
+                client_id: CLIENT_ID,
+                client_secret: &self.secret,
+                auth_method: self.auth_method,
+            },
+        )
     }
 
     async fn exchange(&self) -> Result<super::TokenResponse, TokenEndpointError> {

@@ -18,11 +18,28 @@ use url::Url;
 
 use super::error::from_oauth2;
 use super::http_adapter::HttpAdapter;
-use super::{PkceVerifier, TokenEndpointError};
-use crate::broker::Inner;
+use super::{Env, PkceVerifier, TokenEndpointError};
 use crate::http::HttpClient;
-use crate::provider::{ClientAuthMethod, ProviderConfig};
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the id and secret form-urlencoded first (RFC 6749 §2.3.1). The default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+}
+
+/// An application's client credentials at its provider, as the token endpoint needs them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientCredentials<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) client_secret: &'a ClientSecret,
+    pub(crate) auth_method: ClientAuthMethod,
+}
 
 /// oauth2's response type: the standard fields, and `id_token`.
 type OAuthTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
@@ -111,23 +128,23 @@ pub(crate) struct TokenClient<'a> {
 }
 
 impl<'a> TokenClient<'a> {
-    /// The client of `config`, through the broker's transport and response cap.
-    pub(crate) fn new(inner: &'a Inner, config: &'a ProviderConfig) -> Self {
-        Self::over(&inner.http, inner.options.max_response_bytes, config)
+    /// The client with `credentials`, through the broker's transport and response cap.
+    pub(crate) fn new(env: &Env<'a>, credentials: ClientCredentials<'a>) -> Self {
+        Self::over(env.http, env.max_response_bytes, credentials)
     }
 
-    /// The client of `config` over `http`, refusing bodies over `max_response_bytes`.
+    /// The client with `credentials` over `http`, refusing bodies over `max_response_bytes`.
     pub(super) fn over(
         http: &'a Arc<dyn HttpClient>,
         max_response_bytes: usize,
-        config: &'a ProviderConfig,
+        credentials: ClientCredentials<'a>,
     ) -> Self {
         Self {
             http,
             max_response_bytes,
-            client_id: config.client_id(),
-            client_secret: config.client_secret(),
-            auth_method: config.auth_method(),
+            client_id: credentials.client_id,
+            client_secret: credentials.client_secret,
+            auth_method: credentials.auth_method,
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::broker::Broker;
 use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
-use crate::oauth::TokenClient;
+use crate::oauth::{ProviderMetadata, TokenClient};
 use crate::provider::{
     CheckResult, ConnectionCheck, LoadedProvider, ProviderConfig, ProviderProblem, ProviderReport,
     ProviderStatus, SecretCheck, SsoStatus, StoredProvider,
@@ -136,6 +136,31 @@ impl Broker {
             .collect()
     }
 
+    /// The application's metadata: its discovery document (cached), or its configured
+    /// endpoints.
+    pub(crate) async fn provider_metadata(
+        &self,
+        config: &ProviderConfig,
+    ) -> Result<Arc<ProviderMetadata>, Error> {
+        let source = config.metadata_source()?;
+        self.inner
+            .metadata
+            .metadata(&self.inner.oauth_env(), &source)
+            .await
+    }
+
+    /// The application's metadata, its discovery document fetched now.
+    pub(crate) async fn refresh_provider_metadata(
+        &self,
+        config: &ProviderConfig,
+    ) -> Result<Arc<ProviderMetadata>, Error> {
+        let source = config.metadata_source()?;
+        self.inner
+            .metadata
+            .refresh_metadata(&self.inner.oauth_env(), &source)
+            .await
+    }
+
     pub(crate) async fn provider_config(
         &self,
         tenant: &TenantId,
@@ -234,7 +259,7 @@ impl Broker {
         config: &ProviderConfig,
     ) -> ConnectionCheck {
         let inner = &*self.inner;
-        let meta = match inner.metadata.refresh_metadata(inner, config).await {
+        let meta = match self.refresh_provider_metadata(config).await {
             Ok(m) => m,
             Err(e) => {
                 return ConnectionCheck {
@@ -260,7 +285,7 @@ impl Broker {
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
         let redirect_uri = self.redirect_uri(tenant, config.id());
-        let secret = match TokenClient::new(inner, config)
+        let secret = match TokenClient::new(&inner.oauth_env(), config.credentials())
             .probe(&meta.token_endpoint, &redirect_uri)
             .await
         {

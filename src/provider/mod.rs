@@ -1,19 +1,22 @@
 //! Per-tenant SSO applications: configuration, validation and status.
 
 mod admin;
-mod metadata;
 
-pub(crate) use metadata::{DEFAULT_METADATA_CACHE_CAPACITY, MetadataCache, ProviderMetadata};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use crate::error::IdTokenAlgorithm;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ProviderId, TenantId};
+pub use crate::oauth::ClientAuthMethod;
+use crate::oauth::{
+    ClientCredentials, ENTRA_ISSUER_TEMPLATE, IdTokenRules, IssuerRule, MetadataSource,
+    ProviderMetadata,
+};
 use crate::secret::ClientSecret;
 
-/// The Microsoft Entra issuer template for multi-tenant applications.
-pub(crate) const ENTRA_ISSUER_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
 const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
@@ -214,17 +217,6 @@ fn check_guid(s: &str) -> Result<(), Error> {
         }
         .into())
     }
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuthMethod {
-    /// HTTP Basic with the id and secret form-urlencoded first (RFC 6749 §2.3.1). The default.
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the request body.
-    ClientSecretPost,
 }
 
 impl ProviderConfig {
@@ -765,6 +757,83 @@ impl ProviderConfig {
         ))
     }
 
+    /// The client credentials the token endpoint needs.
+    pub(crate) fn credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            client_id: self.client_id(),
+            client_secret: self.client_secret(),
+            auth_method: self.auth_method(),
+        }
+    }
+
+    /// Where the application's metadata comes from: discovery, or the endpoints of a plain
+    /// OAuth 2.0 application.
+    pub(crate) fn metadata_source(&self) -> Result<MetadataSource, Error> {
+        if let Some(m) = self.synthesized_metadata()? {
+            return Ok(MetadataSource::Configured(Arc::new(m)));
+        }
+        Ok(MetadataSource::Discovery {
+            url: self.discovery_url()?,
+            expected_issuer: self.expected_discovery_issuer(),
+        })
+    }
+
+    /// What the application's ID tokens must satisfy, per provider kind.
+    pub(crate) fn id_token_rules(&self) -> IdTokenRules<'_> {
+        let (issuer, allowed_hosted_domains, require_oid): (_, &[String], _) = match &self.kind {
+            ProviderKind::Microsoft {
+                tenancy:
+                    EntraTenancy::Multi {
+                        allowed_tenant_ids, ..
+                    },
+            } => (IssuerRule::EntraTenants(allowed_tenant_ids), &[], true),
+            ProviderKind::Microsoft { .. } => (IssuerRule::Metadata, &[], true),
+            ProviderKind::Google {
+                allowed_hosted_domains,
+            } => (IssuerRule::Metadata, allowed_hosted_domains, false),
+            _ => (IssuerRule::Metadata, &[], false),
+        };
+        IdTokenRules {
+            client_id: self.client_id(),
+            issuer,
+            allowed_hosted_domains,
+            require_oid,
+            pinned_alg: self.id_token_signed_response_alg,
+        }
+    }
+
+    /// The metadata of a plain OAuth 2.0 application, from its configuration (no discovery);
+    /// `None` for OpenID Connect providers.
+    fn synthesized_metadata(&self) -> Result<Option<ProviderMetadata>, Error> {
+        let ProviderKind::OAuth2 {
+            authorization_url,
+            token_url,
+            refresh_url,
+            revocation_url,
+            userinfo_url,
+            ..
+        } = self.kind()
+        else {
+            return Ok(None);
+        };
+        let token_endpoint = parse_endpoint("token URL", token_url)?;
+        let optional = |what: &'static str, url: &Option<String>| -> Result<Option<Url>, Error> {
+            url.as_deref().map(|u| parse_endpoint(what, u)).transpose()
+        };
+        Ok(Some(ProviderMetadata {
+            issuer: String::new(),
+            authorization_endpoint: parse_endpoint("authorization URL", authorization_url)?,
+            refresh_endpoint: optional("refresh URL", refresh_url)?
+                .unwrap_or_else(|| token_endpoint.clone()),
+            token_endpoint,
+            userinfo_endpoint: optional("userinfo URL", userinfo_url)?,
+            jwks_uri: None,
+            revocation_endpoint: optional("revocation URL", revocation_url)?,
+            algorithms: Vec::new(),
+            iss_parameter_supported: false,
+        }))
+    }
+
     /// What the discovery document's `issuer` must be exactly (the Entra template for
     /// multi-tenant applications).
     pub(crate) fn expected_discovery_issuer(&self) -> String {
@@ -845,91 +914,6 @@ fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-}
-
-/// The algorithms an ID token may be signed with (never `none` or HMAC), for
-/// [`ProviderConfig::with_id_token_signed_response_alg`]. Written as in JOSE (`"RS256"`) in
-/// text and in serialised configurations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum IdTokenAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`), what Google and Entra sign with.
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// RSASSA-PSS with SHA-256 (`PS256`).
-    #[serde(rename = "PS256")]
-    Ps256,
-    /// ECDSA P-256 with SHA-256 (`ES256`).
-    #[serde(rename = "ES256")]
-    Es256,
-    /// EdDSA (Ed25519) (`EdDSA`).
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl IdTokenAlgorithm {
-    const ALL: [Self; 4] = [Self::Rs256, Self::Ps256, Self::Es256, Self::EdDsa];
-
-    /// The JOSE name, such as `"RS256"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Ps256 => "PS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The jsonwebtoken algorithm.
-    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
-            Self::Ps256 => jsonwebtoken::Algorithm::PS256,
-            Self::Es256 => jsonwebtoken::Algorithm::ES256,
-            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
-        }
-    }
-}
-
-impl std::fmt::Display for IdTokenAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for IdTokenAlgorithm {
-    type Err = Error;
-
-    /// Parses a JOSE name (`"RS256"`, `"PS256"`, `"ES256"`, `"EdDSA"`, exactly).
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                ConfigError::Invalid {
-                    what: "id_token_signed_response_alg",
-                    reason: "must be one of RS256, PS256, ES256, EdDSA (never none or HMAC)".into(),
-                }
-                .into()
-            })
-    }
-}
-
-/// Refuses an ID token signed with `alg` when the application pins another algorithm.
-pub(crate) fn check_pinned_alg(
-    config: &ProviderConfig,
-    alg: jsonwebtoken::Algorithm,
-) -> Result<(), crate::error::IdTokenError> {
-    match config.id_token_signed_response_alg {
-        Some(expected) if expected.jwt() != alg => {
-            let found = IdTokenAlgorithm::ALL.into_iter().find(|a| a.jwt() == alg);
-            Err(match found {
-                Some(found) => crate::error::IdTokenError::AlgorithmMismatch { expected, found },
-                None => crate::error::IdTokenError::AlgorithmNotAllowed(format!("{alg:?}")),
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Google's scope for SMTP, IMAP and POP with XOAUTH2.

@@ -1,4 +1,6 @@
-//! Discovery documents and key sets, cached per provider with an expiry.
+//! Discovery documents and key sets (on `openidconnect` and `jsonwebtoken`), cached per
+//! provider with an expiry. The provider says where its metadata comes from
+//! ([`MetadataSource`]); nothing here knows a provider configuration.
 //!
 //! Fetches are coalesced: however many logins need a document or a key set at the same moment,
 //! one request goes out and the others wait for it. An unknown `kid` triggers at most one key-set
@@ -23,9 +25,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::broker::Inner;
-use crate::error::{DiscoveryError, Error, IdTokenError};
-use crate::provider::{ProviderConfig, ProviderKind, parse_endpoint};
+use super::Env;
+use crate::error::{ConfigError, DiscoveryError, Error, IdTokenError};
 
 /// Metadata fields that openidconnect's core types do not carry.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -108,6 +109,34 @@ struct Entry {
     keys_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
 }
 
+/// Where a provider's metadata comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum MetadataSource {
+    /// An OpenID Connect discovery document at `url`, whose `issuer` must be
+    /// `expected_issuer` exactly.
+    Discovery {
+        url: String,
+        expected_issuer: String,
+    },
+    /// Endpoints configured by the host (a plain OAuth 2.0 application): no discovery and no
+    /// key set.
+    Configured(Arc<ProviderMetadata>),
+}
+
+impl MetadataSource {
+    /// The discovery URL, which also names the cached key set.
+    fn discovery_url(&self) -> Result<&str, Error> {
+        match self {
+            Self::Discovery { url, .. } => Ok(url),
+            Self::Configured(_) => Err(ConfigError::Invalid {
+                what: "provider",
+                reason: "a plain OAuth 2.0 application has no discovery document".into(),
+            }
+            .into()),
+        }
+    }
+}
+
 /// How long after a failed fetch the next one is attempted (stale data is served meanwhile,
 /// or the failure is repeated at once when there is none).
 const FAILURE_BACKOFF: time::Duration = time::Duration::seconds(30);
@@ -160,16 +189,19 @@ impl MetadataCache {
     /// kept (and used) when a refetch fails.
     pub(crate) async fn metadata(
         &self,
-        inner: &Inner,
-        config: &ProviderConfig,
+        env: &Env<'_>,
+        source: &MetadataSource,
     ) -> Result<Arc<ProviderMetadata>, Error> {
-        if let Some(m) = synthesized(config)? {
-            return Ok(Arc::new(m));
-        }
-        let url = config.discovery_url()?;
-        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
-        let now = inner.clock.now();
-        let ttl = inner.options.metadata_ttl;
+        let (url, expected_issuer) = match source {
+            MetadataSource::Configured(m) => return Ok(m.clone()),
+            MetadataSource::Discovery {
+                url,
+                expected_issuer,
+            } => (url, expected_issuer),
+        };
+        let entry = self.entry(url, env.metadata_cache_capacity);
+        let now = env.clock.now();
+        let ttl = env.metadata_ttl;
         let cached = read(&entry.meta).clone();
         if let Some((m, at)) = &cached
             && now - *at < ttl
@@ -177,7 +209,7 @@ impl MetadataCache {
             return Ok(m.clone());
         }
         let mut failed_at = entry.meta_fetch.lock().await;
-        let now = inner.clock.now();
+        let now = env.clock.now();
         if let Some((m, at)) = read(&entry.meta).clone()
             && now - at < ttl
         {
@@ -186,10 +218,10 @@ impl MetadataCache {
         if cached.is_none() && failed_at.is_some_and(|at| now - at < FAILURE_BACKOFF) {
             return Err(DiscoveryError::RecentlyFailed.into());
         }
-        match fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await {
+        match fetch_metadata(env, &url, expected_issuer).await {
             Ok(m) => {
                 let m = Arc::new(m);
-                *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+                *write(&entry.meta) = Some((m.clone(), env.clock.now()));
                 *failed_at = None;
                 Ok(m)
             }
@@ -198,11 +230,11 @@ impl MetadataCache {
                     tracing::warn!(error = %e, "discovery refetch failed; using the cached document");
                     // Retry after the backoff, not on every login meanwhile.
                     *write(&entry.meta) =
-                        Some((m.clone(), inner.clock.now() - ttl + FAILURE_BACKOFF));
+                        Some((m.clone(), env.clock.now() - ttl + FAILURE_BACKOFF));
                     Ok(m)
                 }
                 None => {
-                    *failed_at = Some(inner.clock.now());
+                    *failed_at = Some(env.clock.now());
                     Err(e.into())
                 }
             },
@@ -212,17 +244,20 @@ impl MetadataCache {
     /// Fetches the discovery document now, bypassing and then refreshing the cache.
     pub(crate) async fn refresh_metadata(
         &self,
-        inner: &Inner,
-        config: &ProviderConfig,
+        env: &Env<'_>,
+        source: &MetadataSource,
     ) -> Result<Arc<ProviderMetadata>, Error> {
-        if let Some(m) = synthesized(config)? {
-            return Ok(Arc::new(m));
-        }
-        let url = config.discovery_url()?;
-        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
+        let (url, expected_issuer) = match source {
+            MetadataSource::Configured(m) => return Ok(m.clone()),
+            MetadataSource::Discovery {
+                url,
+                expected_issuer,
+            } => (url, expected_issuer),
+        };
+        let entry = self.entry(url, env.metadata_cache_capacity);
         let mut failed_at = entry.meta_fetch.lock().await;
-        let m = Arc::new(fetch_metadata(inner, &url, &config.expected_discovery_issuer()).await?);
-        *write(&entry.meta) = Some((m.clone(), inner.clock.now()));
+        let m = Arc::new(fetch_metadata(env, &url, expected_issuer).await?);
+        *write(&entry.meta) = Some((m.clone(), env.clock.now()));
         *failed_at = None;
         Ok(m)
     }
@@ -230,27 +265,25 @@ impl MetadataCache {
     /// The key to verify a token with `kid` (or no `kid`).
     pub(crate) async fn key(
         &self,
-        inner: &Inner,
-        config: &ProviderConfig,
+        env: &Env<'_>,
+        source: &MetadataSource,
         meta: &ProviderMetadata,
         kid: Option<&str>,
     ) -> Result<Arc<VerifyKey>, Error> {
-        let url = config.discovery_url()?;
-        let entry = self.entry(&url, inner.options.metadata_cache_capacity);
-        let ttl = inner.options.metadata_ttl;
+        let url = source.discovery_url()?;
+        let entry = self.entry(url, env.metadata_cache_capacity);
+        let ttl = env.metadata_ttl;
 
         let mut set = read(&entry.keys).clone();
-        let expired = set
-            .fetched_at
-            .is_none_or(|at| inner.clock.now() - at >= ttl);
+        let expired = set.fetched_at.is_none_or(|at| env.clock.now() - at >= ttl);
         if expired {
             let mut last_unknown = entry.keys_fetch.lock().await;
             let current = read(&entry.keys).clone();
             if current
                 .fetched_at
-                .is_none_or(|at| inner.clock.now() - at >= ttl)
+                .is_none_or(|at| env.clock.now() - at >= ttl)
             {
-                match fetch_keys(inner, jwks_uri(meta)?).await {
+                match fetch_keys(env, jwks_uri(meta)?).await {
                     Ok(fresh) => {
                         let fresh = Arc::new(fresh);
                         *write(&entry.keys) = fresh.clone();
@@ -264,7 +297,7 @@ impl MetadataCache {
                         let kept = Arc::new(KeySet {
                             by_kid: current.by_kid.clone(),
                             all: current.all.clone(),
-                            fetched_at: Some(inner.clock.now() - ttl + FAILURE_BACKOFF),
+                            fetched_at: Some(env.clock.now() - ttl + FAILURE_BACKOFF),
                         });
                         *write(&entry.keys) = kept.clone();
                         set = kept;
@@ -288,12 +321,12 @@ impl MetadataCache {
                 if let Some(k) = current.by_kid.get(kid) {
                     return Ok(k.clone());
                 }
-                let now = inner.clock.now();
-                if last_unknown.is_some_and(|at| now - at < inner.options.jwks_refetch_cooldown) {
+                let now = env.clock.now();
+                if last_unknown.is_some_and(|at| now - at < env.jwks_refetch_cooldown) {
                     return Err(IdTokenError::UnknownKey.into());
                 }
                 *last_unknown = Some(now);
-                match fetch_keys(inner, jwks_uri(meta)?).await {
+                match fetch_keys(env, jwks_uri(meta)?).await {
                     Ok(fresh) => {
                         let found = fresh.by_kid.get(kid).cloned();
                         *write(&entry.keys) = Arc::new(fresh);
@@ -315,38 +348,6 @@ fn jwks_uri(meta: &ProviderMetadata) -> Result<&Url, Error> {
         .ok_or_else(|| IdTokenError::UnknownKey.into())
 }
 
-/// The metadata of a plain OAuth 2.0 application, from its configuration (no discovery);
-/// `None` for OpenID Connect providers.
-fn synthesized(config: &ProviderConfig) -> Result<Option<ProviderMetadata>, Error> {
-    let ProviderKind::OAuth2 {
-        authorization_url,
-        token_url,
-        refresh_url,
-        revocation_url,
-        userinfo_url,
-        ..
-    } = config.kind()
-    else {
-        return Ok(None);
-    };
-    let token_endpoint = parse_endpoint("token URL", token_url)?;
-    let optional = |what: &'static str, url: &Option<String>| -> Result<Option<Url>, Error> {
-        url.as_deref().map(|u| parse_endpoint(what, u)).transpose()
-    };
-    Ok(Some(ProviderMetadata {
-        issuer: String::new(),
-        authorization_endpoint: parse_endpoint("authorization URL", authorization_url)?,
-        refresh_endpoint: optional("refresh URL", refresh_url)?
-            .unwrap_or_else(|| token_endpoint.clone()),
-        token_endpoint,
-        userinfo_endpoint: optional("userinfo URL", userinfo_url)?,
-        jwks_uri: None,
-        revocation_endpoint: optional("revocation URL", revocation_url)?,
-        algorithms: Vec::new(),
-        iss_parameter_supported: false,
-    }))
-}
-
 fn pick_unkeyed(set: &KeySet) -> Result<Arc<VerifyKey>, Error> {
     match set.all.as_slice() {
         [only] => Ok(only.clone()),
@@ -364,18 +365,14 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 /// GET `url` and return the body of a 200, refusing redirects and oversize bodies.
-pub(crate) async fn get(inner: &Inner, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
+async fn get(env: &Env<'_>, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
     let request = http::Request::builder()
         .method(http::Method::GET)
         .uri(url.as_str())
         .header(http::header::ACCEPT, "application/json")
         .body(Vec::new())
         .map_err(|_| DiscoveryError::Invalid("the URL cannot be requested".into()))?;
-    let response = inner
-        .http
-        .call(request)
-        .await
-        .map_err(DiscoveryError::Http)?;
+    let response = env.http.call(request).await.map_err(DiscoveryError::Http)?;
     let status = response.status();
     if status.is_redirection() {
         return Err(DiscoveryError::Redirect(status.as_u16()));
@@ -384,14 +381,14 @@ pub(crate) async fn get(inner: &Inner, url: &Url) -> Result<Vec<u8>, DiscoveryEr
         return Err(DiscoveryError::Status(status.as_u16()));
     }
     let body = response.into_body();
-    if body.len() > inner.options.max_response_bytes {
-        return Err(DiscoveryError::TooLarge(inner.options.max_response_bytes));
+    if body.len() > env.max_response_bytes {
+        return Err(DiscoveryError::TooLarge(env.max_response_bytes));
     }
     Ok(body)
 }
 
 async fn fetch_metadata(
-    inner: &Inner,
+    env: &Env<'_>,
     url: &str,
     expected_issuer: &str,
 ) -> Result<ProviderMetadata, DiscoveryError> {
@@ -400,7 +397,7 @@ async fn fetch_metadata(
     if !crate::http::is_allowed_endpoint(&url) {
         return Err(DiscoveryError::InsecureEndpoint("discovery"));
     }
-    let body = get(inner, &url).await?;
+    let body = get(env, &url).await?;
     let doc: DiscoveryDocument = serde_json::from_slice(&body)
         .map_err(|e| DiscoveryError::Invalid(format!("not OpenID provider metadata: {e}")))?;
     let issuer = doc.issuer().as_str().to_owned();
@@ -509,8 +506,8 @@ impl<'de> Deserialize<'de> for BoundedKeys {
     }
 }
 
-async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> {
-    let body = get(inner, url).await?;
+async fn fetch_keys(env: &Env<'_>, url: &Url) -> Result<KeySet, DiscoveryError> {
+    let body = get(env, url).await?;
     let raw: RawKeySet = serde_json::from_slice(&body).map_err(|e| {
         if e.to_string().starts_with(TOO_MANY_KEYS) {
             DiscoveryError::TooManyKeys(MAX_JWKS_KEYS)
@@ -519,7 +516,7 @@ async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> 
         }
     })?;
     let mut set = KeySet {
-        fetched_at: Some(inner.clock.now()),
+        fetched_at: Some(env.clock.now()),
         ..KeySet::default()
     };
     for value in raw.keys.0 {
@@ -555,13 +552,4 @@ async fn fetch_keys(inner: &Inner, url: &Url) -> Result<KeySet, DiscoveryError> 
         set.all.push(key);
     }
     Ok(set)
-}
-
-impl crate::Broker {
-    /// How many providers' discovery documents and key sets this broker caches now: at most
-    /// [`metadata_cache_capacity`](crate::BrokerBuilder::metadata_cache_capacity). For
-    /// monitoring, and for tests of the bound.
-    pub fn metadata_cache_len(&self) -> usize {
-        self.inner.metadata.len()
-    }
 }

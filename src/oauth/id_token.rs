@@ -1,4 +1,4 @@
-//! ID-token verification.
+//! ID-token verification, from plain parameters ([`IdTokenRules`]), below the capabilities.
 //!
 //! The signature is checked with `jsonwebtoken` (aws-lc-rs backend); every claim check is done
 //! here, against the broker's clock, because jsonwebtoken reads the system time and does not
@@ -13,11 +13,38 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::broker::Inner;
-use crate::error::{Error, IdTokenError};
-use crate::provider::{
-    ENTRA_ISSUER_TEMPLATE, EntraTenancy, ProviderConfig, ProviderKind, ProviderMetadata,
-};
+use super::Env;
+use super::metadata::{MetadataCache, MetadataSource, ProviderMetadata};
+use crate::error::{Error, IdTokenAlgorithm, IdTokenError};
+
+/// The Microsoft Entra issuer template for multi-tenant applications.
+pub(crate) const ENTRA_ISSUER_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+/// What an application's ID tokens must satisfy beyond the signature, in plain values: the
+/// provider turns its configuration into this (`ProviderConfig::id_token_rules`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdTokenRules<'a> {
+    /// The client id: the audience, and the authorized party when there is one.
+    pub(crate) client_id: &'a str,
+    /// How `iss` is checked.
+    pub(crate) issuer: IssuerRule<'a>,
+    /// When not empty, the `hd` claim must be one of these (any ASCII case).
+    pub(crate) allowed_hosted_domains: &'a [String],
+    /// Whether a non-empty `oid` claim is required (Entra).
+    pub(crate) require_oid: bool,
+    /// The only algorithm accepted, when the application pins one.
+    pub(crate) pinned_alg: Option<IdTokenAlgorithm>,
+}
+
+/// How the `iss` claim of an ID token is checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IssuerRule<'a> {
+    /// It must be the discovery document's issuer exactly.
+    Metadata,
+    /// A multi-tenant Entra application: the issuer names the token's `tid`
+    /// ([`ENTRA_ISSUER_TEMPLATE`]), which must be one of these (lowercase) tenant ids.
+    EntraTenants(&'a [String]),
+}
 
 /// The largest ID token accepted.
 const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
@@ -47,19 +74,24 @@ fn malformed(what: &str) -> Error {
     IdTokenError::Malformed(what.to_owned()).into()
 }
 
-/// Verifies `token` for `config`, and that `access_token` is the one it was issued with when
-/// it says so (`at_hash`); returns its claims.
+/// Verifies `token` under `rules`, with the keys of `source` (through `keys`), and that
+/// `access_token` is the one it was issued with when it says so (`at_hash`); returns its claims.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn verify(
-    inner: &Inner,
-    config: &ProviderConfig,
+    env: &Env<'_>,
+    keys: &MetadataCache,
+    source: &MetadataSource,
+    rules: &IdTokenRules<'_>,
     meta: &ProviderMetadata,
     token: &str,
     expected_nonce: &str,
     access_token: &str,
 ) -> Result<IdClaims, Error> {
     verify_with(
-        inner,
-        config,
+        env,
+        keys,
+        source,
+        rules,
         meta,
         token,
         Some(expected_nonce),
@@ -68,23 +100,27 @@ pub(crate) async fn verify(
     .await
 }
 
-/// Verifies an ID token answered by a refresh-token grant (OpenID Connect Core §12.2): every
-/// check of [`verify`] but the nonce, which such a token does not carry. The caller compares
-/// `sub` with the original one.
+/// Verifies the ID token a refresh answered (OpenID Connect Core 12.2): as at sign-in, except
+/// that no nonce is expected (a refreshed token carries none, or the original one).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn verify_refreshed(
-    inner: &Inner,
-    config: &ProviderConfig,
+    env: &Env<'_>,
+    keys: &MetadataCache,
+    source: &MetadataSource,
+    rules: &IdTokenRules<'_>,
     meta: &ProviderMetadata,
     token: &str,
     access_token: &str,
 ) -> Result<IdClaims, Error> {
-    verify_with(inner, config, meta, token, None, access_token).await
+    verify_with(env, keys, source, rules, meta, token, None, access_token).await
 }
 
-/// [`verify`], the nonce checked when one is expected.
+#[allow(clippy::too_many_arguments)]
 async fn verify_with(
-    inner: &Inner,
-    config: &ProviderConfig,
+    env: &Env<'_>,
+    keys: &MetadataCache,
+    source: &MetadataSource,
+    rules: &IdTokenRules<'_>,
     meta: &ProviderMetadata,
     token: &str,
     expected_nonce: Option<&str>,
@@ -115,7 +151,7 @@ async fn verify_with(
         }
         _ => return Err(IdTokenError::AlgorithmNotAllowed(printable(&alg_name)).into()),
     };
-    crate::provider::check_pinned_alg(config, alg)?;
+    check_pinned_alg(rules.pinned_alg, alg)?;
     if header.crit.is_some() {
         return Err(IdTokenError::UnsupportedCritical.into());
     }
@@ -124,10 +160,7 @@ async fn verify_with(
     {
         return Err(malformed("kid"));
     }
-    let key = inner
-        .metadata
-        .key(inner, config, meta, header.kid.as_deref())
-        .await?;
+    let key = keys.key(env, source, meta, header.kid.as_deref()).await?;
     if key.alg.is_some_and(|a| a != alg) {
         return Err(IdTokenError::KeyMismatch.into());
     }
@@ -158,7 +191,7 @@ async fn verify_with(
         .map_err(|_| malformed("payload is not base64url"))?;
     let claims: Map<String, Value> = serde_json::from_slice(&payload)
         .map_err(|e| IdTokenError::Malformed(format!("payload: {e}")))?;
-    let checked = check_claims(inner, config, meta, &claims, expected_nonce)?;
+    let checked = check_claims(env, rules, meta, &claims, expected_nonce)?;
     check_at_hash(&claims, alg, access_token)?;
     Ok(checked)
 }
@@ -247,8 +280,8 @@ fn opt_bool(claims: &Map<String, Value>, name: &'static str) -> Result<Option<bo
 }
 
 fn check_claims(
-    inner: &Inner,
-    config: &ProviderConfig,
+    env: &Env<'_>,
+    rules: &IdTokenRules<'_>,
     meta: &ProviderMetadata,
     claims: &Map<String, Value>,
     expected_nonce: Option<&str>,
@@ -257,12 +290,8 @@ fn check_claims(
     let tid = opt_str(claims, "tid")?;
 
     // Issuer, per provider kind.
-    match config.kind() {
-        ProviderKind::Microsoft {
-            tenancy: EntraTenancy::Multi {
-                allowed_tenant_ids, ..
-            },
-        } => {
+    match rules.issuer {
+        IssuerRule::EntraTenants(allowed_tenant_ids) => {
             let tid = tid
                 .as_deref()
                 .ok_or(IdTokenError::TenantNotAllowed)?
@@ -274,7 +303,7 @@ fn check_claims(
                 return Err(IdTokenError::TenantNotAllowed.into());
             }
         }
-        _ => {
+        IssuerRule::Metadata => {
             if iss != meta.issuer {
                 return Err(IdTokenError::WrongIssuer.into());
             }
@@ -282,7 +311,7 @@ fn check_claims(
     }
 
     // Audience and authorized party.
-    let client_id = config.client_id();
+    let client_id = rules.client_id;
     let azp = opt_str(claims, "azp")?;
     let audiences: Vec<&str> = match claims.get("aud") {
         Some(Value::String(s)) => vec![s.as_str()],
@@ -308,8 +337,8 @@ fn check_claims(
     // Time.
     let exp = req_time(claims, "exp")?;
     let iat = req_time(claims, "iat")?;
-    let now = inner.clock.now();
-    let leeway = inner.options.leeway;
+    let now = env.clock.now();
+    let leeway = env.leeway;
     let exp = OffsetDateTime::from_unix_timestamp(exp)
         .map_err(|_| IdTokenError::MalformedClaim("exp".into()))?;
     let iat = OffsetDateTime::from_unix_timestamp(iat)
@@ -334,11 +363,8 @@ fn check_claims(
         return Err(IdTokenError::MalformedClaim("sub".into()).into());
     }
     let hd = opt_str(claims, "hd")?;
-    if let ProviderKind::Google {
-        allowed_hosted_domains,
-    } = config.kind()
-        && !allowed_hosted_domains.is_empty()
-    {
+    let allowed_hosted_domains = rules.allowed_hosted_domains;
+    if !allowed_hosted_domains.is_empty() {
         let ok = hd.as_deref().is_some_and(|hd| {
             allowed_hosted_domains
                 .iter()
@@ -349,9 +375,7 @@ fn check_claims(
         }
     }
     let oid = opt_str(claims, "oid")?;
-    if matches!(config.kind(), ProviderKind::Microsoft { .. })
-        && oid.as_deref().is_none_or(str::is_empty)
-    {
+    if rules.require_oid && oid.as_deref().is_none_or(str::is_empty) {
         return Err(IdTokenError::MissingClaim("oid").into());
     }
     Ok(IdClaims {
@@ -365,6 +389,23 @@ fn check_claims(
         oid,
         xms_edov: opt_bool(claims, "xms_edov")?,
     })
+}
+
+/// Refuses an ID token signed with `alg` when the application pins another algorithm.
+fn check_pinned_alg(
+    pinned: Option<IdTokenAlgorithm>,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<(), crate::error::IdTokenError> {
+    match pinned {
+        Some(expected) if expected.jwt() != alg => {
+            let found = IdTokenAlgorithm::ALL.into_iter().find(|a| a.jwt() == alg);
+            Err(match found {
+                Some(found) => crate::error::IdTokenError::AlgorithmMismatch { expected, found },
+                None => crate::error::IdTokenError::AlgorithmNotAllowed(format!("{alg:?}")),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
