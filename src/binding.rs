@@ -9,7 +9,6 @@ use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{BindingId, ProviderId, TenantId, UserId};
-use crate::login::{account_name, binding_key};
 use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
@@ -69,6 +68,16 @@ struct TicketRecord {
     /// The tenant's policy epoch when the ticket was issued: a method switch in between voids
     /// it, as it voids a login in flight.
     policy_epoch: u64,
+}
+
+/// How an account is named in audit events: `issuer#subject`.
+pub(crate) fn account_name(identity: &ExternalIdentity) -> String {
+    format!("{}#{}", identity.issuer, identity.subject)
+}
+
+/// The key of a binding.
+pub(crate) fn binding_key(tenant: &TenantId, issuer: &str, subject: &str) -> String {
+    key(&[tenant.as_str(), issuer, subject])
 }
 
 json_record!(AccountBinding => BINDING);

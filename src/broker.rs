@@ -28,7 +28,7 @@ pub(crate) struct Inner {
     pub(crate) http: Arc<dyn HttpClient>,
     pub(crate) clock: Arc<dyn Clock>,
     /// The redirect URIs' template, joined to the public base URL.
-    pub(crate) redirect_path: crate::login::RedirectPath,
+    pub(crate) redirect_path: crate::route::RedirectPath,
     pub(crate) options: Options,
     pub(crate) metadata: crate::oauth::MetadataCache,
     pub(crate) audit: Arc<dyn AuditSink>,
@@ -342,11 +342,11 @@ impl BrokerBuilder {
             let path = format!("{}/", public_base_url.path());
             public_base_url.set_path(&path);
         }
-        let redirect_path = crate::login::RedirectPath::parse(
+        let redirect_path = crate::route::RedirectPath::parse(
             &public_base_url,
             self.redirect_path
                 .as_deref()
-                .unwrap_or(crate::login::DEFAULT_REDIRECT_PATH),
+                .unwrap_or(crate::route::DEFAULT_REDIRECT_PATH),
         )?;
         let o = &self.options;
         if o.leeway.is_negative() || o.leeway > Duration::minutes(5) {

@@ -1,6 +1,9 @@
-//! The provider account behind a login, normalised across providers.
+//! The provider account behind a login, normalised across providers, and the check of a
+//! mailbox address.
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::ConnectionError;
 
 /// A provider account, as asserted by a verified ID token (and userinfo where needed).
 ///
@@ -26,4 +29,13 @@ pub struct ExternalIdentity {
     pub entra_tenant_id: Option<String>,
     /// Microsoft Entra: whether the email's domain is verified by the tenant (`xms_edov`).
     pub email_domain_verified: Option<bool>,
+}
+
+/// Checks a mailbox address for use in XOAUTH2 (and storage): not empty, at most 320 bytes,
+/// no control characters (`\x01` separates the SASL fields; CR and LF end protocol lines).
+pub(crate) fn check_mailbox(mailbox: &str) -> Result<(), ConnectionError> {
+    if mailbox.trim().is_empty() || mailbox.len() > 320 || mailbox.chars().any(char::is_control) {
+        return Err(ConnectionError::InvalidMailbox);
+    }
+    Ok(())
 }

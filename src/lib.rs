@@ -294,7 +294,27 @@
 //!
 //! # Implementing your own store or transport
 //!
-//! See [`store`] (the contract, and an example that compiles) and [`http`].
+//! See [`store`] (the contract, the list of what the crate stores, and an example that
+//! compiles) and [`http`].
+//!
+//! # Architecture
+//!
+//! The modules sit in layers, and a module imports only its own layer or the ones below it
+//! (`tests/architecture.rs` checks every `crate::` and `super::` path in `src/`):
+//!
+//! | layer | modules | what lives there |
+//! |---|---|---|
+//! | integrations | `axum`, `testing` | the axum routes; the fake provider and the store conformance suite |
+//! | facade | `broker` | [`Broker`] and [`BrokerBuilder`]: the public API |
+//! | capabilities | `provider`, `policy`, `session`, `binding`, `connection`, `login`, `visitor` | one concern each; they import each other without a cycle, in that order (`visitor` stands alone) |
+//! | protocol | `oauth` | token endpoint and PKCE (`oauth2`), discovery and key sets (`openidconnect`), userinfo, ID-token verification (`jsonwebtoken`), from plain parameters |
+//! | store | `store` | the [`Store`] trait and its backends; the typed record layer (`store/records.rs`: every namespace, its record type, lifetime and format version, the only code that turns records into bytes, and the one compare-and-swap retry with [`StoreError::Contention`]) |
+//! | primitives | `error`, `ids`, `secret`, `clock`, `crypto`, `runtime`, `http`, `audit`, `identity`, `directory`, `route` | errors (every error type of the crate), identifiers, secret types, time, random tokens, hashed keys and sealing, the executor and transport seams |
+//!
+//! Not yet true: the capabilities still add their methods to [`Broker`] in `impl Broker`
+//! blocks and read its shared state, so they import the facade (the two full checks in
+//! `tests/architecture.rs` are ignored until they become services over a shared context).
+//! Everything below the capabilities, and the order among the capabilities, is checked today.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Every [dependencies] entry is used, under every feature set CI builds (clippy -D warnings);
@@ -324,6 +344,7 @@ mod login;
 mod oauth;
 mod policy;
 mod provider;
+mod route;
 pub mod runtime;
 mod secret;
 mod session;

@@ -56,7 +56,6 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-pub(crate) use xoauth2::check_mailbox;
 pub use xoauth2::{Xoauth2, Xoauth2Failure};
 
 use crate::audit::AuditKind;

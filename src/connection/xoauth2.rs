@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::error::{ConnectionError, Error};
+use crate::identity::check_mailbox;
 use crate::secret::AccessToken;
 
 /// The largest challenge accepted by [`Xoauth2Failure::parse`].
@@ -69,15 +70,6 @@ impl Drop for Xoauth2 {
         zeroize::Zeroize::zeroize(&mut self.raw);
         zeroize::Zeroize::zeroize(&mut self.base64);
     }
-}
-
-/// Checks a mailbox address for use in XOAUTH2 (and storage): not empty, at most 320 bytes,
-/// no control characters (`\x01` separates the SASL fields; CR and LF end protocol lines).
-pub(crate) fn check_mailbox(mailbox: &str) -> Result<(), ConnectionError> {
-    if mailbox.trim().is_empty() || mailbox.len() > 320 || mailbox.chars().any(char::is_control) {
-        return Err(ConnectionError::InvalidMailbox);
-    }
-    Ok(())
 }
 
 impl Xoauth2 {

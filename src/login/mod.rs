@@ -1,17 +1,15 @@
 //! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
 
 mod callback;
-mod route;
 
-pub use route::CallbackRoute;
-pub(crate) use route::{DEFAULT_REDIRECT_PATH, RedirectPath, route_tag};
+pub use crate::route::CallbackRoute;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::audit::AuditKind;
-use crate::binding::AccountBinding;
+use crate::binding::{AccountBinding, account_name};
 use crate::broker::{Broker, Inner};
 use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{
@@ -25,7 +23,6 @@ use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
 use crate::policy::SessionMethod;
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{BrowserBinding, LinkTicket};
-use crate::store::key;
 use crate::store::records::{self, StoredRecord, json_record};
 
 pub(crate) const NS_PENDING: &str = records::PENDING_LOGIN.name;
@@ -782,7 +779,7 @@ impl Broker {
             }
         };
         let mailbox = mailbox.ok_or(ConnectionError::NoMailbox)?;
-        crate::connection::check_mailbox(&mailbox)?;
+        crate::identity::check_mailbox(&mailbox)?;
         let requested = config.connect_scopes();
         let valid_until = self
             .store_connection(crate::connection::NewConnection {
@@ -830,11 +827,6 @@ fn check_intent(config: &ProviderConfig, connect: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// How an account is named in audit events: `issuer#subject`.
-pub(crate) fn account_name(identity: &ExternalIdentity) -> String {
-    format!("{}#{}", identity.issuer, identity.subject)
-}
-
 fn identity_from(config: &ProviderConfig, c: IdClaims) -> ExternalIdentity {
     let subject = match (config.kind(), &c.oid) {
         (ProviderKind::Microsoft { .. }, Some(oid)) => oid.clone(),
@@ -880,11 +872,6 @@ async fn fill_from_userinfo(
         claims.name = info.name;
     }
     Ok(())
-}
-
-/// The key of a binding.
-pub(crate) fn binding_key(tenant: &TenantId, issuer: &str, subject: &str) -> String {
-    key(&[tenant.as_str(), issuer, subject])
 }
 
 #[cfg(test)]

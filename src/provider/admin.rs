@@ -209,7 +209,7 @@ impl Broker {
                 StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
                     status: s.status(),
                     config: Arc::new(s.config),
-                    route_tag: crate::login::route_tag(tenant, provider),
+                    route_tag: crate::route::route_tag(tenant, provider),
                 })
             })
     }

@@ -1,6 +1,7 @@
 //! Per-tenant SSO applications: configuration, validation and status.
 
 mod admin;
+mod linking;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::oauth::{
     ProviderMetadata,
 };
 use crate::secret::ClientSecret;
+pub use linking::{EmailMatch, LinkingPolicy};
 
 const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
@@ -62,9 +64,9 @@ pub struct ProviderConfig {
     #[serde(default)]
     auth_method: ClientAuthMethod,
     #[serde(default)]
-    linking: crate::policy::LinkingPolicy,
+    linking: LinkingPolicy,
     #[serde(default)]
-    email_match: crate::policy::EmailMatch,
+    email_match: EmailMatch,
 }
 
 /// Which provider an application is registered at, with that provider's own options.
@@ -235,8 +237,8 @@ impl ProviderConfig {
             scopes: None,
             id_token_signed_response_alg: None,
             auth_method: ClientAuthMethod::default(),
-            linking: crate::policy::LinkingPolicy::default(),
-            email_match: crate::policy::EmailMatch::default(),
+            linking: LinkingPolicy::default(),
+            email_match: EmailMatch::default(),
         }
     }
 
@@ -507,13 +509,13 @@ impl ProviderConfig {
     /// listed by [`problems`](Self::problems) and refused by
     /// [`configure_provider`](crate::Broker::configure_provider)
     /// ([`ConfigError::NotApplicable`]).
-    pub fn with_linking_policy(mut self, policy: crate::policy::LinkingPolicy) -> Self {
+    pub fn with_linking_policy(mut self, policy: LinkingPolicy) -> Self {
         self.linking = policy;
         self
     }
 
     /// The linking policy.
-    pub fn linking_policy(&self) -> &crate::policy::LinkingPolicy {
+    pub fn linking_policy(&self) -> &LinkingPolicy {
         &self.linking
     }
 
@@ -525,13 +527,13 @@ impl ProviderConfig {
     /// (which binds no account) is listed by [`problems`](Self::problems) and refused by
     /// [`configure_provider`](crate::Broker::configure_provider)
     /// ([`ConfigError::NotApplicable`]).
-    pub fn with_email_match(mut self, rule: crate::policy::EmailMatch) -> Self {
+    pub fn with_email_match(mut self, rule: EmailMatch) -> Self {
         self.email_match = rule;
         self
     }
 
     /// The email-match rule.
-    pub fn email_match(&self) -> crate::policy::EmailMatch {
+    pub fn email_match(&self) -> EmailMatch {
         self.email_match
     }
 
@@ -684,7 +686,7 @@ impl ProviderConfig {
                     out.push("a scope is empty or holds whitespace".to_owned());
                 }
                 if let Some(m) = mailbox
-                    && crate::connection::check_mailbox(m).is_err()
+                    && crate::identity::check_mailbox(m).is_err()
                 {
                     out.push(
                         "the mailbox address is empty, too long or holds control characters"
@@ -1110,7 +1112,7 @@ pub struct ProviderProblem {
 
 /// A stored application as the broker keeps it decoded between uses: the configuration (its
 /// secret opened), its status, and the tag its logins' state carries (see
-/// [`route_tag`](crate::login::route_tag)).
+/// [`route_tag`](crate::route::route_tag)).
 #[derive(Debug)]
 pub(crate) struct LoadedProvider {
     pub(crate) config: std::sync::Arc<ProviderConfig>,
