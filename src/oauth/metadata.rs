@@ -218,7 +218,7 @@ impl MetadataCache {
         if cached.is_none() && failed_at.is_some_and(|at| now - at < FAILURE_BACKOFF) {
             return Err(DiscoveryError::RecentlyFailed.into());
         }
-        match fetch_metadata(env, &url, expected_issuer).await {
+        match fetch_metadata(env, url, expected_issuer).await {
             Ok(m) => {
                 let m = Arc::new(m);
                 *write(&entry.meta) = Some((m.clone(), env.clock.now()));
@@ -256,7 +256,7 @@ impl MetadataCache {
         };
         let entry = self.entry(url, env.metadata_cache_capacity);
         let mut failed_at = entry.meta_fetch.lock().await;
-        let m = Arc::new(fetch_metadata(env, &url, expected_issuer).await?);
+        let m = Arc::new(fetch_metadata(env, url, expected_issuer).await?);
         *write(&entry.meta) = Some((m.clone(), env.clock.now()));
         *failed_at = None;
         Ok(m)
