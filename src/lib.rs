@@ -312,9 +312,10 @@
 //! | primitives | `error`, `ids`, `secret`, `clock`, `crypto`, `runtime`, `http`, `audit`, `identity`, `directory`, `route` | errors (every error type of the crate), identifiers, secret types, time, random tokens, hashed keys and sealing, the executor and transport seams |
 //!
 //! Not yet true: the capabilities still add their methods to [`Broker`] in `impl Broker`
-//! blocks and read its shared state, so they import the facade (the two full checks in
-//! `tests/architecture.rs` are ignored until they become services over a shared context).
-//! Everything below the capabilities, and the order among the capabilities, is checked today.
+//! blocks and read its shared state, so they import the facade. `tests/architecture.rs` runs
+//! its full checks with exactly those edges (capability to `broker`) listed as known debt; any
+//! other upward import or cycle fails, and the list fails when an edge on it disappears, so it
+//! only shrinks until the capabilities become services over a shared context.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Every [dependencies] entry is used, under every feature set CI builds (clippy -D warnings);

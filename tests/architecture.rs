@@ -214,11 +214,48 @@ fn every_module_has_a_layer() {
     );
 }
 
+/// The one known violation, until the facade step of issue 9 item 1: each capability still
+/// adds its methods with its own `impl Broker` block, so it imports `broker` (and `broker`
+/// imports it back). Only these exact edges are exempt; any other upward import or cycle fails,
+/// and [`the_known_debt_is_not_stale`] fails once an edge is gone, so the list only shrinks.
+const KNOWN_DEBT: &[(&str, &str)] = &[
+    ("binding", "broker"),
+    ("connection", "broker"),
+    ("login", "broker"),
+    ("policy", "broker"),
+    ("provider", "broker"),
+    ("session", "broker"),
+    ("visitor", "broker"),
+];
+
+fn graph_without_known_debt() -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut graph = import_graph();
+    for (from, to) in KNOWN_DEBT {
+        if let Some(edges) = graph.get_mut(*from) {
+            edges.remove(*to);
+        }
+    }
+    graph
+}
+
 #[test]
-#[ignore = "until the capabilities stop extending Broker (issue 9 item 1, the service step): today every capability imports broker, and broker imports them back"]
+fn the_known_debt_is_not_stale() {
+    let graph = import_graph();
+    let gone: Vec<String> = KNOWN_DEBT
+        .iter()
+        .filter(|(from, to)| !graph.get(*from).is_some_and(|e| e.contains_key(*to)))
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "no longer imported, remove from KNOWN_DEBT: {gone:?}"
+    );
+}
+
+#[test]
 fn imports_only_look_down() {
     let mut upward = Vec::new();
-    for (from, edges) in import_graph() {
+    for (from, edges) in graph_without_known_debt() {
         let Some(from_layer) = layer_of(&from) else {
             continue;
         };
@@ -237,9 +274,8 @@ fn imports_only_look_down() {
 }
 
 #[test]
-#[ignore = "until the capabilities stop extending Broker (issue 9 item 1, the service step): today every capability imports broker, and broker imports them back"]
 fn no_cycle_between_modules() {
-    let graph = import_graph();
+    let graph = graph_without_known_debt();
     // Depth-first search with colours; the first back edge found is reported with its cycle.
     fn visit(
         node: &str,

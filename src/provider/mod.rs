@@ -713,10 +713,10 @@ impl ProviderConfig {
             if self.id_token_signed_response_alg.is_some() {
                 options.push("id_token_signed_response_alg");
             }
-            if self.linking != crate::policy::LinkingPolicy::default() {
+            if self.linking != LinkingPolicy::default() {
                 options.push("linking_policy");
             }
-            if self.email_match != crate::policy::EmailMatch::default() {
+            if self.email_match != EmailMatch::default() {
                 options.push("email_match");
             }
         } else if !matches!(self.kind, ProviderKind::Microsoft { .. })
