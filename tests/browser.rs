@@ -169,6 +169,20 @@ impl Browser {
         self.fill("#email", email).await;
         self.fill("#password", app::DEMO_PASSWORD).await;
         self.click("#password-signin").await;
+        // The form's navigation must land before the next `goto`, or it overrides it.
+        self.wait_for_text("Welcome,").await;
+    }
+
+    /// Waits (up to 10 s) until the page shows `wanted`; the caller's next step asserts.
+    async fn wait_for_text(&self, wanted: &str) {
+        for _ in 0..100 {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await
+                && body.text().await.unwrap_or_default().contains(wanted)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn sign_out(&self) {
