@@ -102,6 +102,10 @@ function build() {
     findAccount,
     pkce: { required: () => true },
     rotateRefreshToken: true,
+    // The test moves the broker's clock hours ahead of the provider's (AheadClock) to age
+    // access tokens. A refresh answers a new ID token, which the broker verifies (OpenID Connect
+    // Core 12.2), `exp` included: it must outlive the broker's clock, not only the provider's.
+    ttl: { IdToken: 24 * 60 * 60 },
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
