@@ -153,7 +153,7 @@ impl Broker {
     ) -> Result<Option<AccountBinding>, Error> {
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
         Ok(
-            records::get::<AccountBinding>(&*self.inner.store, &k, self.now())
+            records::get::<AccountBinding>(&*self.inner.cx.store, &k, self.now())
                 .await?
                 .map(|b| b.record),
         )
@@ -187,7 +187,7 @@ impl Broker {
         };
         let users = self
             .inner
-            .directory
+            .cx.directory
             .active_users_with_verified_email(tenant, email)
             .await?;
         match users.as_slice() {
@@ -226,7 +226,7 @@ impl Broker {
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
         let inserted = self
             .inner
-            .store
+            .cx.store
             .insert(
                 NS_BINDING,
                 &k,
@@ -296,7 +296,7 @@ impl Broker {
         }
         let users = self
             .inner
-            .directory
+            .cx.directory
             .active_users_with_verified_email(tenant, email)
             .await?;
         let user = match users.as_slice() {
@@ -356,12 +356,12 @@ impl Broker {
         };
         let inserted = self
             .inner
-            .store
+            .cx.store
             .insert(
                 NS_TICKET,
                 &ticket_key(tenant, &ticket),
                 records::encode(&record)?
-                    .expires_at(now + self.inner.options.link_ticket_ttl)
+                    .expires_at(now + self.inner.link_ticket_ttl)
                     .index(hash_key(&ticket)),
                 now,
             )
@@ -407,7 +407,7 @@ impl Broker {
             Err(e.into())
         };
         let Some(t) = records::take::<TicketRecord>(
-            &*self.inner.store,
+            &*self.inner.cx.store,
             &ticket_key(tenant, ticket.secret()),
             now,
         )
@@ -416,7 +416,7 @@ impl Broker {
             // Only for the audit: is it alive in another tenant? It is left there either way.
             let elsewhere = self
                 .inner
-                .store
+                .cx.store
                 .list(NS_TICKET, &hash_key(ticket.secret()), now)
                 .await?;
             let rule = if elsewhere.is_empty() {
@@ -441,7 +441,7 @@ impl Broker {
             );
             return Err(crate::error::StateError::PolicyChanged.into());
         }
-        if !self.inner.directory.is_active(tenant, user).await? {
+        if !self.inner.cx.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
         let config = self.provider_config(tenant, &t.provider).await?;
@@ -514,7 +514,7 @@ impl Broker {
         user: &UserId,
     ) -> Result<Vec<AccountBinding>, Error> {
         let rows = records::list::<AccountBinding>(
-            &*self.inner.store,
+            &*self.inner.cx.store,
             &user_index(tenant, user),
             self.now(),
         )
@@ -567,7 +567,7 @@ impl Broker {
         // keeps another user's binding out of reach.
         let rows = self
             .inner
-            .store
+            .cx.store
             .list(NS_BINDING, &user_index(tenant, user), now)
             .await?;
         let mut found = None;
@@ -593,7 +593,7 @@ impl Broker {
         }
         match self
             .inner
-            .store
+            .cx.store
             .compare_and_delete(NS_BINDING, &k, version, now)
             .await?
         {

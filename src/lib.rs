@@ -335,6 +335,7 @@ mod binding;
 mod broker;
 mod clock;
 mod connection;
+mod context;
 mod crypto;
 mod directory;
 mod error;

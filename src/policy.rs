@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::AuditKind;
 use crate::broker::Broker;
 use crate::error::{Error, PolicyError};
 use crate::ids::{ProviderId, TenantId, UserId};
@@ -183,14 +183,7 @@ impl Broker {
         kind: AuditKind,
         rule: &'static str,
     ) {
-        self.inner.audit.record(&AuditEvent {
-            at: self.now(),
-            tenant: tenant.clone(),
-            actor: actor.to_owned(),
-            subject: subject.to_owned(),
-            kind,
-            rule,
-        });
+        self.inner.cx.audit(tenant, actor, subject, kind, rule);
     }
 
     /// The stored policy and its version (0 when none is stored).
@@ -200,7 +193,7 @@ impl Broker {
     ) -> Result<(Arc<PolicyRecord>, u64), Error> {
         let record = self
             .inner
-            .store
+            .cx.store
             .get(NS_POLICY, tenant.as_str(), self.now())
             .await?;
         self.policy_from(tenant, record)
@@ -239,7 +232,7 @@ impl Broker {
     ) -> Result<Arc<PolicyRecord>, Error> {
         let record = self
             .inner
-            .store
+            .cx.store
             .get(NS_POLICY, tenant.as_str(), self.now())
             .await?;
         self.effective_policy_from(tenant, record)
@@ -289,14 +282,14 @@ impl Broker {
             events.extend(change(&mut p, now)?);
             let written = if version == 0 {
                 self.inner
-                    .store
+                    .cx.store
                     .insert(NS_POLICY, tenant.as_str(), records::encode(&p)?, now)
                     .await?
                     == Inserted::Yes
             } else {
                 matches!(
                     self.inner
-                        .store
+                        .cx.store
                         .compare_and_swap(
                             NS_POLICY,
                             tenant.as_str(),
@@ -348,7 +341,7 @@ impl Broker {
         method: AuthMethod,
         grace: Option<Duration>,
     ) -> Result<TenantAuthStatus, Error> {
-        let grace = grace.unwrap_or(self.inner.options.method_switch_grace);
+        let grace = grace.unwrap_or(self.inner.method_switch_grace);
         if grace.is_negative() || grace > MAX_GRACE {
             return Err(crate::error::ConfigError::Invalid {
                 what: "grace",
@@ -359,7 +352,7 @@ impl Broker {
         if let AuthMethod::Sso { providers } = &method {
             self.check_sso_ready(tenant, providers).await?;
         }
-        let revocation = self.inner.options.method_switch_revocation;
+        let revocation = self.inner.method_switch_revocation;
         let p = self
             .update_policy(tenant, |p, now| {
                 if p.method == method {
@@ -468,7 +461,7 @@ impl Broker {
     pub async fn add_privileged_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), Error> {
         let k = key(&[tenant.as_str(), user.as_str()]);
         self.inner
-            .store
+            .cx.store
             .put(
                 NS_PRIVILEGED,
                 &k,
@@ -499,7 +492,7 @@ impl Broker {
         let k = key(&[tenant.as_str(), user.as_str()]);
         let removed = self
             .inner
-            .store
+            .cx.store
             .delete(NS_PRIVILEGED, &k, self.now())
             .await?;
         if removed {
@@ -521,7 +514,7 @@ impl Broker {
     /// [`Error::Store`].
     pub async fn list_privileged_users(&self, tenant: &TenantId) -> Result<Vec<UserId>, Error> {
         Ok(
-            records::list::<PrivilegedUser>(&*self.inner.store, tenant.as_str(), self.now())
+            records::list::<PrivilegedUser>(&*self.inner.cx.store, tenant.as_str(), self.now())
                 .await?
                 .into_iter()
                 .map(|(_, p)| p.record.0)
@@ -537,7 +530,7 @@ impl Broker {
         let k = key(&[tenant.as_str(), user.as_str()]);
         Ok(self
             .inner
-            .store
+            .cx.store
             .get(NS_PRIVILEGED, &k, self.now())
             .await?
             .is_some())

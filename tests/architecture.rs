@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("store", &["store"]),
     ("protocol", &["oauth"]),
+    ("context", &["context"]),
     (
         "capabilities",
         &[

@@ -269,7 +269,7 @@ impl Broker {
         &self,
         new: NewConnection<'_>,
     ) -> Result<OffsetDateTime, Error> {
-        let key_opt = self.inner.options.encryption_key.as_ref();
+        let key_opt = self.inner.cx.options.encryption_key.as_ref();
         let at = Self::binding(new.tenant, new.connection);
         let now = self.now();
         let expires_at = now + expires_in(new.expires_in);
@@ -297,7 +297,7 @@ impl Broker {
         };
         let value = Self::encode(&record)?;
         self.inner
-            .store
+            .cx.store
             .put(
                 NS_CONNECTION,
                 &key(&[new.tenant.as_str(), new.connection.as_str()]),
@@ -309,7 +309,7 @@ impl Broker {
     }
 
     async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
-        let stored = records::get::<ConnectionRecord>(&*self.inner.store, k, self.now())
+        let stored = records::get::<ConnectionRecord>(&*self.inner.cx.store, k, self.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
         Ok((stored.record, stored.version))
@@ -323,7 +323,6 @@ impl Broker {
         let lifetime = record.expires_at - record.issued_at;
         let margin = self
             .inner
-            .options
             .connection_refresh_margin
             .min(lifetime / 2);
         now < record.expires_at - margin
@@ -351,7 +350,7 @@ impl Broker {
             .as_ref()
             .ok_or(ConnectionError::Revoked)?;
         let plain = open(
-            self.inner.options.encryption_key.as_ref(),
+            self.inner.cx.options.encryption_key.as_ref(),
             Self::binding(tenant, connection),
             "access_token",
             sealed,
@@ -457,7 +456,7 @@ impl Broker {
             }
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
-            match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
+            match self.inner.cx.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {
                     return self
                         .refresh_under_lease(tenant, connection, k, holder)
@@ -468,7 +467,7 @@ impl Broker {
                         retry_after: CONTENTION_RETRY,
                     }
                     .into());
-                    let Some(sleeper) = &self.inner.options.sleeper else {
+                    let Some(sleeper) = &self.inner.cx.options.sleeper else {
                         // Nothing to wait with: answer now rather than spin.
                         return busy;
                     };
@@ -514,7 +513,7 @@ impl Broker {
                 return Err(e);
             }
         };
-        let Some(spawner) = &self.inner.options.spawner else {
+        let Some(spawner) = &self.inner.cx.options.spawner else {
             // Inline: a caller dropping this future between the provider's answer and the
             // store write loses the answer (see the `runtime` module).
             let result = self
@@ -559,7 +558,7 @@ impl Broker {
     /// was taken by another node in between is theirs and stays. A failure only delays other
     /// nodes until the lease expires.
     async fn release_lease(&self, k: &str, holder: &str) {
-        let store = &self.inner.store;
+        let store = &self.inner.cx.store;
         let now = self.now();
         match store.get(NS_LEASE, k, now).await {
             Ok(Some(r)) if LeaseHolder::from_bytes(&r.value).is_ok_and(|h| h.0 == holder) => {
@@ -581,7 +580,7 @@ impl Broker {
         record: ConnectionRecord,
         version: u64,
     ) -> Result<(AccessToken, String), Error> {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         let key_opt = inner.options.encryption_key.as_ref();
         let at = Self::binding(tenant, connection);
         let config = self.provider_config(tenant, &record.provider).await?;
@@ -694,7 +693,7 @@ impl Broker {
         value: Vec<u8>,
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
-        let store = &self.inner.store;
+        let store = &self.inner.cx.store;
         let mut attempt = 1;
         loop {
             let record = NewRecord::new(value.clone()).index(tenant.as_str());
@@ -719,7 +718,7 @@ impl Broker {
                 "storing a refreshed connection failed; trying again"
             );
             attempt += 1;
-            if let Some(sleeper) = &self.inner.options.sleeper {
+            if let Some(sleeper) = &self.inner.cx.options.sleeper {
                 sleeper.sleep(LEASE_POLL).await;
             }
         }
@@ -749,7 +748,7 @@ impl Broker {
         };
         match self
             .inner
-            .store
+            .cx.store
             .compare_and_swap(
                 NS_CONNECTION,
                 k,
@@ -801,7 +800,7 @@ impl Broker {
     /// [`Error::Store`].
     pub async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<ConnectionInfo>, Error> {
         let rows =
-            records::list::<ConnectionRecord>(&*self.inner.store, tenant.as_str(), self.now())
+            records::list::<ConnectionRecord>(&*self.inner.cx.store, tenant.as_str(), self.now())
                 .await?;
         let prefix = format!("{}|", key(&[tenant.as_str()]));
         rows.into_iter()
@@ -849,7 +848,7 @@ impl Broker {
             let value = Self::encode(&updated)?;
             match self
                 .inner
-                .store
+                .cx.store
                 .compare_and_swap(
                     NS_CONNECTION,
                     &k,
@@ -885,7 +884,7 @@ impl Broker {
         connection: &ConnectionId,
         record: &ConnectionRecord,
     ) -> ProviderRevocation {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         let Some(sealed) = &record.refresh_token else {
             return ProviderRevocation::NotSupported;
         };

@@ -10,7 +10,8 @@ use url::Url;
 
 use crate::audit::AuditKind;
 use crate::binding::{AccountBinding, account_name};
-use crate::broker::{Broker, Inner};
+use crate::broker::Broker;
+use crate::context::Context;
 use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{
     ConfigError, ConnectionError, Error, IdTokenError, PolicyError, StateError, TokenEndpointError,
@@ -244,7 +245,7 @@ impl Broker {
     /// [redirect path](crate::BrokerBuilder::redirect_path) with `{provider}` and `{tenant}`
     /// filled in. The tenant is needed only when the path has `{tenant}`; pass it always.
     pub fn redirect_uri(&self, tenant: &TenantId, provider: &ProviderId) -> String {
-        self.inner.redirect_path.render(tenant, provider)
+        self.inner.cx.redirect_uri(tenant, provider)
     }
 
     /// Starts a login: returns the provider URL to redirect to, and the browser-binding value
@@ -274,7 +275,7 @@ impl Broker {
         intent: LoginIntent,
         options: LoginOptions,
     ) -> Result<LoginRedirect, Error> {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         // One round trip for both records: see `provider_and_policy`.
         let (loaded, policy) = self.provider_and_policy(tenant, provider).await?;
         let loaded = loaded?;
@@ -302,7 +303,7 @@ impl Broker {
         let binding = random_token(32);
         let redirect_uri = self.redirect_uri(tenant, provider);
         let now = inner.clock.now();
-        let expires_at = now + inner.options.login_ttl;
+        let expires_at = now + self.inner.login_ttl;
 
         // Only the query is built and parsed; the endpoint's scheme, host and path are taken as
         // they are (re-parsing the whole URL was a fifth of begin_login).
@@ -407,7 +408,7 @@ impl Broker {
         callback_query: &str,
         browser_binding: &str,
     ) -> Result<LoginOutcome, Error> {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         if inner.redirect_path.has_tenant() && route.tenant().is_none() {
             return Err(ConfigError::Invalid {
                 what: "callback route",
@@ -530,10 +531,10 @@ impl Broker {
         let (policy_ns, policy_key) = Self::policy_address(tenant);
         let mut records = self
             .inner
-            .store
+            .cx.store
             .get_many(
                 &[(provider_ns, &provider_key), (policy_ns, policy_key)],
-                self.inner.clock.now(),
+                self.inner.cx.clock.now(),
             )
             .await?
             .into_iter();
@@ -561,7 +562,7 @@ impl Broker {
     ) -> Result<StateError, Error> {
         let live = self
             .inner
-            .store
+            .cx.store
             .list(NS_PENDING, &hash_key(state), now)
             .await?;
         let Some((_, record)) = live.first() else {
@@ -640,7 +641,7 @@ impl Broker {
                     },
                 };
                 // A binding outlives the host disabling the user: ask before granting.
-                if !self.inner.directory.is_active(&tenant, &user).await? {
+                if !self.inner.cx.directory.is_active(&tenant, &user).await? {
                     self.audit(
                         &tenant,
                         &format!("provider:{provider}"),
@@ -693,8 +694,8 @@ impl Broker {
     ) -> Result<IdClaims, Error> {
         let source = config.metadata_source()?;
         crate::oauth::verify(
-            &self.inner.oauth_env(),
-            &self.inner.metadata,
+            &self.inner.cx.oauth_env(),
+            &self.inner.cx.metadata,
             &source,
             &config.id_token_rules(),
             meta,
@@ -715,7 +716,7 @@ impl Broker {
         tokens: TokenResponse,
         callback_iss: Option<&str>,
     ) -> Result<LoginOutcome, Error> {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         let LoginIntent::Connect { connection } = &pending.intent else {
             return Err(ConfigError::Invalid {
                 what: "login intent",
@@ -845,7 +846,7 @@ fn identity_from(config: &ProviderConfig, c: IdClaims) -> ExternalIdentity {
 }
 
 async fn fill_from_userinfo(
-    inner: &Inner,
+    inner: &Context,
     endpoint: &Url,
     access_token: &crate::secret::AccessToken,
     claims: &mut IdClaims,

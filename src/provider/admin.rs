@@ -61,7 +61,7 @@ impl Broker {
     ) -> Result<ProviderReport, Error> {
         let k = key(&[tenant.as_str(), config.id().as_str()]);
         let stored = StoredProvider::seal(
-            self.inner.options.encryption_key.as_ref(),
+            self.inner.cx.options.encryption_key.as_ref(),
             tenant,
             config,
             Some(check.clone()),
@@ -72,7 +72,7 @@ impl Broker {
             check,
         };
         self.inner
-            .store
+            .cx.store
             .put(
                 PROVIDER.name,
                 &k,
@@ -97,7 +97,7 @@ impl Broker {
         let k = key(&[tenant.as_str(), provider.as_str()]);
         if self
             .inner
-            .store
+            .cx.store
             .delete(PROVIDER.name, &k, self.now())
             .await?
         {
@@ -127,10 +127,10 @@ impl Broker {
     ) -> Result<Vec<StoredProvider>, Error> {
         let rows = self
             .inner
-            .store
+            .cx.store
             .list(PROVIDER.name, tenant.as_str(), self.now())
             .await?;
-        let key = self.inner.options.encryption_key.as_ref();
+        let key = self.inner.cx.options.encryption_key.as_ref();
         rows.into_iter()
             .map(|(_, r)| StoredProvider::open(key, tenant, &r.value))
             .collect()
@@ -144,8 +144,8 @@ impl Broker {
     ) -> Result<Arc<ProviderMetadata>, Error> {
         let source = config.metadata_source()?;
         self.inner
-            .metadata
-            .metadata(&self.inner.oauth_env(), &source)
+            .cx.metadata
+            .metadata(&self.inner.cx.oauth_env(), &source)
             .await
     }
 
@@ -156,8 +156,8 @@ impl Broker {
     ) -> Result<Arc<ProviderMetadata>, Error> {
         let source = config.metadata_source()?;
         self.inner
-            .metadata
-            .refresh_metadata(&self.inner.oauth_env(), &source)
+            .cx.metadata
+            .refresh_metadata(&self.inner.cx.oauth_env(), &source)
             .await
     }
 
@@ -176,7 +176,7 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
-        let record = self.inner.store.get(PROVIDER.name, &k, self.now()).await?;
+        let record = self.inner.cx.store.get(PROVIDER.name, &k, self.now()).await?;
         self.loaded_provider_from(tenant, provider, &k, record)
     }
 
@@ -202,7 +202,7 @@ impl Broker {
         // Every login reads it: the decoded config (secret opened), its status and its route
         // tag are reused while the stored bytes are unchanged, so decoding, decryption and
         // hashing happen once per change.
-        let key = self.inner.options.encryption_key.as_ref();
+        let key = self.inner.cx.options.encryption_key.as_ref();
         self.inner
             .provider_configs
             .get_or_decode(k, &record.value, || {
@@ -258,7 +258,7 @@ impl Broker {
         tenant: &TenantId,
         config: &ProviderConfig,
     ) -> ConnectionCheck {
-        let inner = &*self.inner;
+        let inner = &*self.inner.cx;
         let meta = match self.refresh_provider_metadata(config).await {
             Ok(m) => m,
             Err(e) => {

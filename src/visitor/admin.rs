@@ -184,10 +184,10 @@ impl Broker {
         if let Some(k) = ring.keys.first_mut() {
             k.state = VisitorKeyState::Signing;
         }
-        let record = ring.encode(self.inner.options.encryption_key.as_ref())?;
+        let record = ring.encode(self.inner.cx.options.encryption_key.as_ref())?;
         match self
             .inner
-            .store
+            .cx.store
             .insert(NS_CONFIG, &config_key(tenant, audience), record, now)
             .await?
         {
@@ -212,7 +212,7 @@ impl Broker {
         let skey = config_key(tenant, audience);
         let existed = self
             .inner
-            .store
+            .cx.store
             .delete(NS_CONFIG, &skey, self.now())
             .await?;
         self.inner.visitor_rings.forget(&skey);
@@ -230,12 +230,12 @@ impl Broker {
     ) -> Result<Vec<VisitorAudience>, Error> {
         let rows = self
             .inner
-            .store
+            .cx.store
             .list(NS_CONFIG, tenant.as_str(), self.now())
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (skey, rec) in rows {
-            let ring = RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)?;
+            let ring = RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)?;
             if ring.tenant == tenant.as_str() {
                 out.push(VisitorAudience::new(ring.audience.clone()).map_err(|_| corrupt())?);
             }

@@ -359,14 +359,14 @@ impl Broker {
         let skey = config_key(tenant, audience);
         let rec = self
             .inner
-            .store
+            .cx.store
             .get(NS_CONFIG, &skey, now)
             .await?
             .ok_or(VisitorAdminError::NotConfigured)?;
         self.inner
             .visitor_rings
             .get_or_decode(&skey, &rec.value, || {
-                Ring::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)
+                Ring::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)
             })
     }
 
@@ -379,11 +379,11 @@ impl Broker {
         let skey = config_key(tenant, audience);
         let rec = self
             .inner
-            .store
+            .cx.store
             .get(NS_CONFIG, &skey, self.now())
             .await?
             .ok_or(VisitorAdminError::NotConfigured)?;
-        RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)
+        RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)
     }
 
     /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
@@ -400,17 +400,17 @@ impl Broker {
             let now = self.now();
             let rec = self
                 .inner
-                .store
+                .cx.store
                 .get(NS_CONFIG, &skey, now)
                 .await?
                 .ok_or(VisitorAdminError::NotConfigured)?;
             let mut ring =
-                RingRecord::decode(&rec, self.inner.options.encryption_key.as_ref(), &skey)?;
+                RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)?;
             let out = change(&mut ring, now)?;
-            let new = ring.encode(self.inner.options.encryption_key.as_ref())?;
+            let new = ring.encode(self.inner.cx.options.encryption_key.as_ref())?;
             match self
                 .inner
-                .store
+                .cx.store
                 .compare_and_swap(NS_CONFIG, &skey, rec.version, new, now)
                 .await?
             {

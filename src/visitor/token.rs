@@ -236,7 +236,7 @@ impl Broker {
         }
         let window = Window {
             now: now.unix_timestamp(),
-            leeway: self.inner.options.leeway.whole_seconds(),
+            leeway: self.inner.cx.options.leeway.whole_seconds(),
             max_lifetime: ring.max_lifetime,
             single_use: ring.single_use,
         };
@@ -246,10 +246,10 @@ impl Broker {
                 .jti
                 .as_deref()
                 .ok_or(VisitorTokenError::MissingClaim("jti"))?;
-            let until = from_unix(checked.exp).saturating_add(self.inner.options.leeway);
+            let until = from_unix(checked.exp).saturating_add(self.inner.cx.options.leeway);
             let rkey = store::key(&[tenant.as_str(), audience.as_str(), jti]);
             let rec = records::encode(&SeenJti)?.expires_at(until);
-            if self.inner.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
+            if self.inner.cx.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
                 return Err(VisitorTokenError::Replayed.into());
             }
         }

@@ -1,100 +1,40 @@
-//! The facade: [`Broker`] and its builder.
+//! [`BrokerBuilder`]: the options, their checks, and the assembly of the context and the
+//! capabilities' services.
 
 use std::sync::Arc;
 
 use time::Duration;
 use url::Url;
 
+use super::{Broker, Inner};
 use crate::audit::{AuditSink, TracingAuditSink};
 use crate::clock::{Clock, SystemClock};
+use crate::context::{Context, Options};
 use crate::crypto::EncryptionKey;
 use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
-use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient};
+use crate::http::HttpClient;
 use crate::runtime::{Sleeper, Spawner};
 use crate::store::{MemoryStore, Store};
 
-/// The SSO broker: holds the store, the transport, the clock and the caches, and runs every flow.
-///
-/// Cheap to clone (an `Arc` inside); build one per process and share it.
+/// The capabilities' own tunables, with safe defaults; [`Options`] holds the shared ones.
 #[derive(Debug, Clone)]
-pub struct Broker {
-    pub(crate) inner: Arc<Inner>,
+struct CapabilityOptions {
+    login_ttl: Duration,
+    link_ticket_ttl: Duration,
+    method_switch_grace: Duration,
+    method_switch_revocation: crate::policy::SwitchRevocation,
+    connection_refresh_margin: Duration,
 }
 
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) http: Arc<dyn HttpClient>,
-    pub(crate) clock: Arc<dyn Clock>,
-    /// The redirect URIs' template, joined to the public base URL.
-    pub(crate) redirect_path: crate::route::RedirectPath,
-    pub(crate) options: Options,
-    pub(crate) metadata: crate::oauth::MetadataCache,
-    pub(crate) audit: Arc<dyn AuditSink>,
-    pub(crate) directory: Arc<dyn UserDirectory>,
-    /// Decoded visitor key rings, checked against the stored bytes on every use.
-    pub(crate) visitor_rings: crate::visitor::RingCache,
-    /// Decoded provider configurations and their status, checked against the stored bytes on
-    /// every use.
-    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::LoadedProvider>,
-    /// Decoded tenant policies, checked against the stored bytes on every use.
-    pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
-    pub(crate) refresh_locks: crate::connection::RefreshLocks,
-}
-
-impl Inner {
-    /// What the protocol layer takes: the transport, the clock and the limits.
-    pub(crate) fn oauth_env(&self) -> crate::oauth::Env<'_> {
-        crate::oauth::Env {
-            http: &self.http,
-            clock: &self.clock,
-            max_response_bytes: self.options.max_response_bytes,
-            metadata_ttl: self.options.metadata_ttl,
-            metadata_cache_capacity: self.options.metadata_cache_capacity,
-            jwks_refetch_cooldown: self.options.jwks_refetch_cooldown,
-            leeway: self.options.leeway,
-        }
-    }
-}
-
-/// Tunables, with safe defaults.
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    pub(crate) login_ttl: Duration,
-    pub(crate) link_ticket_ttl: Duration,
-    pub(crate) leeway: Duration,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) metadata_ttl: Duration,
-    pub(crate) jwks_refetch_cooldown: Duration,
-    /// How many providers' discovery documents and key sets the cache holds at most.
-    pub(crate) metadata_cache_capacity: usize,
-    pub(crate) method_switch_grace: Duration,
-    pub(crate) method_switch_revocation: crate::policy::SwitchRevocation,
-    pub(crate) connection_refresh_margin: Duration,
-    pub(crate) encryption_key: Option<EncryptionKey>,
-    /// Carries a started connection refresh through to the store; inline without one.
-    pub(crate) spawner: Option<Arc<dyn Spawner>>,
-    /// Paces the wait on another node's refresh lease; no wait without one.
-    pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
-}
-
-impl Default for Options {
+impl Default for CapabilityOptions {
     fn default() -> Self {
         Self {
             login_ttl: Duration::minutes(10),
             link_ticket_ttl: Duration::minutes(10),
-            leeway: Duration::seconds(60),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            metadata_ttl: Duration::hours(1),
-            jwks_refetch_cooldown: Duration::seconds(60),
-            metadata_cache_capacity: crate::oauth::DEFAULT_METADATA_CACHE_CAPACITY,
             method_switch_grace: Duration::hours(1),
             method_switch_revocation: crate::policy::SwitchRevocation::AllSessions,
             connection_refresh_margin: Duration::minutes(5),
-            encryption_key: None,
-            spawner: None,
-            sleeper: None,
         }
     }
 }
@@ -111,19 +51,9 @@ pub struct BrokerBuilder {
     public_base_url: Option<String>,
     redirect_path: Option<String>,
     options: Options,
+    capability: CapabilityOptions,
     audit: Option<Arc<dyn AuditSink>>,
     directory: Option<Arc<dyn UserDirectory>>,
-}
-
-impl Broker {
-    /// A builder with the defaults.
-    pub fn builder() -> BrokerBuilder {
-        BrokerBuilder::default()
-    }
-
-    pub(crate) fn now(&self) -> time::OffsetDateTime {
-        self.inner.clock.now()
-    }
 }
 
 impl BrokerBuilder {
@@ -185,13 +115,13 @@ impl BrokerBuilder {
 
     /// How long a begun login may take before its state expires (default 10 minutes).
     pub fn login_ttl(mut self, ttl: Duration) -> Self {
-        self.options.login_ttl = ttl;
+        self.capability.login_ttl = ttl;
         self
     }
 
     /// How long a link ticket stays redeemable (default 10 minutes).
     pub fn link_ticket_ttl(mut self, ttl: Duration) -> Self {
-        self.options.link_ticket_ttl = ttl;
+        self.capability.link_ticket_ttl = ttl;
         self
     }
 
@@ -230,7 +160,7 @@ impl BrokerBuilder {
 
     /// The default grace delay of [`Broker::set_auth_method`] (default 1 hour; zero allowed).
     pub fn method_switch_grace(mut self, grace: Duration) -> Self {
-        self.options.method_switch_grace = grace;
+        self.capability.method_switch_grace = grace;
         self
     }
 
@@ -241,14 +171,14 @@ impl BrokerBuilder {
     /// keeps the sessions the new method allows). Each switch records the rule in force when
     /// it is scheduled.
     pub fn method_switch_revocation(mut self, revocation: crate::policy::SwitchRevocation) -> Self {
-        self.options.method_switch_revocation = revocation;
+        self.capability.method_switch_revocation = revocation;
         self
     }
 
     /// How long before its expiry a connection's access token is refreshed (default 5
     /// minutes, at most 1 hour; capped at half the token's lifetime).
     pub fn connection_refresh_margin(mut self, margin: Duration) -> Self {
-        self.options.connection_refresh_margin = margin;
+        self.capability.connection_refresh_margin = margin;
         self
     }
 
@@ -349,26 +279,27 @@ impl BrokerBuilder {
                 .unwrap_or(crate::route::DEFAULT_REDIRECT_PATH),
         )?;
         let o = &self.options;
+        let c = &self.capability;
         if o.leeway.is_negative() || o.leeway > Duration::minutes(5) {
             return Err(invalid("leeway", "must be between 0 and 5 minutes"));
         }
         for (what, d) in [
-            ("login_ttl", o.login_ttl),
-            ("link_ticket_ttl", o.link_ticket_ttl),
+            ("login_ttl", c.login_ttl),
+            ("link_ticket_ttl", c.link_ticket_ttl),
         ] {
             if !d.is_positive() || d > Duration::hours(1) {
                 return Err(invalid(what, "must be positive and at most 1 hour"));
             }
         }
-        if o.connection_refresh_margin.is_negative()
-            || o.connection_refresh_margin > Duration::hours(1)
+        if c.connection_refresh_margin.is_negative()
+            || c.connection_refresh_margin > Duration::hours(1)
         {
             return Err(invalid(
                 "connection_refresh_margin",
                 "must be between 0 and 1 hour",
             ));
         }
-        if o.method_switch_grace.is_negative() || o.method_switch_grace > crate::policy::MAX_GRACE {
+        if c.method_switch_grace.is_negative() || c.method_switch_grace > crate::policy::MAX_GRACE {
             return Err(invalid(
                 "method_switch_grace",
                 "must be between zero and 366 days",
@@ -384,20 +315,29 @@ impl BrokerBuilder {
             Some(h) => h,
             None => default_http()?,
         };
+        let cx = Arc::new(Context {
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            http,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            redirect_path,
+            options: self.options,
+            metadata: crate::oauth::MetadataCache::default(),
+            audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
+            directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
+        });
+        let c = self.capability;
         Ok(Broker {
             inner: Arc::new(Inner {
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-                http,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                redirect_path,
-                options: self.options,
-                metadata: crate::oauth::MetadataCache::default(),
-                audit: self.audit.unwrap_or_else(|| Arc::new(TracingAuditSink)),
-                directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
+                cx,
                 visitor_rings: crate::visitor::RingCache::default(),
                 provider_configs: crate::store::DecodedCache::default(),
                 policies: crate::store::DecodedCache::default(),
                 refresh_locks: crate::connection::RefreshLocks::default(),
+                login_ttl: c.login_ttl,
+                link_ticket_ttl: c.link_ticket_ttl,
+                method_switch_grace: c.method_switch_grace,
+                method_switch_revocation: c.method_switch_revocation,
+                connection_refresh_margin: c.connection_refresh_margin,
             }),
         })
     }
@@ -421,11 +361,3 @@ fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
     Err(ConfigError::Missing("http_client (the `reqwest` feature is off)").into())
 }
 
-impl Broker {
-    /// How many providers' discovery documents and key sets this broker caches now: at most
-    /// [`metadata_cache_capacity`](crate::BrokerBuilder::metadata_cache_capacity). For
-    /// monitoring, and for tests of the bound.
-    pub fn metadata_cache_len(&self) -> usize {
-        self.inner.metadata.len()
-    }
-}
