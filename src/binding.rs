@@ -1,24 +1,56 @@
 //! Account bindings, link tickets and the linking policy.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::audit::AuditKind;
-use crate::broker::Broker;
+use crate::context::Context;
 use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{BindingId, ProviderId, TenantId, UserId};
-use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
-use crate::provider::{ProviderConfig, ProviderKind};
+use crate::policy::{EmailMatch, LinkingPolicy, Policies, SessionMethod};
+use crate::provider::{ProviderConfig, ProviderKind, Providers};
 use crate::secret::LinkTicket;
-use crate::session::SessionGrant;
+use crate::session::{SessionGrant, Sessions};
 use crate::store::records::{self, StoredRecord, json_record};
 use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 
+/// The binding capability: provider accounts bound to the host's users, link tickets, and
+/// automatic linking.
+#[derive(Debug)]
+pub(crate) struct Bindings {
+    cx: Arc<Context>,
+    providers: Arc<Providers>,
+    policies: Arc<Policies>,
+    sessions: Arc<Sessions>,
+    /// How long a link ticket stays redeemable.
+    link_ticket_ttl: Duration,
+}
+
+impl Bindings {
+    pub(crate) fn new(
+        cx: Arc<Context>,
+        providers: Arc<Providers>,
+        policies: Arc<Policies>,
+        sessions: Arc<Sessions>,
+        link_ticket_ttl: Duration,
+    ) -> Self {
+        Self {
+            cx,
+            providers,
+            policies,
+            sessions,
+            link_ticket_ttl,
+        }
+    }
+}
+
 pub(crate) const NS_BINDING: &str = records::BINDING.name;
 pub(crate) const NS_TICKET: &str = records::LINK_TICKET.name;
-/// How often [`Broker::unbind`] starts over when the binding changes under it.
+/// How often [`Broker::unbind`](crate::Broker::unbind) starts over when the binding changes under it.
 const UNBIND_ATTEMPTS: usize = 3;
 
 /// A provider account bound to a user of a tenant. Unique per (tenant, issuer, subject).
@@ -42,14 +74,14 @@ pub struct AccountBinding {
 }
 
 impl AccountBinding {
-    /// This binding's id, to give back to [`Broker::unbind`]: stable, opaque and URL-safe
+    /// This binding's id, to give back to [`Broker::unbind`](crate::Broker::unbind): stable, opaque and URL-safe
     /// (see [`BindingId`]), so a settings page can put it in a "Remove" form.
     pub fn id(&self) -> BindingId {
         BindingId::of_account(&self.tenant, &self.issuer, &self.subject)
     }
 }
 
-/// What [`Broker::redeem_link_ticket`] returns: the new binding and the session of the
+/// What [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) returns: the new binding and the session of the
 /// sign-in that the ticket completes.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -145,7 +177,7 @@ fn email_domain(email: &str) -> Option<&str> {
     (!local.is_empty() && !domain.is_empty()).then_some(domain)
 }
 
-impl Broker {
+impl Bindings {
     pub(crate) async fn binding_for(
         &self,
         tenant: &TenantId,
@@ -153,7 +185,7 @@ impl Broker {
     ) -> Result<Option<AccountBinding>, Error> {
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
         Ok(
-            records::get::<AccountBinding>(&*self.inner.cx.store, &k, self.now())
+            records::get::<AccountBinding>(&*self.cx.store, &k, self.cx.now())
                 .await?
                 .map(|b| b.record),
         )
@@ -172,7 +204,7 @@ impl Broker {
             EmailMatch::Required => {}
         }
         let refused = |reason: EmailMismatch| {
-            self.audit(
+            self.cx.audit(
                 tenant,
                 user.as_str(),
                 &account_name(identity),
@@ -186,8 +218,8 @@ impl Broker {
             Err(reason) => return refused(reason),
         };
         let users = self
-            .inner
-            .cx.directory
+            .cx
+            .directory
             .active_users_with_verified_email(tenant, email)
             .await?;
         match users.as_slice() {
@@ -213,7 +245,7 @@ impl Broker {
         rule: &'static str,
     ) -> Result<AccountBinding, Error> {
         self.email_match(tenant, config, user, identity).await?;
-        let now = self.now();
+        let now = self.cx.now();
         let binding = AccountBinding {
             tenant: tenant.clone(),
             user: user.clone(),
@@ -225,8 +257,8 @@ impl Broker {
         };
         let k = binding_key(tenant, &identity.issuer, &identity.subject);
         let inserted = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .insert(
                 NS_BINDING,
                 &k,
@@ -236,7 +268,8 @@ impl Broker {
             .await?;
         let account = account_name(identity);
         if inserted == Inserted::Yes {
-            self.audit(tenant, user.as_str(), &account, AuditKind::Bind, rule);
+            self.cx
+                .audit(tenant, user.as_str(), &account, AuditKind::Bind, rule);
             return Ok(binding);
         }
         match self.binding_for(tenant, identity).await? {
@@ -244,7 +277,7 @@ impl Broker {
             // Bound to someone else, or removed between our insert and our read: a conflict
             // either way, never a silent retry.
             _ => {
-                self.audit(
+                self.cx.audit(
                     tenant,
                     user.as_str(),
                     &account,
@@ -275,7 +308,8 @@ impl Broker {
         let actor = format!("provider:{}", config.id());
         let account = account_name(identity);
         let refuse = |rule: &'static str| {
-            self.audit(tenant, &actor, &account, AuditKind::AutoLinkRefused, rule);
+            self.cx
+                .audit(tenant, &actor, &account, AuditKind::AutoLinkRefused, rule);
             Ok(None)
         };
         let Some(email) = identity.email.as_deref() else {
@@ -295,8 +329,8 @@ impl Broker {
             return refuse("auto_link.domain_not_allowed");
         }
         let users = self
-            .inner
-            .cx.directory
+            .cx
+            .directory
             .active_users_with_verified_email(tenant, email)
             .await?;
         let user = match users.as_slice() {
@@ -309,7 +343,7 @@ impl Broker {
             .await
         {
             Ok(_) => {
-                self.audit(
+                self.cx.audit(
                     tenant,
                     &actor,
                     &account,
@@ -337,7 +371,7 @@ impl Broker {
         if config.email_match() == EmailMatch::Required
             && let Err(reason) = vouched_email(config, identity)
         {
-            self.audit(
+            self.cx.audit(
                 tenant,
                 &format!("provider:{provider}"),
                 &account_name(identity),
@@ -347,21 +381,21 @@ impl Broker {
             return Err(PolicyError::EmailMismatch(reason).into());
         }
         let ticket = random_token(32);
-        let now = self.now();
+        let now = self.cx.now();
         let record = TicketRecord {
             tenant: tenant.clone(),
             provider: provider.clone(),
             identity: identity.clone(),
-            policy_epoch: self.effective_policy(tenant).await?.epoch,
+            policy_epoch: self.policies.effective_policy(tenant).await?.epoch,
         };
         let inserted = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .insert(
                 NS_TICKET,
                 &ticket_key(tenant, &ticket),
                 records::encode(&record)?
-                    .expires_at(now + self.inner.link_ticket_ttl)
+                    .expires_at(now + self.link_ticket_ttl)
                     .index(hash_key(&ticket)),
                 now,
             )
@@ -372,32 +406,16 @@ impl Broker {
         Ok(LinkTicket::new(ticket))
     }
 
-    /// Redeems a link ticket from [`LoginOutcome::LinkRequired`](crate::LoginOutcome): binds
-    /// the provider account to `user` and grants the session of that SSO sign-in. Call it only
-    /// after the host has checked that the person is `user` (their password).
-    ///
-    /// The ticket is bound to the tenant it was issued in: presented in another tenant it is
-    /// refused with [`BindingError::TicketInvalid`] (the same answer as an unknown ticket) and
-    /// stays redeemable in its own. There it is taken once, whatever happens next: a second
-    /// redemption or an expired ticket is refused with [`BindingError::TicketInvalid`]; a
-    /// disabled user, or one the tenant does not have, with [`BindingError::UserInactive`];
-    /// when the application requires the email to match ([`EmailMatch::Required`]), a user
-    /// whose verified login email is not the account's with
-    /// [`PolicyError::EmailMismatch`].
-    ///
-    /// # Errors
-    ///
-    /// [`BindingError`], [`PolicyError::EmailMismatch`], [`Error::NotConfigured`] when the
-    /// application was removed meanwhile, [`Error::Store`].
-    pub async fn redeem_link_ticket(
+    /// The work of `Broker::redeem_link_ticket`, whose docs say what it does.
+    pub(crate) async fn redeem_link_ticket(
         &self,
         tenant: &TenantId,
         ticket: &LinkTicket,
         user: &UserId,
     ) -> Result<LinkRedeemed, Error> {
-        let now = self.now();
+        let now = self.cx.now();
         let refused = |rule: &'static str, e: BindingError| {
-            self.audit(
+            self.cx.audit(
                 tenant,
                 user.as_str(),
                 user.as_str(),
@@ -407,7 +425,7 @@ impl Broker {
             Err(e.into())
         };
         let Some(t) = records::take::<TicketRecord>(
-            &*self.inner.cx.store,
+            &*self.cx.store,
             &ticket_key(tenant, ticket.secret()),
             now,
         )
@@ -415,8 +433,8 @@ impl Broker {
         else {
             // Only for the audit: is it alive in another tenant? It is left there either way.
             let elsewhere = self
-                .inner
-                .cx.store
+                .cx
+                .store
                 .list(NS_TICKET, &hash_key(ticket.secret()), now)
                 .await?;
             let rule = if elsewhere.is_empty() {
@@ -430,9 +448,9 @@ impl Broker {
             // Unreachable through the key; kept so a store bug cannot cross tenants.
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
-        let policy = self.effective_policy(tenant).await?;
-        if policy.epoch != t.policy_epoch || !Self::sso_sign_in_allowed(&policy, &t.provider) {
-            self.audit(
+        let policy = self.policies.effective_policy(tenant).await?;
+        if policy.epoch != t.policy_epoch || !Policies::sso_sign_in_allowed(&policy, &t.provider) {
+            self.cx.audit(
                 tenant,
                 user.as_str(),
                 user.as_str(),
@@ -441,14 +459,14 @@ impl Broker {
             );
             return Err(crate::error::StateError::PolicyChanged.into());
         }
-        if !self.inner.cx.directory.is_active(tenant, user).await? {
+        if !self.cx.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
-        let config = self.provider_config(tenant, &t.provider).await?;
+        let config = self.providers.provider_config(tenant, &t.provider).await?;
         let binding = self
             .bind(tenant, &config, user, &t.identity, "link_ticket")
             .await?;
-        self.audit(
+        self.cx.audit(
             tenant,
             user.as_str(),
             &account_name(&t.identity),
@@ -456,6 +474,7 @@ impl Broker {
             "link_ticket",
         );
         let session = self
+            .sessions
             .grant_session(
                 &policy,
                 tenant,
@@ -477,8 +496,8 @@ impl Broker {
         user: &UserId,
         binding: &AccountBinding,
     ) -> Result<bool, Error> {
-        let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let policy = self.policies.effective_policy(tenant).await?;
+        let privileged = self.policies.is_privileged(tenant, user).await?;
         let bindings = self.list_bindings(tenant, user).await?;
         let via = |b: &AccountBinding| SessionMethod::Sso {
             provider: b.provider.clone(),
@@ -503,44 +522,23 @@ impl Broker {
         Ok(false)
     }
 
-    /// The provider accounts bound to `user`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn list_bindings(
+    /// The work of `Broker::list_bindings`, whose docs say what it does.
+    pub(crate) async fn list_bindings(
         &self,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<AccountBinding>, Error> {
         let rows = records::list::<AccountBinding>(
-            &*self.inner.cx.store,
+            &*self.cx.store,
             &user_index(tenant, user),
-            self.now(),
+            self.cx.now(),
         )
         .await?;
         Ok(rows.into_iter().map(|(_, b)| b.record).collect())
     }
 
-    /// Removes `user`'s binding `binding` (its [`AccountBinding::id`], as listed by
-    /// [`list_bindings`](Self::list_bindings)).
-    ///
-    /// Refused when the user would be locked out: password sign-in is off for them (the tenant
-    /// enforces SSO, now or after a scheduled switch, and they are not privileged) and no other
-    /// binding goes through an application that method allows. Two concurrent unbinds of one
-    /// user's last two bindings are not serialised: hosts that allow that should serialise
-    /// per user.
-    ///
-    /// The binding is deleted only at the version read: if it was removed and made again
-    /// meanwhile (on another node, perhaps for another user), the unbind starts over on what
-    /// is stored now, so it never deletes a binding it did not check.
-    ///
-    /// # Errors
-    ///
-    /// [`BindingError::NotFound`] when `user` has no such binding in `tenant` (another
-    /// user's or another tenant's binding included), [`BindingError::LastSignInMethod`],
-    /// [`Error::Store`] (also when the binding kept changing under three attempts).
-    pub async fn unbind(
+    /// The work of `Broker::unbind`, whose docs say what it does.
+    pub(crate) async fn unbind(
         &self,
         tenant: &TenantId,
         user: &UserId,
@@ -562,12 +560,12 @@ impl Broker {
         user: &UserId,
         binding: &BindingId,
     ) -> Result<bool, Error> {
-        let now = self.now();
+        let now = self.cx.now();
         // The id is a hash: find it among the user's own bindings (a handful), which also
         // keeps another user's binding out of reach.
         let rows = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .list(NS_BINDING, &user_index(tenant, user), now)
             .await?;
         let mut found = None;
@@ -582,7 +580,7 @@ impl Broker {
         let k = binding_key(tenant, &b.issuer, &b.subject);
         let account = format!("{}#{}", b.issuer, b.subject);
         if self.would_lock_out(tenant, user, &b).await? {
-            self.audit(
+            self.cx.audit(
                 tenant,
                 user.as_str(),
                 &account,
@@ -592,8 +590,8 @@ impl Broker {
             return Err(BindingError::LastSignInMethod.into());
         }
         match self
-            .inner
-            .cx.store
+            .cx
+            .store
             .compare_and_delete(NS_BINDING, &k, version, now)
             .await?
         {
@@ -603,7 +601,7 @@ impl Broker {
             // Removed and made again meanwhile: look again.
             DeleteOutcome::Conflict { .. } => return Ok(false),
         }
-        self.audit(
+        self.cx.audit(
             tenant,
             user.as_str(),
             &account,

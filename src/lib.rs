@@ -305,17 +305,16 @@
 //! | layer | modules | what lives there |
 //! |---|---|---|
 //! | integrations | `axum`, `testing` | the axum routes; the fake provider and the store conformance suite |
-//! | facade | `broker` | [`Broker`] and [`BrokerBuilder`]: the public API |
-//! | capabilities | `provider`, `policy`, `session`, `binding`, `connection`, `login`, `visitor` | one concern each; they import each other without a cycle, in that order (`visitor` stands alone) |
+//! | facade | `broker` | [`Broker`] and [`BrokerBuilder`]: the public API, each method a one-line delegation to the capability that does the work (`broker/{mod,builder}.rs`, and one file per capability) |
+//! | capabilities | `provider`, `policy`, `session`, `binding`, `connection`, `login`, `visitor` | one concern each, as a service that owns its state (its decoded-record cache, its refresh locks, its own tunables) and works over the shared context; a capability that needs another calls that one's `pub(crate)` methods, never its fields. They import each other without a cycle, in that order (`visitor` needs only `provider`) |
+//! | context | `context` | what every capability shares: the store, the transport, the clock, the redirect path, the options no one capability owns, the discovery and key-set cache, the audit sink, the user directory, the spawner and sleeper |
 //! | protocol | `oauth` | token endpoint and PKCE (`oauth2`), discovery and key sets (`openidconnect`), userinfo, ID-token verification (`jsonwebtoken`), from plain parameters |
 //! | store | `store` | the [`Store`] trait and its backends; the typed record layer (`store/records.rs`: every namespace, its record type, lifetime and format version, the only code that turns records into bytes, and the one compare-and-swap retry with [`StoreError::Contention`]) |
 //! | primitives | `error`, `ids`, `secret`, `clock`, `crypto`, `runtime`, `http`, `audit`, `identity`, `directory`, `route` | errors (every error type of the crate), identifiers, secret types, time, random tokens, hashed keys and sealing, the executor and transport seams |
 //!
-//! Not yet true: the capabilities still add their methods to [`Broker`] in `impl Broker`
-//! blocks and read its shared state, so they import the facade. `tests/architecture.rs` runs
-//! its full checks with exactly those edges (capability to `broker`) listed as known debt; any
-//! other upward import or cycle fails, and the list fails when an edge on it disappears, so it
-//! only shrinks until the capabilities become services over a shared context.
+//! No capability imports the facade: [`Broker`] builds the context and the services (in
+//! `broker/builder.rs`) and hands each call on, so the facade is the only module that knows
+//! them all.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Every [dependencies] entry is used, under every feature set CI builds (clippy -D warnings);

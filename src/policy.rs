@@ -6,13 +6,44 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::AuditKind;
-use crate::broker::Broker;
+use crate::context::Context;
 use crate::error::{Error, PolicyError};
 use crate::ids::{ProviderId, TenantId, UserId};
-use crate::provider::SsoStatus;
 pub use crate::provider::{EmailMatch, LinkingPolicy};
+use crate::provider::{Providers, SsoStatus};
 use crate::store::records::{self, CasRetry, PrivilegedUser, StoredRecord, json_record};
-use crate::store::{CasOutcome, Inserted, key};
+use crate::store::{CasOutcome, DecodedCache, Inserted, key};
+
+/// The policy capability: each tenant's authentication method, its scheduled switches, and its
+/// privileged users.
+#[derive(Debug)]
+pub(crate) struct Policies {
+    cx: Arc<Context>,
+    providers: Arc<Providers>,
+    /// Decoded tenant policies, checked against the stored bytes on every use.
+    cache: DecodedCache<PolicyRecord>,
+    /// The default grace delay of a method switch.
+    switch_grace: Duration,
+    /// Which sessions a switch ends when it takes effect.
+    switch_revocation: SwitchRevocation,
+}
+
+impl Policies {
+    pub(crate) fn new(
+        cx: Arc<Context>,
+        providers: Arc<Providers>,
+        switch_grace: Duration,
+        switch_revocation: SwitchRevocation,
+    ) -> Self {
+        Self {
+            cx,
+            providers,
+            cache: DecodedCache::default(),
+            switch_grace,
+            switch_revocation,
+        }
+    }
+}
 
 pub(crate) const NS_POLICY: &str = records::TENANT_POLICY.name;
 pub(crate) const NS_PRIVILEGED: &str = records::PRIVILEGED_USER.name;
@@ -160,7 +191,7 @@ pub struct TenantAuthStatus {
     pub pending_revocation: Option<SwitchRevocation>,
 }
 
-/// The answer of [`Broker::check_password_login`].
+/// The answer of [`Broker::check_password_login`](crate::Broker::check_password_login).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordDecision {
     /// The host may check the password.
@@ -174,27 +205,16 @@ pub enum PasswordDecision {
 
 json_record!(PolicyRecord => TENANT_POLICY);
 
-impl Broker {
-    pub(crate) fn audit(
-        &self,
-        tenant: &TenantId,
-        actor: &str,
-        subject: &str,
-        kind: AuditKind,
-        rule: &'static str,
-    ) {
-        self.inner.cx.audit(tenant, actor, subject, kind, rule);
-    }
-
+impl Policies {
     /// The stored policy and its version (0 when none is stored).
     pub(crate) async fn policy_record(
         &self,
         tenant: &TenantId,
     ) -> Result<(Arc<PolicyRecord>, u64), Error> {
         let record = self
-            .inner
-            .cx.store
-            .get(NS_POLICY, tenant.as_str(), self.now())
+            .cx
+            .store
+            .get(NS_POLICY, tenant.as_str(), self.cx.now())
             .await?;
         self.policy_from(tenant, record)
     }
@@ -214,11 +234,9 @@ impl Broker {
             // Every session check reads it: the decoded policy is reused while the stored
             // bytes are unchanged.
             Some(r) => Ok((
-                self.inner
-                    .policies
-                    .get_or_decode(tenant.as_str(), &r.value, || {
-                        PolicyRecord::from_bytes(&r.value).map_err(Error::from)
-                    })?,
+                self.cache.get_or_decode(tenant.as_str(), &r.value, || {
+                    PolicyRecord::from_bytes(&r.value).map_err(Error::from)
+                })?,
                 r.version,
             )),
             None => Ok((Arc::new(PolicyRecord::default()), 0)),
@@ -231,9 +249,9 @@ impl Broker {
         tenant: &TenantId,
     ) -> Result<Arc<PolicyRecord>, Error> {
         let record = self
-            .inner
-            .cx.store
-            .get(NS_POLICY, tenant.as_str(), self.now())
+            .cx
+            .store
+            .get(NS_POLICY, tenant.as_str(), self.cx.now())
             .await?;
         self.effective_policy_from(tenant, record)
     }
@@ -246,7 +264,7 @@ impl Broker {
         record: Option<crate::store::Record>,
     ) -> Result<Arc<PolicyRecord>, Error> {
         let (p, _) = self.policy_from(tenant, record)?;
-        let now = self.now();
+        let now = self.cx.now();
         if p.pending.as_ref().is_some_and(|s| s.effective_at <= now) {
             let mut settled = (*p).clone();
             settled.settle(now);
@@ -274,22 +292,22 @@ impl Broker {
             retry.attempt()?;
             let (p, version) = self.policy_record(tenant).await?;
             let mut p = (*p).clone();
-            let now = self.now();
+            let now = self.cx.now();
             let mut events = Vec::new();
             if p.settle(now) {
                 events.push((AuditKind::MethodEffective, "scheduled_switch"));
             }
             events.extend(change(&mut p, now)?);
             let written = if version == 0 {
-                self.inner
-                    .cx.store
+                self.cx
+                    .store
                     .insert(NS_POLICY, tenant.as_str(), records::encode(&p)?, now)
                     .await?
                     == Inserted::Yes
             } else {
                 matches!(
-                    self.inner
-                        .cx.store
+                    self.cx
+                        .store
                         .compare_and_swap(
                             NS_POLICY,
                             tenant.as_str(),
@@ -304,44 +322,21 @@ impl Broker {
             if written {
                 let subject = method_name(&p.method);
                 for (kind, rule) in events {
-                    self.audit(tenant, "admin", &subject, kind, rule);
+                    self.cx.audit(tenant, "admin", &subject, kind, rule);
                 }
                 return Ok(p);
             }
         }
     }
 
-    /// Schedules a change of the tenant's authentication method.
-    ///
-    /// The change takes effect after `grace` (the broker's default, one hour, when `None`;
-    /// zero applies it at once). Until then the current method stays in force, existing
-    /// sessions stay active, and users may already sign in with the coming method (so they can
-    /// bind their accounts first).
-    ///
-    /// When it takes effect, sessions end as the broker's [`SwitchRevocation`] says (recorded
-    /// in the switch now): by default **every session of the tenant granted before that
-    /// moment**, whatever its method and privileged users included, including sessions granted
-    /// during the grace; users sign in again as the new method allows. With
-    /// [`SwitchRevocation::DisallowedSessions`] only the sessions the new method does not allow
-    /// end. [`Broker::check_session`] reports either as
-    /// [`RevocationReason::MethodChanged`](crate::RevocationReason::MethodChanged).
-    ///
-    /// Asking for the method already in force cancels a pending change, like
-    /// [`Broker::cancel_auth_method_switch`]. Asking for another method replaces a pending
-    /// change (with a new grace).
-    ///
-    /// # Errors
-    ///
-    /// [`PolicyError::SsoNotReady`] when switching to SSO while the tenant has no ready SSO
-    /// application (or a listed one is not ready), with the reason; [`Error::Config`] when
-    /// `grace` is negative or longer than 366 days; [`Error::Store`].
-    pub async fn set_auth_method(
+    /// The work of `Broker::set_auth_method`, whose docs say what it does.
+    pub(crate) async fn set_auth_method(
         &self,
         tenant: &TenantId,
         method: AuthMethod,
         grace: Option<Duration>,
     ) -> Result<TenantAuthStatus, Error> {
-        let grace = grace.unwrap_or(self.inner.method_switch_grace);
+        let grace = grace.unwrap_or(self.switch_grace);
         if grace.is_negative() || grace > MAX_GRACE {
             return Err(crate::error::ConfigError::Invalid {
                 what: "grace",
@@ -352,7 +347,7 @@ impl Broker {
         if let AuthMethod::Sso { providers } = &method {
             self.check_sso_ready(tenant, providers).await?;
         }
-        let revocation = self.inner.method_switch_revocation;
+        let revocation = self.switch_revocation;
         let p = self
             .update_policy(tenant, |p, now| {
                 if p.method == method {
@@ -379,22 +374,8 @@ impl Broker {
         Ok(status_of(&p))
     }
 
-    /// Cancels the tenant's scheduled method change, if one is pending: the method in force
-    /// stays, and no session is revoked by the cancelled switch. Returns whether a switch was
-    /// cancelled (audited as [`AuditKind::MethodSwitchCancelled`], rule `admin_cancel`).
-    ///
-    /// `false` when nothing was pending: never scheduled, already cancelled, or **already in
-    /// effect** (a cancel that arrives after the grace changes nothing; the switch stands and
-    /// [`Broker::tenant_auth_status`] shows it in force). Setting the current method again with
-    /// [`Broker::set_auth_method`] cancels too.
-    ///
-    /// SSO sessions granted during the grace through the cancelled method end if the method in
-    /// force does not allow them ([`RevocationReason::NotAllowed`](crate::RevocationReason::NotAllowed)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn cancel_auth_method_switch(&self, tenant: &TenantId) -> Result<bool, Error> {
+    /// The work of `Broker::cancel_auth_method_switch`, whose docs say what it does.
+    pub(crate) async fn cancel_auth_method_switch(&self, tenant: &TenantId) -> Result<bool, Error> {
         let (p, _) = self.policy_record(tenant).await?;
         if p.pending.is_none() {
             return Ok(false);
@@ -414,7 +395,7 @@ impl Broker {
     }
 
     async fn check_sso_ready(&self, tenant: &TenantId, wanted: &[ProviderId]) -> Result<(), Error> {
-        let reason = match self.sso_status(tenant).await? {
+        let reason = match self.providers.sso_status(tenant).await? {
             SsoStatus::NotConfigured => "the tenant has no SSO application".to_owned(),
             SsoStatus::Invalid(problems) => format!(
                 "no SSO application is ready: {}",
@@ -434,17 +415,16 @@ impl Broker {
         Err(PolicyError::SsoNotReady { reason }.into())
     }
 
-    /// The tenant's method now, and any pending change.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn tenant_auth_status(&self, tenant: &TenantId) -> Result<TenantAuthStatus, Error> {
+    /// The work of `Broker::tenant_auth_status`, whose docs say what it does.
+    pub(crate) async fn tenant_auth_status(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<TenantAuthStatus, Error> {
         let (p, version) = self.policy_record(tenant).await?;
         if version > 0
             && p.pending
                 .as_ref()
-                .is_some_and(|s| s.effective_at <= self.now())
+                .is_some_and(|s| s.effective_at <= self.cx.now())
         {
             // Persist (and audit) the switch that came due.
             let settled = self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
@@ -453,23 +433,23 @@ impl Broker {
         Ok(status_of(&p))
     }
 
-    /// Makes `user` privileged: they keep password access while SSO is enforced.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn add_privileged_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), Error> {
+    /// The work of `Broker::add_privileged_user`, whose docs say what it does.
+    pub(crate) async fn add_privileged_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<(), Error> {
         let k = key(&[tenant.as_str(), user.as_str()]);
-        self.inner
-            .cx.store
+        self.cx
+            .store
             .put(
                 NS_PRIVILEGED,
                 &k,
                 records::encode(&PrivilegedUser(user.clone()))?.index(tenant.as_str()),
-                self.now(),
+                self.cx.now(),
             )
             .await?;
-        self.audit(
+        self.cx.audit(
             tenant,
             "admin",
             user.as_str(),
@@ -479,24 +459,20 @@ impl Broker {
         Ok(())
     }
 
-    /// Removes `user` from the privileged users. Their existing password sessions are not cut.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn remove_privileged_user(
+    /// The work of `Broker::remove_privileged_user`, whose docs say what it does.
+    pub(crate) async fn remove_privileged_user(
         &self,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<bool, Error> {
         let k = key(&[tenant.as_str(), user.as_str()]);
         let removed = self
-            .inner
-            .cx.store
-            .delete(NS_PRIVILEGED, &k, self.now())
+            .cx
+            .store
+            .delete(NS_PRIVILEGED, &k, self.cx.now())
             .await?;
         if removed {
-            self.audit(
+            self.cx.audit(
                 tenant,
                 "admin",
                 user.as_str(),
@@ -507,14 +483,13 @@ impl Broker {
         Ok(removed)
     }
 
-    /// The tenant's privileged users.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn list_privileged_users(&self, tenant: &TenantId) -> Result<Vec<UserId>, Error> {
+    /// The work of `Broker::list_privileged_users`, whose docs say what it does.
+    pub(crate) async fn list_privileged_users(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<UserId>, Error> {
         Ok(
-            records::list::<PrivilegedUser>(&*self.inner.cx.store, tenant.as_str(), self.now())
+            records::list::<PrivilegedUser>(&*self.cx.store, tenant.as_str(), self.cx.now())
                 .await?
                 .into_iter()
                 .map(|(_, p)| p.record.0)
@@ -529,23 +504,15 @@ impl Broker {
     ) -> Result<bool, Error> {
         let k = key(&[tenant.as_str(), user.as_str()]);
         Ok(self
-            .inner
-            .cx.store
-            .get(NS_PRIVILEGED, &k, self.now())
+            .cx
+            .store
+            .get(NS_PRIVILEGED, &k, self.cx.now())
             .await?
             .is_some())
     }
 
-    /// Whether `user` may sign in with a password now.
-    ///
-    /// The answer depends only on the tenant's method and the privileged list, so it is the
-    /// same for a user that does not exist as for an ordinary one: it reveals nothing about
-    /// who has an account.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn check_password_login(
+    /// The work of `Broker::check_password_login`, whose docs say what it does.
+    pub(crate) async fn check_password_login(
         &self,
         tenant: &TenantId,
         user: &UserId,

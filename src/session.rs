@@ -1,18 +1,33 @@
 //! Session grants and their check against the tenant's policy.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::audit::AuditKind;
-use crate::broker::Broker;
+use crate::context::Context;
 use crate::error::{Error, PolicyError};
 use crate::ids::{TenantId, UserId};
 use crate::policy::{
-    PasswordDecision, PolicyRecord, SessionMethod, SwitchRevocation, password_decision,
+    PasswordDecision, Policies, PolicyRecord, SessionMethod, SwitchRevocation, password_decision,
 };
 
+/// The session capability: grants, and whether a session may go on.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    cx: Arc<Context>,
+    policies: Arc<Policies>,
+}
+
+impl Sessions {
+    pub(crate) fn new(cx: Arc<Context>, policies: Arc<Policies>) -> Self {
+        Self { cx, policies }
+    }
+}
+
 /// What a sign-in yields: the host keeps it with its own session and checks it with
-/// [`Broker::check_session`] on each request (O(1), one store read, no write).
+/// [`Broker::check_session`](crate::Broker::check_session) on each request (O(1), one store read, no write).
 ///
 /// It holds no secret; it is safe to serialise into the host's server-side session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +47,7 @@ pub struct SessionGrant {
     pub issued_at: OffsetDateTime,
 }
 
-/// The answer of [`Broker::check_session`].
+/// The answer of [`Broker::check_session`](crate::Broker::check_session).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionStatus {
     /// The session may go on.
@@ -65,7 +80,7 @@ pub enum RevocationReason {
     NotAllowed,
 }
 
-impl Broker {
+impl Sessions {
     /// A grant under `policy`, the one the caller has just read and checked the sign-in
     /// against (so the grant's epoch is the epoch of that decision).
     pub(crate) async fn grant_session(
@@ -75,7 +90,7 @@ impl Broker {
         user: &UserId,
         method: SessionMethod,
     ) -> Result<SessionGrant, Error> {
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.policies.is_privileged(tenant, user).await?;
         Ok(self.grant(policy, tenant, user, method, privileged))
     }
 
@@ -93,29 +108,24 @@ impl Broker {
             method,
             privileged,
             epoch: policy.epoch,
-            issued_at: self.now(),
+            issued_at: self.cx.now(),
         }
     }
 
-    /// A session grant for a password sign-in, after the host has checked the password.
-    ///
-    /// # Errors
-    ///
-    /// [`PolicyError::PasswordNotAllowed`] when the tenant enforces SSO and the user is not
-    /// privileged; [`Error::Store`].
-    pub async fn grant_password_session(
+    /// The work of `Broker::grant_password_session`, whose docs say what it does.
+    pub(crate) async fn grant_password_session(
         &self,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<SessionGrant, Error> {
-        let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let policy = self.policies.effective_policy(tenant).await?;
+        let privileged = self.policies.is_privileged(tenant, user).await?;
         match password_decision(&policy, privileged) {
             PasswordDecision::Allowed => {
                 Ok(self.grant(&policy, tenant, user, SessionMethod::Password, privileged))
             }
             PasswordDecision::SsoRequired { providers } => {
-                self.audit(
+                self.cx.audit(
                     tenant,
                     user.as_str(),
                     user.as_str(),
@@ -127,24 +137,10 @@ impl Broker {
         }
     }
 
-    /// Whether a session may go on.
-    ///
-    /// A session is revoked once a method change *has taken effect* after it was granted:
-    /// under the default [`SwitchRevocation::AllSessions`](crate::SwitchRevocation::AllSessions)
-    /// whatever its method (privileged users included), under
-    /// [`SwitchRevocation::DisallowedSessions`](crate::SwitchRevocation::DisallowedSessions)
-    /// when the new method does not allow how it was obtained. "Granted before" is judged by
-    /// the policy epoch the grant was made under, so a session granted during the grace ends
-    /// with the others, and one granted at the moment the switch takes effect or later goes
-    /// on. During the grace every session stays active. O(1): one store read of the tenant's
-    /// policy, no write.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`]: the caller should treat the session as not verified (fail closed).
-    pub async fn check_session(&self, grant: &SessionGrant) -> Result<SessionStatus, Error> {
-        let (policy, _) = self.policy_record(&grant.tenant).await?;
-        let now = self.now();
+    /// The work of `Broker::check_session`, whose docs say what it does.
+    pub(crate) async fn check_session(&self, grant: &SessionGrant) -> Result<SessionStatus, Error> {
+        let (policy, _) = self.policies.policy_record(&grant.tenant).await?;
+        let now = self.cx.now();
         let due_pending = policy.pending.as_ref().filter(|p| p.effective_at <= now);
         let mut oldest_known = None;
         for switch in policy.history.iter().chain(due_pending) {
@@ -197,7 +193,7 @@ impl Broker {
         reason: RevocationReason,
         rule: &'static str,
     ) -> SessionStatus {
-        self.audit(
+        self.cx.audit(
             &grant.tenant,
             "system",
             grant.user.as_str(),

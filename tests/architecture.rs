@@ -215,48 +215,10 @@ fn every_module_has_a_layer() {
     );
 }
 
-/// The one known violation, until the facade step of issue 9 item 1: each capability still
-/// adds its methods with its own `impl Broker` block, so it imports `broker` (and `broker`
-/// imports it back). Only these exact edges are exempt; any other upward import or cycle fails,
-/// and [`the_known_debt_is_not_stale`] fails once an edge is gone, so the list only shrinks.
-const KNOWN_DEBT: &[(&str, &str)] = &[
-    ("binding", "broker"),
-    ("connection", "broker"),
-    ("login", "broker"),
-    ("policy", "broker"),
-    ("provider", "broker"),
-    ("session", "broker"),
-    ("visitor", "broker"),
-];
-
-fn graph_without_known_debt() -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut graph = import_graph();
-    for (from, to) in KNOWN_DEBT {
-        if let Some(edges) = graph.get_mut(*from) {
-            edges.remove(*to);
-        }
-    }
-    graph
-}
-
-#[test]
-fn the_known_debt_is_not_stale() {
-    let graph = import_graph();
-    let gone: Vec<String> = KNOWN_DEBT
-        .iter()
-        .filter(|(from, to)| !graph.get(*from).is_some_and(|e| e.contains_key(*to)))
-        .map(|(from, to)| format!("{from} -> {to}"))
-        .collect();
-    assert!(
-        gone.is_empty(),
-        "no longer imported, remove from KNOWN_DEBT: {gone:?}"
-    );
-}
-
 #[test]
 fn imports_only_look_down() {
     let mut upward = Vec::new();
-    for (from, edges) in graph_without_known_debt() {
+    for (from, edges) in import_graph() {
         let Some(from_layer) = layer_of(&from) else {
             continue;
         };
@@ -276,7 +238,7 @@ fn imports_only_look_down() {
 
 #[test]
 fn no_cycle_between_modules() {
-    let graph = graph_without_known_debt();
+    let graph = import_graph();
     // Depth-first search with colours; the first back edge found is reported with its cycle.
     fn visit(
         node: &str,
@@ -317,8 +279,8 @@ fn no_cycle_between_modules() {
     }
 }
 
-/// What already holds while the two tests above wait for the facade step: the layers below the
-/// capabilities import only their own layer or lower (the full rule, for those modules).
+/// The rule of [`imports_only_look_down`] for the layers below the capabilities alone, so that a
+/// failure there names the lower layer at once.
 #[test]
 fn the_layers_below_the_capabilities_only_look_down() {
     let capabilities = LAYERS
@@ -342,8 +304,8 @@ fn the_layers_below_the_capabilities_only_look_down() {
     assert!(upward.is_empty(), "upward imports:\n{}", upward.join("\n"));
 }
 
-/// Also already true: the capabilities import each other without a cycle (they meet only
-/// through the facade, which the full cycle test above covers once they stop importing it).
+/// The capabilities' own edges ordered (Kahn's algorithm), so that a cycle among them is named
+/// with every capability in it; [`no_cycle_between_modules`] covers every module.
 #[test]
 fn the_capabilities_import_each_other_without_a_cycle() {
     let capabilities: BTreeSet<&str> = LAYERS

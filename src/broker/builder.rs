@@ -8,14 +8,21 @@ use url::Url;
 
 use super::{Broker, Inner};
 use crate::audit::{AuditSink, TracingAuditSink};
+use crate::binding::Bindings;
 use crate::clock::{Clock, SystemClock};
+use crate::connection::Connections;
 use crate::context::{Context, Options};
 use crate::crypto::EncryptionKey;
 use crate::directory::{NoDirectory, UserDirectory};
 use crate::error::{ConfigError, Error};
 use crate::http::HttpClient;
+use crate::login::Logins;
+use crate::policy::Policies;
+use crate::provider::Providers;
 use crate::runtime::{Sleeper, Spawner};
+use crate::session::Sessions;
 use crate::store::{MemoryStore, Store};
+use crate::visitor::Visitors;
 
 /// The capabilities' own tunables, with safe defaults; [`Options`] holds the shared ones.
 #[derive(Debug, Clone)]
@@ -326,18 +333,46 @@ impl BrokerBuilder {
             directory: self.directory.unwrap_or_else(|| Arc::new(NoDirectory)),
         });
         let c = self.capability;
+        let providers = Arc::new(Providers::new(cx.clone()));
+        let policies = Arc::new(Policies::new(
+            cx.clone(),
+            providers.clone(),
+            c.method_switch_grace,
+            c.method_switch_revocation,
+        ));
+        let sessions = Arc::new(Sessions::new(cx.clone(), policies.clone()));
+        let bindings = Arc::new(Bindings::new(
+            cx.clone(),
+            providers.clone(),
+            policies.clone(),
+            sessions.clone(),
+            c.link_ticket_ttl,
+        ));
+        let connections = Arc::new(Connections::new(
+            cx.clone(),
+            providers.clone(),
+            c.connection_refresh_margin,
+        ));
+        let visitors = Visitors::new(cx.clone(), providers.clone());
+        let logins = Logins::new(
+            cx.clone(),
+            providers.clone(),
+            policies.clone(),
+            bindings.clone(),
+            sessions.clone(),
+            connections.clone(),
+            c.login_ttl,
+        );
         Ok(Broker {
             inner: Arc::new(Inner {
                 cx,
-                visitor_rings: crate::visitor::RingCache::default(),
-                provider_configs: crate::store::DecodedCache::default(),
-                policies: crate::store::DecodedCache::default(),
-                refresh_locks: crate::connection::RefreshLocks::default(),
-                login_ttl: c.login_ttl,
-                link_ticket_ttl: c.link_ticket_ttl,
-                method_switch_grace: c.method_switch_grace,
-                method_switch_revocation: c.method_switch_revocation,
-                connection_refresh_margin: c.connection_refresh_margin,
+                providers,
+                policies,
+                sessions,
+                bindings,
+                connections,
+                visitors,
+                logins,
             }),
         })
     }
@@ -360,4 +395,3 @@ fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
 fn default_http() -> Result<Arc<dyn HttpClient>, Error> {
     Err(ConfigError::Missing("http_client (the `reqwest` feature is off)").into())
 }
-

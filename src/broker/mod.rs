@@ -5,15 +5,27 @@
 //! (`login.rs`, `provider.rs`, ...) are those one-line delegations, grouped as the capabilities
 //! are, and carry the public docs. `builder.rs` is [`BrokerBuilder`].
 
+mod binding;
 mod builder;
+mod connection;
+mod login;
+mod policy;
+mod provider;
+mod session;
+mod visitor;
 
 use std::sync::Arc;
 
-use time::Duration;
-
 pub use builder::BrokerBuilder;
 
+use crate::binding::Bindings;
+use crate::connection::Connections;
 use crate::context::Context;
+use crate::login::Logins;
+use crate::policy::Policies;
+use crate::provider::Providers;
+use crate::session::Sessions;
+use crate::visitor::Visitors;
 
 /// The SSO broker: holds the store, the transport, the clock and the caches, and runs every flow.
 ///
@@ -26,19 +38,13 @@ pub struct Broker {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) cx: Arc<Context>,
-    /// Decoded visitor key rings, checked against the stored bytes on every use.
-    pub(crate) visitor_rings: crate::visitor::RingCache,
-    /// Decoded provider configurations and their status, checked against the stored bytes on
-    /// every use.
-    pub(crate) provider_configs: crate::store::DecodedCache<crate::provider::LoadedProvider>,
-    /// Decoded tenant policies, checked against the stored bytes on every use.
-    pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
-    pub(crate) refresh_locks: crate::connection::RefreshLocks,
-    pub(crate) login_ttl: Duration,
-    pub(crate) link_ticket_ttl: Duration,
-    pub(crate) method_switch_grace: Duration,
-    pub(crate) method_switch_revocation: crate::policy::SwitchRevocation,
-    pub(crate) connection_refresh_margin: Duration,
+    pub(crate) providers: Arc<Providers>,
+    pub(crate) policies: Arc<Policies>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) bindings: Arc<Bindings>,
+    pub(crate) connections: Arc<Connections>,
+    pub(crate) visitors: Visitors,
+    pub(crate) logins: Logins,
 }
 
 impl Broker {

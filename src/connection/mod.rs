@@ -1,9 +1,9 @@
 //! Mailbox connections: delegated OAuth tokens that refresh themselves, and XOAUTH2.
 //!
 //! An admin connects a mailbox with [`LoginIntent::Connect`](crate::LoginIntent::Connect); the
-//! completed login stores a token set under (tenant, connection). [`Broker::access_token`]
+//! completed login stores a token set under (tenant, connection). [`Broker::access_token`](crate::Broker::access_token)
 //! hands out a valid access token, refreshing it once per connection however many callers
-//! and nodes ask at the same moment; [`Broker::xoauth2`] builds the SASL string for SMTP and
+//! and nodes ask at the same moment; [`Broker::xoauth2`](crate::Broker::xoauth2) builds the SASL string for SMTP and
 //! IMAP.
 //!
 //! # Storage
@@ -59,14 +59,41 @@ use url::Url;
 pub use xoauth2::{Xoauth2, Xoauth2Failure};
 
 use crate::audit::AuditKind;
-use crate::broker::Broker;
+use crate::context::Context;
 use crate::crypto::{Binding, CONNECTION_DOMAIN, Sealed, open, seal};
 use crate::error::{ConnectionError, Error, IdTokenError, TokenEndpointError};
 use crate::ids::{ConnectionId, ProviderId, TenantId};
 use crate::oauth::TokenClient;
+use crate::provider::Providers;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::records::{self, CasRetry, LeaseHolder, StoredRecord, json_record};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
+
+/// The connection capability: mailbox connections, their tokens and refreshes. Cheap to clone
+/// (a started refresh takes a clone onto its own task).
+#[derive(Debug, Clone)]
+pub(crate) struct Connections {
+    cx: Arc<Context>,
+    providers: Arc<Providers>,
+    locks: Arc<RefreshLocks>,
+    /// How long before its expiry an access token is refreshed.
+    refresh_margin: Duration,
+}
+
+impl Connections {
+    pub(crate) fn new(
+        cx: Arc<Context>,
+        providers: Arc<Providers>,
+        refresh_margin: Duration,
+    ) -> Self {
+        Self {
+            cx,
+            providers,
+            locks: Arc::default(),
+            refresh_margin,
+        }
+    }
+}
 
 pub(crate) const NS_CONNECTION: &str = records::CONNECTION.name;
 pub(crate) const NS_LEASE: &str = records::CONNECTION_LEASE.name;
@@ -200,7 +227,7 @@ struct RefreshSlot {
 
 /// One async mutex per connection being refreshed in this process.
 #[derive(Debug, Default)]
-pub(crate) struct RefreshLocks {
+struct RefreshLocks {
     map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RefreshSlot>>>>,
 }
 
@@ -251,7 +278,7 @@ fn expires_in(given: Option<i64>) -> Duration {
     )
 }
 
-impl Broker {
+impl Connections {
     fn binding<'a>(tenant: &'a TenantId, connection: &'a ConnectionId) -> Binding<'a> {
         Binding {
             domain: CONNECTION_DOMAIN,
@@ -269,9 +296,9 @@ impl Broker {
         &self,
         new: NewConnection<'_>,
     ) -> Result<OffsetDateTime, Error> {
-        let key_opt = self.inner.cx.options.encryption_key.as_ref();
+        let key_opt = self.cx.options.encryption_key.as_ref();
         let at = Self::binding(new.tenant, new.connection);
-        let now = self.now();
+        let now = self.cx.now();
         let expires_at = now + expires_in(new.expires_in);
         let record = ConnectionRecord {
             provider: new.provider.clone(),
@@ -296,8 +323,8 @@ impl Broker {
             subject: new.subject,
         };
         let value = Self::encode(&record)?;
-        self.inner
-            .cx.store
+        self.cx
+            .store
             .put(
                 NS_CONNECTION,
                 &key(&[new.tenant.as_str(), new.connection.as_str()]),
@@ -309,7 +336,7 @@ impl Broker {
     }
 
     async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
-        let stored = records::get::<ConnectionRecord>(&*self.inner.cx.store, k, self.now())
+        let stored = records::get::<ConnectionRecord>(&*self.cx.store, k, self.cx.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
         Ok((stored.record, stored.version))
@@ -321,10 +348,7 @@ impl Broker {
             return false;
         }
         let lifetime = record.expires_at - record.issued_at;
-        let margin = self
-            .inner
-            .connection_refresh_margin
-            .min(lifetime / 2);
+        let margin = self.refresh_margin.min(lifetime / 2);
         now < record.expires_at - margin
     }
 
@@ -350,7 +374,7 @@ impl Broker {
             .as_ref()
             .ok_or(ConnectionError::Revoked)?;
         let plain = open(
-            self.inner.cx.options.encryption_key.as_ref(),
+            self.cx.options.encryption_key.as_ref(),
             Self::binding(tenant, connection),
             "access_token",
             sealed,
@@ -358,28 +382,8 @@ impl Broker {
         Ok(AccessToken::new(plain))
     }
 
-    /// A valid access token for the connection, refreshed first when it expires within the
-    /// refresh margin (5 minutes by default,
-    /// [`BrokerBuilder::connection_refresh_margin`](crate::BrokerBuilder::connection_refresh_margin)).
-    ///
-    /// The cached path is one store read (and one decryption). The refresh is single-flight
-    /// per connection, in the process and across nodes sharing the store (see the
-    /// [crate docs](crate#mailbox-connections) and the crate's Security section). It needs no
-    /// particular runtime: with the broker's [`Spawner`](crate::Spawner) a started refresh
-    /// reaches the store even if this future is dropped, and with its
-    /// [`Sleeper`](crate::Sleeper) a caller waits up to 10 s for another node's refresh;
-    /// without them the refresh runs inline and that wait is a
-    /// [`ConnectionError::Transient`] at once (see [`runtime`](crate::runtime)).
-    ///
-    /// # Errors
-    ///
-    /// [`ConnectionError::NotFound`]; [`ConnectionError::NeedsReconsent`] when the provider
-    /// refused the refresh token (the connection is marked so, its data kept; no retry);
-    /// [`ConnectionError::Revoked`]; [`ConnectionError::Transient`] with a retry hint when the
-    /// provider failed (5xx, timeout) or another node's refresh did not finish in time (the
-    /// tokens are kept); [`ConnectionError::Undecryptable`]; [`Error::TokenEndpoint`] for other
-    /// provider refusals (such as `invalid_client` after a secret change); [`Error::Store`].
-    pub async fn access_token(
+    /// The work of `Broker::access_token`, whose docs say what it does.
+    pub(crate) async fn access_token(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -387,15 +391,8 @@ impl Broker {
         Ok(self.valid_token(tenant, connection).await?.0)
     }
 
-    /// The SASL XOAUTH2 initial response for the connection's mailbox, with a valid access
-    /// token ([`access_token`](Self::access_token) first, then
-    /// [`Xoauth2::new`]).
-    ///
-    /// # Errors
-    ///
-    /// Those of [`access_token`](Self::access_token), and
-    /// [`ConnectionError::InvalidMailbox`].
-    pub async fn xoauth2(
+    /// The work of `Broker::xoauth2`, whose docs say what it does.
+    pub(crate) async fn xoauth2(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -412,27 +409,27 @@ impl Broker {
         let k = key(&[tenant.as_str(), connection.as_str()]);
         let (record, _) = self.load_connection(&k).await?;
         Self::usable(&record)?;
-        if self.is_fresh(&record, self.now()) {
+        if self.is_fresh(&record, self.cx.now()) {
             let token = self.open_access(tenant, connection, &record)?;
             return Ok((token, record.mailbox));
         }
-        let lock = self.inner.refresh_locks.get(&k);
+        let lock = self.locks.get(&k);
         let result = {
             let mut slot = lock.lock().await;
             match slot.transient_failure {
-                Some((at, retry_after)) if self.now() - at < SHARED_FAILURE => {
+                Some((at, retry_after)) if self.cx.now() - at < SHARED_FAILURE => {
                     Err(ConnectionError::Transient { retry_after }.into())
                 }
                 _ => {
                     let r = self.refresh_single_flight(tenant, connection, &k).await;
                     if let Err(Error::Connection(ConnectionError::Transient { retry_after })) = &r {
-                        slot.transient_failure = Some((self.now(), *retry_after));
+                        slot.transient_failure = Some((self.cx.now(), *retry_after));
                     }
                     r
                 }
             }
         };
-        self.inner.refresh_locks.release(&k, lock, self.now());
+        self.locks.release(&k, lock, self.cx.now());
         result
     }
 
@@ -444,19 +441,19 @@ impl Broker {
         connection: &ConnectionId,
         k: &str,
     ) -> Result<(AccessToken, String), Error> {
-        let started = self.now();
+        let started = self.cx.now();
         let mut polls = 0_u32;
         loop {
             let (record, _) = self.load_connection(k).await?;
             Self::usable(&record)?;
-            let now = self.now();
+            let now = self.cx.now();
             if self.is_fresh(&record, now) {
                 let token = self.open_access(tenant, connection, &record)?;
                 return Ok((token, record.mailbox));
             }
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
-            match self.inner.cx.store.insert(NS_LEASE, k, lease, now).await? {
+            match self.cx.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes => {
                     return self
                         .refresh_under_lease(tenant, connection, k, holder)
@@ -467,12 +464,12 @@ impl Broker {
                         retry_after: CONTENTION_RETRY,
                     }
                     .into());
-                    let Some(sleeper) = &self.inner.cx.options.sleeper else {
+                    let Some(sleeper) = &self.cx.options.sleeper else {
                         // Nothing to wait with: answer now rather than spin.
                         return busy;
                     };
                     polls += 1;
-                    if polls > LEASE_MAX_POLLS || self.now() - started >= LEASE_WAIT {
+                    if polls > LEASE_MAX_POLLS || self.cx.now() - started >= LEASE_WAIT {
                         return busy;
                     }
                     sleeper.sleep(LEASE_POLL).await;
@@ -493,7 +490,7 @@ impl Broker {
         // lease, so we never post a refresh token it already rotated (reuse detection would
         // revoke the whole grant).
         let (record, version) = match self.load_connection(k).await {
-            Ok((record, _)) if self.is_fresh(&record, self.now()) => {
+            Ok((record, _)) if self.is_fresh(&record, self.cx.now()) => {
                 let result = Self::usable(&record).and_then(|()| {
                     let token = self.open_access(tenant, connection, &record)?;
                     Ok((token, record.mailbox))
@@ -513,7 +510,7 @@ impl Broker {
                 return Err(e);
             }
         };
-        let Some(spawner) = &self.inner.cx.options.spawner else {
+        let Some(spawner) = &self.cx.options.spawner else {
             // Inline: a caller dropping this future between the provider's answer and the
             // store write loses the answer (see the `runtime` module).
             let result = self
@@ -558,8 +555,8 @@ impl Broker {
     /// was taken by another node in between is theirs and stays. A failure only delays other
     /// nodes until the lease expires.
     async fn release_lease(&self, k: &str, holder: &str) {
-        let store = &self.inner.cx.store;
-        let now = self.now();
+        let store = &self.cx.store;
+        let now = self.cx.now();
         match store.get(NS_LEASE, k, now).await {
             Ok(Some(r)) if LeaseHolder::from_bytes(&r.value).is_ok_and(|h| h.0 == holder) => {
                 if let Err(e) = store.compare_and_delete(NS_LEASE, k, r.version, now).await {
@@ -580,11 +577,14 @@ impl Broker {
         record: ConnectionRecord,
         version: u64,
     ) -> Result<(AccessToken, String), Error> {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         let key_opt = inner.options.encryption_key.as_ref();
         let at = Self::binding(tenant, connection);
-        let config = self.provider_config(tenant, &record.provider).await?;
-        let meta = self.provider_metadata(&config).await?;
+        let config = self
+            .providers
+            .provider_config(tenant, &record.provider)
+            .await?;
+        let meta = self.providers.provider_metadata(&config).await?;
         let sealed = record
             .refresh_token
             .as_ref()
@@ -646,7 +646,7 @@ impl Broker {
                 return Err(e);
             }
         }
-        let now = self.now();
+        let now = self.cx.now();
         // A provider that does not rotate (Google) returns no refresh token: keep ours.
         let next_refresh = tokens.refresh_token.as_ref().unwrap_or(&refresh);
         let updated = ConnectionRecord {
@@ -693,7 +693,7 @@ impl Broker {
         value: Vec<u8>,
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
-        let store = &self.inner.cx.store;
+        let store = &self.cx.store;
         let mut attempt = 1;
         loop {
             let record = NewRecord::new(value.clone()).index(tenant.as_str());
@@ -718,7 +718,7 @@ impl Broker {
                 "storing a refreshed connection failed; trying again"
             );
             attempt += 1;
-            if let Some(sleeper) = &self.inner.cx.options.sleeper {
+            if let Some(sleeper) = &self.cx.options.sleeper {
                 sleeper.sleep(LEASE_POLL).await;
             }
         }
@@ -747,19 +747,19 @@ impl Broker {
             Err(e) => return e,
         };
         match self
-            .inner
-            .cx.store
+            .cx
+            .store
             .compare_and_swap(
                 NS_CONNECTION,
                 k,
                 version,
                 NewRecord::new(value).index(tenant.as_str()),
-                self.now(),
+                self.cx.now(),
             )
             .await
         {
             Ok(CasOutcome::Swapped { .. }) => {
-                self.audit(
+                self.cx.audit(
                     tenant,
                     &format!("provider:{}", updated.provider),
                     connection.as_str(),
@@ -778,12 +778,8 @@ impl Broker {
         }
     }
 
-    /// One connection as the admin page shows it.
-    ///
-    /// # Errors
-    ///
-    /// [`ConnectionError::NotFound`]; [`Error::Store`].
-    pub async fn connection_info(
+    /// The work of `Broker::connection_info`, whose docs say what it does.
+    pub(crate) async fn connection_info(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -793,14 +789,13 @@ impl Broker {
         Ok(info(connection.clone(), record))
     }
 
-    /// The tenant's mailbox connections with their status, in id order. No token is read.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<ConnectionInfo>, Error> {
+    /// The work of `Broker::list_connections`, whose docs say what it does.
+    pub(crate) async fn list_connections(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<ConnectionInfo>, Error> {
         let rows =
-            records::list::<ConnectionRecord>(&*self.inner.cx.store, tenant.as_str(), self.now())
+            records::list::<ConnectionRecord>(&*self.cx.store, tenant.as_str(), self.cx.now())
                 .await?;
         let prefix = format!("{}|", key(&[tenant.as_str()]));
         rows.into_iter()
@@ -814,19 +809,8 @@ impl Broker {
             .collect()
     }
 
-    /// Disconnects a mailbox: revokes the refresh token at the provider (RFC 7009) where it
-    /// has a revocation endpoint, then deletes the tokens; the record stays, with status
-    /// [`ConnectionStatus::Revoked`], until the mailbox is connected again.
-    ///
-    /// The local tokens are deleted even when the provider's revocation fails
-    /// ([`ProviderRevocation::Failed`]). The revocation endpoint must be `https`, even on a
-    /// loopback address (RFC 7009 §2, enforced by the `oauth2` crate): a loopback `http`
-    /// endpoint gets `Failed` without the token being sent.
-    ///
-    /// # Errors
-    ///
-    /// [`ConnectionError::NotFound`]; [`Error::Store`] (then nothing was deleted).
-    pub async fn revoke_connection(
+    /// The work of `Broker::revoke_connection`, whose docs say what it does.
+    pub(crate) async fn revoke_connection(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -847,19 +831,19 @@ impl Broker {
             };
             let value = Self::encode(&updated)?;
             match self
-                .inner
-                .cx.store
+                .cx
+                .store
                 .compare_and_swap(
                     NS_CONNECTION,
                     &k,
                     version,
                     NewRecord::new(value).index(tenant.as_str()),
-                    self.now(),
+                    self.cx.now(),
                 )
                 .await?
             {
                 CasOutcome::Swapped { .. } => {
-                    self.audit(
+                    self.cx.audit(
                         tenant,
                         "host",
                         connection.as_str(),
@@ -884,11 +868,15 @@ impl Broker {
         connection: &ConnectionId,
         record: &ConnectionRecord,
     ) -> ProviderRevocation {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         let Some(sealed) = &record.refresh_token else {
             return ProviderRevocation::NotSupported;
         };
-        let config = match self.provider_config(tenant, &record.provider).await {
+        let config = match self
+            .providers
+            .provider_config(tenant, &record.provider)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 return ProviderRevocation::Failed {
@@ -896,7 +884,7 @@ impl Broker {
                 };
             }
         };
-        let endpoint: Url = match self.provider_metadata(&config).await {
+        let endpoint: Url = match self.providers.provider_metadata(&config).await {
             Ok(meta) => match &meta.revocation_endpoint {
                 Some(u) => u.clone(),
                 None => return ProviderRevocation::NotSupported,

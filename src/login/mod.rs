@@ -1,16 +1,18 @@
-//! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
+//! Login: [`Broker::begin_login`](crate::Broker::begin_login) and [`Broker::complete_login`](crate::Broker::complete_login).
 
 mod callback;
 
 pub use crate::route::CallbackRoute;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use crate::audit::AuditKind;
-use crate::binding::{AccountBinding, account_name};
-use crate::broker::Broker;
+use crate::binding::{AccountBinding, Bindings, account_name};
+use crate::connection::Connections;
 use crate::context::Context;
 use crate::crypto::{bound_key, hash_key, random_token};
 use crate::error::{
@@ -21,10 +23,46 @@ use crate::identity::ExternalIdentity;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
 use crate::oauth::{IdClaims, ProviderMetadata};
 use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
-use crate::policy::SessionMethod;
-use crate::provider::{ProviderConfig, ProviderKind};
+use crate::policy::{Policies, SessionMethod};
+use crate::provider::{ProviderConfig, ProviderKind, Providers};
 use crate::secret::{BrowserBinding, LinkTicket};
+use crate::session::Sessions;
 use crate::store::records::{self, StoredRecord, json_record};
+
+/// The login capability: begin a login at a provider, and complete it from the callback.
+#[derive(Debug)]
+pub(crate) struct Logins {
+    cx: Arc<Context>,
+    providers: Arc<Providers>,
+    policies: Arc<Policies>,
+    bindings: Arc<Bindings>,
+    sessions: Arc<Sessions>,
+    connections: Arc<Connections>,
+    /// How long a begun login may take.
+    login_ttl: Duration,
+}
+
+impl Logins {
+    pub(crate) fn new(
+        cx: Arc<Context>,
+        providers: Arc<Providers>,
+        policies: Arc<Policies>,
+        bindings: Arc<Bindings>,
+        sessions: Arc<Sessions>,
+        connections: Arc<Connections>,
+        login_ttl: Duration,
+    ) -> Self {
+        Self {
+            cx,
+            providers,
+            policies,
+            bindings,
+            sessions,
+            connections,
+            login_ttl,
+        }
+    }
+}
 
 pub(crate) const NS_PENDING: &str = records::PENDING_LOGIN.name;
 
@@ -48,7 +86,7 @@ pub enum LoginIntent {
     },
 }
 
-/// Options of [`Broker::begin_login`].
+/// Options of [`Broker::begin_login`](crate::Broker::begin_login).
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
     return_to: Option<String>,
@@ -76,14 +114,14 @@ impl LoginOptions {
     }
 }
 
-/// What [`Broker::begin_login`] returns: where to send the browser, and the cookie to set.
+/// What [`Broker::begin_login`](crate::Broker::begin_login) returns: where to send the browser, and the cookie to set.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoginRedirect {
     /// The provider's authorization URL, with state, nonce and PKCE challenge.
     pub authorize_url: Url,
     /// The value to put in a cookie (HttpOnly, Secure, SameSite=Lax, short-lived) and hand
-    /// back to [`Broker::complete_login`]; it binds the login to this browser.
+    /// back to [`Broker::complete_login`](crate::Broker::complete_login); it binds the login to this browser.
     pub browser_binding: BrowserBinding,
     /// When the login stops being completable.
     pub expires_at: OffsetDateTime,
@@ -138,7 +176,7 @@ pub enum LoginOutcome {
         return_to: String,
     },
     /// The provider account is not bound yet. Ask the user to prove who they are (password),
-    /// then call [`Broker::redeem_link_ticket`] with this ticket. The ticket is single-use and
+    /// then call [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) with this ticket. The ticket is single-use and
     /// short-lived.
     LinkRequired {
         /// The tenant.
@@ -162,7 +200,7 @@ pub enum LoginOutcome {
         return_to: String,
     },
     /// The mailbox is connected (intent `Connect`); its tokens are stored, replacing any
-    /// previous ones. Use [`Broker::access_token`] and [`Broker::xoauth2`].
+    /// previous ones. Use [`Broker::access_token`](crate::Broker::access_token) and [`Broker::xoauth2`](crate::Broker::xoauth2).
     Connected {
         /// The tenant.
         tenant: TenantId,
@@ -239,43 +277,16 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-impl Broker {
-    /// The redirect URI to register at the provider for the tenant's application:
-    /// `{public_base_url}/sso/callback/{provider}` by default, or the host's own
-    /// [redirect path](crate::BrokerBuilder::redirect_path) with `{provider}` and `{tenant}`
-    /// filled in. The tenant is needed only when the path has `{tenant}`; pass it always.
-    pub fn redirect_uri(&self, tenant: &TenantId, provider: &ProviderId) -> String {
-        self.inner.cx.redirect_uri(tenant, provider)
-    }
-
-    /// Starts a login: returns the provider URL to redirect to, and the browser-binding value
-    /// to set as a cookie.
-    ///
-    /// The request carries PKCE (S256), a 256-bit random state and a nonce; the pending login
-    /// is stored under the hash of its state and expires after the login TTL (10 minutes by
-    /// default). The state ends in a tag naming the tenant and application, which
-    /// [`complete_login`](Self::complete_login) compares with the route of the callback.
-    ///
-    /// **The SSO warning.** An application that is not configured, or whose last connection
-    /// check failed (or never ran), is refused here, before any redirect:
-    /// [`Error::NotConfigured`] or [`Error::ProviderInvalid`] with every reason, both of
-    /// [`ErrorKind::NotConfigured`](crate::ErrorKind::NotConfigured), and
-    /// [`Error::provider_status`] gives the [`ProviderStatus`](crate::ProviderStatus) to show.
-    /// The status comes with the stored configuration: no network and no extra store read.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotConfigured`] when the tenant has no such application,
-    /// [`Error::ProviderInvalid`] when it is not usable, discovery errors when the provider
-    /// cannot be reached, [`Error::Store`] when the store fails.
-    pub async fn begin_login(
+impl Logins {
+    /// The work of `Broker::begin_login`, whose docs say what it does.
+    pub(crate) async fn begin_login(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
         intent: LoginIntent,
         options: LoginOptions,
     ) -> Result<LoginRedirect, Error> {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         // One round trip for both records: see `provider_and_policy`.
         let (loaded, policy) = self.provider_and_policy(tenant, provider).await?;
         let loaded = loaded?;
@@ -290,10 +301,10 @@ impl Broker {
         let connect = matches!(intent, LoginIntent::Connect { .. });
         check_intent(config, connect)?;
         let policy = policy?;
-        if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
+        if intent == LoginIntent::SignIn && !Policies::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = self.provider_metadata(config).await?;
+        let meta = self.providers.provider_metadata(config).await?;
 
         let mut state = random_token(32);
         state.push('.');
@@ -301,9 +312,9 @@ impl Broker {
         let nonce = random_token(32);
         let (verifier, challenge) = crate::oauth::pkce_s256();
         let binding = random_token(32);
-        let redirect_uri = self.redirect_uri(tenant, provider);
+        let redirect_uri = self.cx.redirect_uri(tenant, provider);
         let now = inner.clock.now();
-        let expires_at = now + self.inner.login_ttl;
+        let expires_at = now + self.login_ttl;
 
         // Only the query is built and parsed; the endpoint's scheme, host and path are taken as
         // they are (re-parsing the whole URL was a fifth of begin_login).
@@ -376,39 +387,14 @@ impl Broker {
         })
     }
 
-    /// Completes a login from the provider's redirect.
-    ///
-    /// `route` is the route that served the request (the application, and the tenant when the
-    /// [redirect path](crate::BrokerBuilder::redirect_path) has `{tenant}` or the host knows
-    /// it); `callback_query` is the query string of the request (with or without the leading
-    /// `?`); `browser_binding` is the cookie set at [`begin_login`](Self::begin_login).
-    ///
-    /// A callback that belongs to a login for another application or tenant than `route` is
-    /// refused ([`CallbackError::WrongRoute`](crate::CallbackError::WrongRoute)) before the
-    /// login is looked up: it still completes at its own route. The pending login is stored
-    /// under its state *and* the browser binding, and taken once: a replay finds nothing, and
-    /// so does a callback with another cookie, which leaves the login in place for the browser
-    /// that began it (refused with [`StateError::BrowserMismatch`], audited as
-    /// [`AuditKind::SecurityRefusal`]). Then the RFC 9207 `iss` parameter, the code exchange
-    /// and the ID token are checked. Nothing is stored and no outcome is given unless every
-    /// check passes.
-    ///
-    /// [`AuditKind::SecurityRefusal`]: crate::AuditKind::SecurityRefusal
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] when the redirect path has `{tenant}` and `route` names none.
-    /// A typed refusal for every failed check: [`Error::Callback`], [`Error::State`],
-    /// [`Error::ProviderDenied`], [`Error::TokenEndpoint`], [`Error::IdToken`],
-    /// [`Error::UserInfo`], [`Error::Binding`], or [`Error::Store`]/[`Error::Http`] when a
-    /// service fails.
-    pub async fn complete_login(
+    /// The work of `Broker::complete_login`, whose docs say what it does.
+    pub(crate) async fn complete_login(
         &self,
         route: &CallbackRoute,
         callback_query: &str,
         browser_binding: &str,
     ) -> Result<LoginOutcome, Error> {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         if inner.redirect_path.has_tenant() && route.tenant().is_none() {
             return Err(ConfigError::Invalid {
                 what: "callback route",
@@ -448,11 +434,11 @@ impl Broker {
             return Err(StateError::PolicyChanged.into());
         }
         if pending.intent == LoginIntent::SignIn
-            && !Self::sso_sign_in_allowed(&policy, &pending.provider)
+            && !Policies::sso_sign_in_allowed(&policy, &pending.provider)
         {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = self.provider_metadata(&config).await?;
+        let meta = self.providers.provider_metadata(&config).await?;
 
         // RFC 9207: the authorization response's issuer.
         // A plain OAuth 2.0 application has no issuer to compare with: the per-application
@@ -527,14 +513,14 @@ impl Broker {
         ),
         Error,
     > {
-        let (provider_ns, provider_key) = Self::provider_address(tenant, provider);
-        let (policy_ns, policy_key) = Self::policy_address(tenant);
+        let (provider_ns, provider_key) = Providers::provider_address(tenant, provider);
+        let (policy_ns, policy_key) = Policies::policy_address(tenant);
         let mut records = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .get_many(
                 &[(provider_ns, &provider_key), (policy_ns, policy_key)],
-                self.inner.cx.clock.now(),
+                self.cx.clock.now(),
             )
             .await?
             .into_iter();
@@ -546,8 +532,9 @@ impl Broker {
             .into());
         };
         Ok((
-            self.loaded_provider_from(tenant, provider, &provider_key, app),
-            self.effective_policy_from(tenant, policy),
+            self.providers
+                .loaded_provider_from(tenant, provider, &provider_key, app),
+            self.policies.effective_policy_from(tenant, policy),
         ))
     }
 
@@ -561,15 +548,15 @@ impl Broker {
         now: OffsetDateTime,
     ) -> Result<StateError, Error> {
         let live = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .list(NS_PENDING, &hash_key(state), now)
             .await?;
         let Some((_, record)) = live.first() else {
             return Ok(StateError::Unknown);
         };
         if let Ok(pending) = PendingLogin::from_bytes(&record.value) {
-            self.audit(
+            self.cx.audit(
                 &pending.tenant,
                 "browser",
                 &format!("provider:{}", pending.provider),
@@ -589,7 +576,7 @@ impl Broker {
             Error::IdToken(IdTokenError::AtHashMismatch) => "login.at_hash_mismatch",
             _ => return e,
         };
-        self.audit(
+        self.cx.audit(
             &pending.tenant,
             "browser",
             &format!("provider:{}", pending.provider),
@@ -615,13 +602,13 @@ impl Broker {
         } = pending;
         match intent {
             LoginIntent::SignIn => {
-                let user = match self.binding_for(&tenant, &identity).await? {
+                let user = match self.bindings.binding_for(&tenant, &identity).await? {
                     Some(binding) => binding.user,
-                    None => match self.auto_link(&tenant, config, &identity).await? {
+                    None => match self.bindings.auto_link(&tenant, config, &identity).await? {
                         Some(user) => user,
                         None => {
                             if !config.linking_policy().link_on_first_login() {
-                                self.audit(
+                                self.cx.audit(
                                     &tenant,
                                     &format!("provider:{provider}"),
                                     &account_name(&identity),
@@ -630,7 +617,10 @@ impl Broker {
                                 );
                                 return Err(PolicyError::NotLinked.into());
                             }
-                            let ticket = self.issue_link_ticket(&tenant, config, &identity).await?;
+                            let ticket = self
+                                .bindings
+                                .issue_link_ticket(&tenant, config, &identity)
+                                .await?;
                             return Ok(LoginOutcome::LinkRequired {
                                 tenant,
                                 ticket,
@@ -641,8 +631,8 @@ impl Broker {
                     },
                 };
                 // A binding outlives the host disabling the user: ask before granting.
-                if !self.inner.cx.directory.is_active(&tenant, &user).await? {
-                    self.audit(
+                if !self.cx.directory.is_active(&tenant, &user).await? {
+                    self.cx.audit(
                         &tenant,
                         &format!("provider:{provider}"),
                         user.as_str(),
@@ -652,6 +642,7 @@ impl Broker {
                     return Err(crate::error::BindingError::UserInactive.into());
                 }
                 let session = self
+                    .sessions
                     .grant_session(policy, &tenant, &user, SessionMethod::Sso { provider })
                     .await?;
                 Ok(LoginOutcome::SignedIn {
@@ -664,6 +655,7 @@ impl Broker {
             }
             LoginIntent::Link { user } => {
                 let binding = self
+                    .bindings
                     .bind(&tenant, config, &user, &identity, "settings")
                     .await?;
                 Ok(LoginOutcome::Linked {
@@ -694,8 +686,8 @@ impl Broker {
     ) -> Result<IdClaims, Error> {
         let source = config.metadata_source()?;
         crate::oauth::verify(
-            &self.inner.cx.oauth_env(),
-            &self.inner.cx.metadata,
+            &self.cx.oauth_env(),
+            &self.cx.metadata,
             &source,
             &config.id_token_rules(),
             meta,
@@ -716,7 +708,7 @@ impl Broker {
         tokens: TokenResponse,
         callback_iss: Option<&str>,
     ) -> Result<LoginOutcome, Error> {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         let LoginIntent::Connect { connection } = &pending.intent else {
             return Err(ConfigError::Invalid {
                 what: "login intent",
@@ -783,6 +775,7 @@ impl Broker {
         crate::identity::check_mailbox(&mailbox)?;
         let requested = config.connect_scopes();
         let valid_until = self
+            .connections
             .store_connection(crate::connection::NewConnection {
                 tenant: &pending.tenant,
                 connection,
@@ -796,7 +789,7 @@ impl Broker {
                 requested_scopes: &requested,
             })
             .await?;
-        self.audit(
+        self.cx.audit(
             &pending.tenant,
             &format!("provider:{}", pending.provider),
             connection.as_str(),

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::broker::Broker;
 use crate::error::{ConfigError, Error, TokenEndpointError};
 use crate::ids::{ProviderId, TenantId};
 use crate::oauth::{ProviderMetadata, TokenClient};
@@ -13,26 +12,11 @@ use crate::provider::{
 use crate::store::key;
 use crate::store::records::{self, PROVIDER};
 
-impl Broker {
-    /// Saves a tenant's SSO application (replacing one with the same id), then checks the
-    /// connection and records the result for [`provider_status`](Self::provider_status) and
-    /// [`sso_status`](Self::sso_status).
-    ///
-    /// A configuration with problems that need no network to see (empty id or secret, a
-    /// non-https issuer, a malformed Entra tenant id, a scope set without `openid`) is refused
-    /// and nothing is stored. A configuration whose connection check fails (discovery, issuer,
-    /// a rejected secret, a pinned ID-token algorithm the provider does not advertise) is
-    /// stored, and the answer says so: [`ProviderReport::is_ready`] is `false` and
-    /// [`ProviderReport::status`] lists every reason. Logins through it are refused until a
-    /// later check passes ([`test_connection`](Self::test_connection)).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::NotApplicable`] naming the first option the application's kind does not
-    /// apply (a sign-in scope set on a plain OAuth 2.0 application, Entra verified domains on
-    /// Google), rather than storing a configuration that silently ignores it;
-    /// [`ConfigError::Invalid`] listing every other static problem; [`Error::Store`].
-    pub async fn configure_provider(
+use super::Providers;
+
+impl Providers {
+    /// The work of `Broker::configure_provider`, whose docs say what it does.
+    pub(crate) async fn configure_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
@@ -61,7 +45,7 @@ impl Broker {
     ) -> Result<ProviderReport, Error> {
         let k = key(&[tenant.as_str(), config.id().as_str()]);
         let stored = StoredProvider::seal(
-            self.inner.cx.options.encryption_key.as_ref(),
+            self.cx.options.encryption_key.as_ref(),
             tenant,
             config,
             Some(check.clone()),
@@ -71,34 +55,29 @@ impl Broker {
             status: stored.status(),
             check,
         };
-        self.inner
-            .cx.store
+        self.cx
+            .store
             .put(
                 PROVIDER.name,
                 &k,
                 records::encode(&stored)?.index(tenant.as_str()),
-                self.now(),
+                self.cx.now(),
             )
             .await?;
         Ok(report)
     }
 
-    /// Removes a tenant's SSO application. Bindings made through it stay (they are keyed by
-    /// issuer and subject, and work again if the application is configured again).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotConfigured`] if there was none; [`Error::Store`].
-    pub async fn remove_provider(
+    /// The work of `Broker::remove_provider`, whose docs say what it does.
+    pub(crate) async fn remove_provider(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
     ) -> Result<(), Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
         if self
-            .inner
-            .cx.store
-            .delete(PROVIDER.name, &k, self.now())
+            .cx
+            .store
+            .delete(PROVIDER.name, &k, self.cx.now())
             .await?
         {
             Ok(())
@@ -107,12 +86,11 @@ impl Broker {
         }
     }
 
-    /// The tenant's SSO applications.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn list_providers(&self, tenant: &TenantId) -> Result<Vec<ProviderConfig>, Error> {
+    /// The work of `Broker::list_providers`, whose docs say what it does.
+    pub(crate) async fn list_providers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<ProviderConfig>, Error> {
         Ok(self
             .stored_providers(tenant)
             .await?
@@ -126,11 +104,11 @@ impl Broker {
         tenant: &TenantId,
     ) -> Result<Vec<StoredProvider>, Error> {
         let rows = self
-            .inner
-            .cx.store
-            .list(PROVIDER.name, tenant.as_str(), self.now())
+            .cx
+            .store
+            .list(PROVIDER.name, tenant.as_str(), self.cx.now())
             .await?;
-        let key = self.inner.cx.options.encryption_key.as_ref();
+        let key = self.cx.options.encryption_key.as_ref();
         rows.into_iter()
             .map(|(_, r)| StoredProvider::open(key, tenant, &r.value))
             .collect()
@@ -143,9 +121,9 @@ impl Broker {
         config: &ProviderConfig,
     ) -> Result<Arc<ProviderMetadata>, Error> {
         let source = config.metadata_source()?;
-        self.inner
-            .cx.metadata
-            .metadata(&self.inner.cx.oauth_env(), &source)
+        self.cx
+            .metadata
+            .metadata(&self.cx.oauth_env(), &source)
             .await
     }
 
@@ -155,9 +133,9 @@ impl Broker {
         config: &ProviderConfig,
     ) -> Result<Arc<ProviderMetadata>, Error> {
         let source = config.metadata_source()?;
-        self.inner
-            .cx.metadata
-            .refresh_metadata(&self.inner.cx.oauth_env(), &source)
+        self.cx
+            .metadata
+            .refresh_metadata(&self.cx.oauth_env(), &source)
             .await
     }
 
@@ -176,7 +154,7 @@ impl Broker {
         provider: &ProviderId,
     ) -> Result<Arc<LoadedProvider>, Error> {
         let k = key(&[tenant.as_str(), provider.as_str()]);
-        let record = self.inner.cx.store.get(PROVIDER.name, &k, self.now()).await?;
+        let record = self.cx.store.get(PROVIDER.name, &k, self.cx.now()).await?;
         self.loaded_provider_from(tenant, provider, &k, record)
     }
 
@@ -202,28 +180,18 @@ impl Broker {
         // Every login reads it: the decoded config (secret opened), its status and its route
         // tag are reused while the stored bytes are unchanged, so decoding, decryption and
         // hashing happen once per change.
-        let key = self.inner.cx.options.encryption_key.as_ref();
-        self.inner
-            .provider_configs
-            .get_or_decode(k, &record.value, || {
-                StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
-                    status: s.status(),
-                    config: Arc::new(s.config),
-                    route_tag: crate::route::route_tag(tenant, provider),
-                })
+        let key = self.cx.options.encryption_key.as_ref();
+        self.configs.get_or_decode(k, &record.value, || {
+            StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
+                status: s.status(),
+                config: Arc::new(s.config),
+                route_tag: crate::route::route_tag(tenant, provider),
             })
+        })
     }
 
-    /// The status of one application, from its stored configuration and last connection check
-    /// (no network): [`ProviderStatus::NotConfigured`], [`ProviderStatus::Invalid`] with every
-    /// reason, or [`ProviderStatus::Ready`]. The login page's SSO warning, before offering the
-    /// application; [`begin_login`](Self::begin_login) refuses exactly what this does not call
-    /// ready.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] (including a record that does not decode or decrypt).
-    pub async fn provider_status(
+    /// The work of `Broker::provider_status`, whose docs say what it does.
+    pub(crate) async fn provider_status(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
@@ -235,15 +203,8 @@ impl Broker {
         }
     }
 
-    /// Checks a stored application against its provider now ("test connection"), records the
-    /// result and reports the status the application now has: an admin runs it after fixing
-    /// an application (or its provider side) that [`configure_provider`](Self::configure_provider)
-    /// reported invalid, and logins through it work again once it is ready.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotConfigured`], [`Error::Store`]. A failed check is a result, not an error.
-    pub async fn test_connection(
+    /// The work of `Broker::test_connection`, whose docs say what it does.
+    pub(crate) async fn test_connection(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
@@ -258,7 +219,7 @@ impl Broker {
         tenant: &TenantId,
         config: &ProviderConfig,
     ) -> ConnectionCheck {
-        let inner = &*self.inner.cx;
+        let inner = &*self.cx;
         let meta = match self.refresh_provider_metadata(config).await {
             Ok(m) => m,
             Err(e) => {
@@ -284,7 +245,7 @@ impl Broker {
         };
         // A deliberately invalid code: a provider that accepts the client answers
         // invalid_grant, one that rejects it answers invalid_client.
-        let redirect_uri = self.redirect_uri(tenant, config.id());
+        let redirect_uri = self.cx.redirect_uri(tenant, config.id());
         let secret = match TokenClient::new(&inner.oauth_env(), config.credentials())
             .probe(&meta.token_endpoint, &redirect_uri)
             .await
@@ -296,14 +257,8 @@ impl Broker {
         ConnectionCheck { discovery, secret }
     }
 
-    /// The tenant's SSO status, from the stored configurations and their last connection
-    /// checks (no network; plain OAuth 2.0 mailbox applications are not counted): [`SsoStatus::NotConfigured`], [`SsoStatus::Invalid`] with every
-    /// reason, or [`SsoStatus::Ready`].
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`].
-    pub async fn sso_status(&self, tenant: &TenantId) -> Result<SsoStatus, Error> {
+    /// The work of `Broker::sso_status`, whose docs say what it does.
+    pub(crate) async fn sso_status(&self, tenant: &TenantId) -> Result<SsoStatus, Error> {
         // Plain OAuth 2.0 applications connect mailboxes; they are not SSO applications.
         let stored: Vec<StoredProvider> = self
             .stored_providers(tenant)

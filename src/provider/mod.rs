@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::context::Context;
 pub use crate::error::IdTokenAlgorithm;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ProviderId, TenantId};
@@ -17,7 +18,27 @@ use crate::oauth::{
     ProviderMetadata,
 };
 use crate::secret::ClientSecret;
+use crate::store::DecodedCache;
 pub use linking::{EmailMatch, LinkingPolicy};
+
+/// The provider capability: the tenants' SSO applications, their configuration, status and
+/// connection checks.
+#[derive(Debug)]
+pub(crate) struct Providers {
+    cx: Arc<Context>,
+    /// Decoded provider configurations and their status, checked against the stored bytes on
+    /// every use.
+    configs: DecodedCache<LoadedProvider>,
+}
+
+impl Providers {
+    pub(crate) fn new(cx: Arc<Context>) -> Self {
+        Self {
+            cx,
+            configs: DecodedCache::default(),
+        }
+    }
+}
 
 const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";

@@ -3,11 +3,11 @@
 use time::{Duration, OffsetDateTime};
 
 use super::VisitorAudience;
+use super::Visitors;
 use super::keys::{
     ExportedVisitorKey, VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
 };
 use super::ring::{NS_CONFIG, RECORD_FORMAT, RingRecord, config_key, corrupt, from_unix};
-use crate::broker::Broker;
 use crate::error::{ConfigError, Error, VisitorAdminError};
 use crate::ids::TenantId;
 use crate::store::Inserted;
@@ -99,15 +99,9 @@ impl VisitorConfigOptions {
     }
 }
 
-impl Broker {
-    /// Creates the visitor configuration of `tenant` for `audience`, with a freshly generated
-    /// signing key, and hands that key out this once.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for out-of-range options, [`VisitorAdminError::ConfigExists`]
-    /// when the configuration exists, [`Error::Store`] when the store fails.
-    pub async fn create_visitor_config(
+impl Visitors {
+    /// The work of `Broker::create_visitor_config`, whose docs say what it does.
+    pub(crate) async fn create_visitor_config(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -126,20 +120,8 @@ impl Broker {
         })
     }
 
-    /// Creates the visitor configuration of `tenant` for `audience` with a key made elsewhere
-    /// as its signing key: the shared secret a chat vendor issues, with the `kid` the vendor
-    /// expects in the header (a new one is generated when `None`). The key is checked as
-    /// [`import_visitor_key`](Self::import_visitor_key) checks it; rotation then goes on as for
-    /// any configuration.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for out-of-range options, [`VisitorAdminError::KeyTooShort`]
-    /// under 32 bytes, [`VisitorAdminError::KeyTooLong`] over 512,
-    /// [`VisitorAdminError::KeyReusesClientSecret`] when the key equals a client secret of one
-    /// of the tenant's SSO applications, [`VisitorAdminError::ConfigExists`] when the
-    /// configuration exists (it is left as it is), [`Error::Store`] when the store fails.
-    pub async fn create_visitor_config_with_key(
+    /// The work of `Broker::create_visitor_config_with_key`, whose docs say what it does.
+    pub(crate) async fn create_visitor_config_with_key(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -170,7 +152,7 @@ impl Broker {
         kid: &VisitorKeyId,
         key: &VisitorSigningKey,
     ) -> Result<OffsetDateTime, Error> {
-        let now = self.now();
+        let now = self.cx.now();
         let mut ring = RingRecord {
             v: RECORD_FORMAT,
             tenant: tenant.as_str().to_owned(),
@@ -184,10 +166,10 @@ impl Broker {
         if let Some(k) = ring.keys.first_mut() {
             k.state = VisitorKeyState::Signing;
         }
-        let record = ring.encode(self.inner.cx.options.encryption_key.as_ref())?;
+        let record = ring.encode(self.cx.options.encryption_key.as_ref())?;
         match self
-            .inner
-            .cx.store
+            .cx
+            .store
             .insert(NS_CONFIG, &config_key(tenant, audience), record, now)
             .await?
         {
@@ -198,44 +180,35 @@ impl Broker {
         Ok(from_unix(now.unix_timestamp()))
     }
 
-    /// Deletes the visitor configuration and its keys; returns whether one existed. Tokens
-    /// signed by its keys stop verifying at once.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] when the store fails.
-    pub async fn delete_visitor_config(
+    /// The work of `Broker::delete_visitor_config`, whose docs say what it does.
+    pub(crate) async fn delete_visitor_config(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
     ) -> Result<bool, Error> {
         let skey = config_key(tenant, audience);
         let existed = self
-            .inner
-            .cx.store
-            .delete(NS_CONFIG, &skey, self.now())
+            .cx
+            .store
+            .delete(NS_CONFIG, &skey, self.cx.now())
             .await?;
-        self.inner.visitor_rings.forget(&skey);
+        self.rings.forget(&skey);
         Ok(existed)
     }
 
-    /// The audiences of the tenant's visitor configurations.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] when the store fails or a record is corrupt.
-    pub async fn list_visitor_configs(
+    /// The work of `Broker::list_visitor_configs`, whose docs say what it does.
+    pub(crate) async fn list_visitor_configs(
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<VisitorAudience>, Error> {
         let rows = self
-            .inner
-            .cx.store
-            .list(NS_CONFIG, tenant.as_str(), self.now())
+            .cx
+            .store
+            .list(NS_CONFIG, tenant.as_str(), self.cx.now())
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (skey, rec) in rows {
-            let ring = RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)?;
+            let ring = RingRecord::decode(&rec, self.cx.options.encryption_key.as_ref(), &skey)?;
             if ring.tenant == tenant.as_str() {
                 out.push(VisitorAudience::new(ring.audience.clone()).map_err(|_| corrupt())?);
             }

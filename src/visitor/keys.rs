@@ -11,10 +11,11 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::broker::Broker;
 use crate::error::{ConfigError, Error, VisitorAdminError, id_constructors};
 use crate::ids::{TenantId, id_type, slug_char};
 use crate::secret::ClientSecret;
+
+use super::Visitors;
 
 /// The shortest key accepted: 256 bits, the HMAC-SHA256 output size (RFC 7518 §3.2).
 const MIN_KEY_BYTES: usize = 32;
@@ -57,8 +58,8 @@ pub(super) fn is_slug(s: &str, max: usize) -> bool {
 pub struct VisitorSigningKey(pub(super) Zeroizing<Vec<u8>>);
 
 impl VisitorSigningKey {
-    /// Wraps key bytes (for [`Broker::import_visitor_key`] and
-    /// [`Broker::create_visitor_config_with_key`]).
+    /// Wraps key bytes (for [`Broker::import_visitor_key`](crate::Broker::import_visitor_key) and
+    /// [`Broker::create_visitor_config_with_key`](crate::Broker::create_visitor_config_with_key)).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Self(Zeroizing::new(bytes.into()))
     }
@@ -202,7 +203,7 @@ fn reuses_client_secret<'a>(
     found.into()
 }
 
-impl Broker {
+impl Visitors {
     /// Checks a key made elsewhere before it enters a ring: its length, and that it is not a
     /// client secret of the tenant's SSO applications (one leaked secret must not open both).
     pub(super) async fn check_imported_visitor_key(
@@ -217,7 +218,7 @@ impl Broker {
         if bytes.len() > MAX_KEY_BYTES {
             return Err(VisitorAdminError::KeyTooLong(MAX_KEY_BYTES).into());
         }
-        let providers = self.list_providers(tenant).await?;
+        let providers = self.providers.list_providers(tenant).await?;
         if reuses_client_secret(bytes, providers.iter().map(|c| c.client_secret())) {
             return Err(VisitorAdminError::KeyReusesClientSecret.into());
         }

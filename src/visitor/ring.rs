@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::VisitorAudience;
+use super::Visitors;
 use super::keys::{VisitorKeyId, VisitorKeyInfo, VisitorKeyState};
-use crate::broker::Broker;
 use crate::crypto::{self, EncryptionKey};
 use crate::error::{Error, VisitorAdminError, VisitorTokenError};
 use crate::ids::TenantId;
@@ -343,12 +343,12 @@ impl Ring {
 
 /// Decoded key rings by store key. An entry is used only when the stored record is byte-for-byte
 /// the one it was decoded from, so it never outlives a rotation, on this node or another.
-pub(crate) type RingCache = crate::store::DecodedCache<Ring>;
+pub(super) type RingCache = crate::store::DecodedCache<Ring>;
 
 // ---------------------------------------------------------------------------------------------
 // Reading and changing a ring
 
-impl Broker {
+impl Visitors {
     /// The decoded ring of a configuration, from the cache while the stored bytes are unchanged.
     pub(super) async fn load_visitor_ring(
         &self,
@@ -358,16 +358,14 @@ impl Broker {
     ) -> Result<Arc<Ring>, Error> {
         let skey = config_key(tenant, audience);
         let rec = self
-            .inner
-            .cx.store
+            .cx
+            .store
             .get(NS_CONFIG, &skey, now)
             .await?
             .ok_or(VisitorAdminError::NotConfigured)?;
-        self.inner
-            .visitor_rings
-            .get_or_decode(&skey, &rec.value, || {
-                Ring::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)
-            })
+        self.rings.get_or_decode(&skey, &rec.value, || {
+            Ring::decode(&rec, self.cx.options.encryption_key.as_ref(), &skey)
+        })
     }
 
     /// The stored ring of a configuration, keys opened.
@@ -378,12 +376,12 @@ impl Broker {
     ) -> Result<RingRecord, Error> {
         let skey = config_key(tenant, audience);
         let rec = self
-            .inner
-            .cx.store
-            .get(NS_CONFIG, &skey, self.now())
+            .cx
+            .store
+            .get(NS_CONFIG, &skey, self.cx.now())
             .await?
             .ok_or(VisitorAdminError::NotConfigured)?;
-        RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)
+        RingRecord::decode(&rec, self.cx.options.encryption_key.as_ref(), &skey)
     }
 
     /// Applies `change` to the stored ring with compare-and-swap, retrying on concurrent writes.
@@ -397,25 +395,25 @@ impl Broker {
         let mut retry = CasRetry::new(&records::VISITOR_CONFIG);
         loop {
             retry.attempt()?;
-            let now = self.now();
+            let now = self.cx.now();
             let rec = self
-                .inner
-                .cx.store
+                .cx
+                .store
                 .get(NS_CONFIG, &skey, now)
                 .await?
                 .ok_or(VisitorAdminError::NotConfigured)?;
             let mut ring =
-                RingRecord::decode(&rec, self.inner.cx.options.encryption_key.as_ref(), &skey)?;
+                RingRecord::decode(&rec, self.cx.options.encryption_key.as_ref(), &skey)?;
             let out = change(&mut ring, now)?;
-            let new = ring.encode(self.inner.cx.options.encryption_key.as_ref())?;
+            let new = ring.encode(self.cx.options.encryption_key.as_ref())?;
             match self
-                .inner
-                .cx.store
+                .cx
+                .store
                 .compare_and_swap(NS_CONFIG, &skey, rec.version, new, now)
                 .await?
             {
                 CasOutcome::Swapped { .. } => {
-                    self.inner.visitor_rings.forget(&skey);
+                    self.rings.forget(&skey);
                     return Ok(out);
                 }
                 CasOutcome::Conflict { .. } => continue,

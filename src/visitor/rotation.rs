@@ -3,11 +3,11 @@
 use zeroize::Zeroize;
 
 use super::VisitorAudience;
+use super::Visitors;
 use super::keys::{
     ExportedVisitorKey, VisitorKeyId, VisitorKeyInfo, VisitorKeyState, VisitorSigningKey,
 };
 use super::ring::{RingRecord, from_unix};
-use crate::broker::Broker;
 use crate::error::{Error, VisitorAdminError};
 use crate::ids::TenantId;
 
@@ -52,13 +52,9 @@ fn retire(ring: &mut RingRecord, kid: &VisitorKeyId, now: i64) -> Result<(), Vis
     Ok(())
 }
 
-impl Broker {
-    /// The keys of the ring: metadata only, never key bytes.
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::NotConfigured`], [`Error::Store`].
-    pub async fn list_visitor_keys(
+impl Visitors {
+    /// The work of `Broker::list_visitor_keys`, whose docs say what it does.
+    pub(crate) async fn list_visitor_keys(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -66,15 +62,8 @@ impl Broker {
         Ok(self.read_visitor_ring(tenant, audience).await?.infos())
     }
 
-    /// Generates a new key and adds it to the ring as verify-only (step 1 of a rotation); hands
-    /// it out this once.
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::NotConfigured`], [`VisitorAdminError::TooManyKeys`],
-    /// [`Error::Store`] ([`StoreError::Contention`](crate::StoreError::Contention) when other
-    /// writers kept changing the ring).
-    pub async fn add_visitor_key(
+    /// The work of `Broker::add_visitor_key`, whose docs say what it does.
+    pub(crate) async fn add_visitor_key(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -95,16 +84,8 @@ impl Broker {
         })
     }
 
-    /// Adds a key made elsewhere (a widget vendor's shared secret) as verify-only. `kid` is
-    /// the id the other party puts in its tokens; a new one is generated when `None`.
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::KeyTooShort`] under 32 bytes, [`VisitorAdminError::KeyTooLong`]
-    /// over 512, [`VisitorAdminError::KeyReusesClientSecret`] when the key equals a client
-    /// secret of one of the tenant's SSO applications, [`VisitorAdminError::DuplicateKid`], and
-    /// as for [`add_visitor_key`](Self::add_visitor_key).
-    pub async fn import_visitor_key(
+    /// The work of `Broker::import_visitor_key`, whose docs say what it does.
+    pub(crate) async fn import_visitor_key(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -128,15 +109,8 @@ impl Broker {
         })
     }
 
-    /// Makes a verify-only key the signing key (step 2 of a rotation); the previous signing key
-    /// becomes verify-only, so its tokens keep verifying.
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::KeyState`] when the key is
-    /// retired, [`VisitorAdminError::NotConfigured`],
-    /// [`Error::Store`].
-    pub async fn promote_visitor_key(
+    /// The work of `Broker::promote_visitor_key`, whose docs say what it does.
+    pub(crate) async fn promote_visitor_key(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -148,16 +122,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Retires a verify-only key (step 3 of a rotation): its bytes are erased and its tokens
-    /// are refused from now on, on every node. Retiring a retired key does nothing.
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::KeyState`] for the signing key (promote another first),
-    /// [`VisitorAdminError::NoSuchKey`], [`VisitorAdminError::NotConfigured`],
-    /// [`Error::Store`] ([`StoreError::Contention`](crate::StoreError::Contention) when other
-    /// writers kept changing the ring).
-    pub async fn retire_visitor_key(
+    /// The work of `Broker::retire_visitor_key`, whose docs say what it does.
+    pub(crate) async fn retire_visitor_key(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,

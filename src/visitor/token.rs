@@ -30,16 +30,16 @@ use serde_json::Value;
 use time::Duration;
 
 use super::VisitorAudience;
+use super::Visitors;
 use super::claims::{self, Checked, Members, VisitorClaims, VisitorIdentity, Window};
 use super::keys::{VisitorKeyId, is_slug};
 use super::ring::from_unix;
-use crate::broker::Broker;
 use crate::error::{Error, VisitorAdminError, VisitorTokenError};
 use crate::ids::TenantId;
 use crate::store::records::{self, SeenJti};
 use crate::store::{self, Inserted};
 
-/// The largest token [`Broker::verify_visitor_token`] reads.
+/// The largest token [`Broker::verify_visitor_token`](crate::Broker::verify_visitor_token) reads.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// An HMAC-SHA256 signature in unpadded base64url: 32 bytes.
 const SIG_B64_LEN: usize = 43;
@@ -183,16 +183,9 @@ fn new_jti() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-impl Broker {
-    /// Mints a visitor token with the ring's signing key. `lifetime` defaults to the
-    /// configuration's default (10 minutes unless changed).
-    ///
-    /// # Errors
-    ///
-    /// [`VisitorAdminError::InvalidClaims`], [`VisitorAdminError::LifetimeTooLong`] (not
-    /// positive, or over the configuration's maximum), [`VisitorAdminError::NotConfigured`],
-    /// [`Error::Store`].
-    pub async fn mint_visitor_token(
+impl Visitors {
+    /// The work of `Broker::mint_visitor_token`, whose docs say what it does.
+    pub(crate) async fn mint_visitor_token(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
@@ -200,7 +193,7 @@ impl Broker {
         lifetime: Option<Duration>,
     ) -> Result<String, Error> {
         claims.validate()?;
-        let now = self.now();
+        let now = self.cx.now();
         let ring = self.load_visitor_ring(tenant, audience, now).await?;
         let lifetime = lifetime.map_or(ring.default_lifetime, |d| d.whole_seconds());
         if lifetime < 1 || lifetime > ring.max_lifetime {
@@ -214,20 +207,14 @@ impl Broker {
             .map_err(|_| VisitorAdminError::InvalidClaims("not encodable as a JWT").into())
     }
 
-    /// Verifies a visitor token against this tenant's configuration for `audience`.
-    ///
-    /// # Errors
-    ///
-    /// A [`VisitorTokenError`] naming the check that failed (see the
-    /// [module docs](crate::visitor#verification)); [`VisitorAdminError::NotConfigured`];
-    /// [`Error::Store`] when the store fails (never an identity).
-    pub async fn verify_visitor_token(
+    /// The work of `Broker::verify_visitor_token`, whose docs say what it does.
+    pub(crate) async fn verify_visitor_token(
         &self,
         tenant: &TenantId,
         audience: &VisitorAudience,
         token: &str,
     ) -> Result<VisitorIdentity, Error> {
-        let now = self.now();
+        let now = self.cx.now();
         let unverified = read_header(token)?;
         let ring = self.load_visitor_ring(tenant, audience, now).await?;
         let key = ring.verifier(&unverified.kid)?;
@@ -236,7 +223,7 @@ impl Broker {
         }
         let window = Window {
             now: now.unix_timestamp(),
-            leeway: self.inner.cx.options.leeway.whole_seconds(),
+            leeway: self.cx.options.leeway.whole_seconds(),
             max_lifetime: ring.max_lifetime,
             single_use: ring.single_use,
         };
@@ -246,10 +233,10 @@ impl Broker {
                 .jti
                 .as_deref()
                 .ok_or(VisitorTokenError::MissingClaim("jti"))?;
-            let until = from_unix(checked.exp).saturating_add(self.inner.cx.options.leeway);
+            let until = from_unix(checked.exp).saturating_add(self.cx.options.leeway);
             let rkey = store::key(&[tenant.as_str(), audience.as_str(), jti]);
             let rec = records::encode(&SeenJti)?.expires_at(until);
-            if self.inner.cx.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
+            if self.cx.store.insert(NS_JTI, &rkey, rec, now).await? == Inserted::No {
                 return Err(VisitorTokenError::Replayed.into());
             }
         }
