@@ -1,4 +1,5 @@
-//! Broker methods for tenant admins: configure, check and list SSO applications.
+//! What tenant admins do with SSO applications (configure, check, list, remove), and the
+//! loading of an application with its status, through the decoded-configuration cache.
 
 use std::sync::Arc;
 
