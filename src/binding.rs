@@ -50,7 +50,8 @@ impl Bindings {
 
 pub(crate) const NS_BINDING: &str = records::BINDING.name;
 pub(crate) const NS_TICKET: &str = records::LINK_TICKET.name;
-/// How often [`Broker::unbind`](crate::Broker::unbind) starts over when the binding changes under it.
+/// How often [`Broker::unbind`](crate::Broker::unbind) starts over when the binding changes under
+/// it.
 const UNBIND_ATTEMPTS: usize = 3;
 
 /// A provider account bound to a user of a tenant. Unique per (tenant, issuer, subject).
@@ -74,15 +75,15 @@ pub struct AccountBinding {
 }
 
 impl AccountBinding {
-    /// This binding's id, to give back to [`Broker::unbind`](crate::Broker::unbind): stable, opaque and URL-safe
-    /// (see [`BindingId`]), so a settings page can put it in a "Remove" form.
+    /// This binding's id, to give back to [`Broker::unbind`](crate::Broker::unbind): stable, opaque
+    /// and URL-safe (see [`BindingId`]), so a settings page can put it in a "Remove" form.
     pub fn id(&self) -> BindingId {
         BindingId::of_account(&self.tenant, &self.issuer, &self.subject)
     }
 }
 
-/// What [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) returns: the new binding and the session of the
-/// sign-in that the ticket completes.
+/// What [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) returns: the new binding
+/// and the session of the sign-in that the ticket completes.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LinkRedeemed {

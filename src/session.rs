@@ -27,7 +27,8 @@ impl Sessions {
 }
 
 /// What a sign-in yields: the host keeps it with its own session and checks it with
-/// [`Broker::check_session`](crate::Broker::check_session) on each request (O(1), one store read, no write).
+/// [`Broker::check_session`](crate::Broker::check_session) on each request (O(1), one store read,
+/// no write).
 ///
 /// It holds no secret; it is safe to serialise into the host's server-side session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,10 @@
 //! Mailbox connections: delegated OAuth tokens that refresh themselves, and XOAUTH2.
 //!
 //! An admin connects a mailbox with [`LoginIntent::Connect`](crate::LoginIntent::Connect); the
-//! completed login stores a token set under (tenant, connection). [`Broker::access_token`](crate::Broker::access_token)
-//! hands out a valid access token, refreshing it once per connection however many callers
-//! and nodes ask at the same moment; [`Broker::xoauth2`](crate::Broker::xoauth2) builds the SASL string for SMTP and
-//! IMAP.
+//! completed login stores a token set under (tenant, connection).
+//! [`Broker::access_token`](crate::Broker::access_token) hands out a valid access token, refreshing
+//! it once per connection however many callers and nodes ask at the same moment;
+//! [`Broker::xoauth2`](crate::Broker::xoauth2) builds the SASL string for SMTP and IMAP.
 //!
 //! # Storage
 //!

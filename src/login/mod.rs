@@ -116,14 +116,16 @@ impl LoginOptions {
     }
 }
 
-/// What [`Broker::begin_login`](crate::Broker::begin_login) returns: where to send the browser, and the cookie to set.
+/// What [`Broker::begin_login`](crate::Broker::begin_login) returns: where to send the browser, and
+/// the cookie to set.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoginRedirect {
     /// The provider's authorization URL, with state, nonce and PKCE challenge.
     pub authorize_url: Url,
-    /// The value to put in a cookie (HttpOnly, Secure, SameSite=Lax, short-lived) and hand
-    /// back to [`Broker::complete_login`](crate::Broker::complete_login); it binds the login to this browser.
+    /// The value to put in a cookie (HttpOnly, Secure, SameSite=Lax, short-lived) and hand back to
+    /// [`Broker::complete_login`](crate::Broker::complete_login); it binds the login to this
+    /// browser.
     pub browser_binding: BrowserBinding,
     /// When the login stops being completable.
     pub expires_at: OffsetDateTime,
@@ -146,9 +148,9 @@ pub enum LoginOutcome {
         /// The sanitised relative path to go to.
         return_to: String,
     },
-    /// The provider account is not bound yet. Ask the user to prove who they are (password),
-    /// then call [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) with this ticket. The ticket is single-use and
-    /// short-lived.
+    /// The provider account is not bound yet. Ask the user to prove who they are (password), then
+    /// call [`Broker::redeem_link_ticket`](crate::Broker::redeem_link_ticket) with this ticket. The
+    /// ticket is single-use and short-lived.
     LinkRequired {
         /// The tenant.
         tenant: TenantId,
@@ -170,8 +172,9 @@ pub enum LoginOutcome {
         /// The sanitised relative path to go to.
         return_to: String,
     },
-    /// The mailbox is connected (intent `Connect`); its tokens are stored, replacing any
-    /// previous ones. Use [`Broker::access_token`](crate::Broker::access_token) and [`Broker::xoauth2`](crate::Broker::xoauth2).
+    /// The mailbox is connected (intent `Connect`); its tokens are stored, replacing any previous
+    /// ones. Use [`Broker::access_token`](crate::Broker::access_token) and
+    /// [`Broker::xoauth2`](crate::Broker::xoauth2).
     Connected {
         /// The tenant.
         tenant: TenantId,
