@@ -20,7 +20,6 @@ use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 
 /// The binding capability: provider accounts bound to the host's users, link tickets, and
 /// automatic linking.
-#[derive(Debug)]
 pub(crate) struct Bindings {
     cx: Arc<Context>,
     providers: Arc<Providers>,
@@ -28,6 +27,15 @@ pub(crate) struct Bindings {
     sessions: Arc<Sessions>,
     /// How long a link ticket stays redeemable.
     link_ticket_ttl: Duration,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bindings")
+            .field("link_ticket_ttl", &self.link_ticket_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bindings {

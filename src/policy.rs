@@ -16,7 +16,6 @@ use crate::store::{CasOutcome, DecodedCache, Inserted, key};
 
 /// The policy capability: each tenant's authentication method, its scheduled switches, and its
 /// privileged users.
-#[derive(Debug)]
 pub(crate) struct Policies {
     cx: Arc<Context>,
     providers: Arc<Providers>,
@@ -26,6 +25,17 @@ pub(crate) struct Policies {
     switch_grace: Duration,
     /// Which sessions a switch ends when it takes effect.
     switch_revocation: SwitchRevocation,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Policies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policies")
+            .field("cache", &self.cache)
+            .field("switch_grace", &self.switch_grace)
+            .field("switch_revocation", &self.switch_revocation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Policies {

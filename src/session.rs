@@ -14,10 +14,16 @@ use crate::policy::{
 };
 
 /// The session capability: grants, and whether a session may go on.
-#[derive(Debug)]
 pub(crate) struct Sessions {
     cx: Arc<Context>,
     policies: Arc<Policies>,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
 }
 
 impl Sessions {

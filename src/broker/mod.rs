@@ -32,19 +32,20 @@ use crate::visitor::Visitors;
 /// Cheap to clone (an `Arc` inside); build one per process and share it.
 #[derive(Debug, Clone)]
 pub struct Broker {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
+/// The shared context and one service per capability.
 #[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) cx: Arc<Context>,
-    pub(crate) providers: Arc<Providers>,
-    pub(crate) policies: Arc<Policies>,
-    pub(crate) sessions: Arc<Sessions>,
-    pub(crate) bindings: Arc<Bindings>,
-    pub(crate) connections: Arc<Connections>,
-    pub(crate) visitors: Visitors,
-    pub(crate) logins: Logins,
+struct Inner {
+    cx: Arc<Context>,
+    providers: Arc<Providers>,
+    policies: Arc<Policies>,
+    sessions: Arc<Sessions>,
+    bindings: Arc<Bindings>,
+    connections: Arc<Connections>,
+    visitors: Visitors,
+    logins: Logins,
 }
 
 impl Broker {

@@ -73,13 +73,23 @@ use crate::provider::Providers;
 
 /// The connection capability: mailbox connections, their tokens and refreshes. Cheap to clone
 /// (a started refresh takes a clone onto its own task).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Connections {
     cx: Arc<Context>,
     providers: Arc<Providers>,
     locks: Arc<RefreshLocks>,
     /// How long before its expiry an access token is refreshed.
     refresh_margin: Duration,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("locks", &self.locks)
+            .field("refresh_margin", &self.refresh_margin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connections {

@@ -34,7 +34,6 @@ use crate::secret::{BrowserBinding, LinkTicket};
 use crate::session::Sessions;
 
 /// The login capability: begin a login at a provider, and complete it from the callback.
-#[derive(Debug)]
 pub(crate) struct Logins {
     cx: Arc<Context>,
     providers: Arc<Providers>,
@@ -44,6 +43,15 @@ pub(crate) struct Logins {
     connections: Arc<Connections>,
     /// How long a begun login may take.
     login_ttl: Duration,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Logins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logins")
+            .field("login_ttl", &self.login_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Logins {

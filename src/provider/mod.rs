@@ -32,12 +32,20 @@ pub use status::{
 
 /// The provider capability: the tenants' SSO applications, their configuration, status and
 /// connection checks.
-#[derive(Debug)]
 pub(crate) struct Providers {
     cx: Arc<Context>,
     /// Decoded provider configurations and their status, checked against the stored bytes on
     /// every use.
     configs: DecodedCache<LoadedProvider>,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("configs", &self.configs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Providers {

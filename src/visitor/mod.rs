@@ -191,12 +191,20 @@ pub use keys::{
 
 /// The visitor capability: per-tenant visitor configurations, their key rings, and the tokens
 /// minted and verified with them.
-#[derive(Debug)]
 pub(crate) struct Visitors {
     cx: Arc<Context>,
     providers: Arc<Providers>,
     /// Decoded visitor key rings, checked against the stored bytes on every use.
     rings: ring::RingCache,
+}
+
+/// Its own state only: the context and the services it calls are shown by the broker.
+impl std::fmt::Debug for Visitors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visitors")
+            .field("rings", &self.rings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Visitors {
