@@ -268,6 +268,11 @@ async fn return_to_keeps_relative_paths_and_drops_everything_else() {
         ("https://evil.example/", "/"),
         ("/%2F%2Fevil.example", "/"),
         ("javascript:alert(1)", "/"),
+        // Found by the `ids_return_to` fuzz target: the decoded forms were checked only up to
+        // the first `&`, so an encoded backslash after it passed.
+        ("/x&/%5Cevil.example", "/"),
+        ("/eo\u{fffd}ilC5%3Fexal&ex/%5Cv+%", "/"),
+        ("/a&b=%2F%2Fc", "/a&b=%2F%2Fc"),
     ] {
         let r = w
             .broker

@@ -60,11 +60,13 @@ pub(crate) fn sanitize_return_to(raw: Option<&str>) -> String {
     raw.to_owned()
 }
 
+/// Percent-decodes the whole string once, as a server decoding a path would: `+` stays `+`,
+/// `&` and `=` are plain characters (a form decoder would stop at the first `&`, leaving the
+/// rest unchecked), invalid escapes stay as they are.
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl Logins {
@@ -212,6 +214,8 @@ mod tests {
             "/%2f/evil.example",
             "/%5Cevil.example",
             "/%252F%252Fevil.example",
+            "/x&/%5Cevil.example",
+            "/x&y=1&%255C",
             "/\t/evil.example",
             "evil",
             "",
