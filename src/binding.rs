@@ -327,11 +327,15 @@ impl Broker {
     /// user could redeem it: the sign-in is refused at once (before the user is asked for a
     /// password). Whether the email is some user's is only checked at redemption, against the
     /// user who proved who they are, so a sign-in reveals nothing about the tenant's users.
+    ///
+    /// `policy_epoch` is the epoch of the policy the sign-in was checked against (read by the
+    /// same `complete_login`): a switch that takes effect after it voids the ticket.
     pub(crate) async fn issue_link_ticket(
         &self,
         tenant: &TenantId,
         config: &ProviderConfig,
         identity: &ExternalIdentity,
+        policy_epoch: u64,
     ) -> Result<LinkTicket, Error> {
         let provider = config.id();
         if config.email_match() == EmailMatch::Required
@@ -352,7 +356,7 @@ impl Broker {
             tenant: tenant.clone(),
             provider: provider.clone(),
             identity: identity.clone(),
-            policy_epoch: self.effective_policy(tenant).await?.epoch,
+            policy_epoch,
         };
         let inserted = self
             .inner
@@ -430,7 +434,9 @@ impl Broker {
             // Unreachable through the key; kept so a store bug cannot cross tenants.
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
-        let policy = self.effective_policy(tenant).await?;
+        // The application and the policy (with the privileged users) in one round trip.
+        let (loaded, policy) = self.provider_and_policy(tenant, &t.provider).await?;
+        let policy = policy?;
         if policy.epoch != t.policy_epoch || !Self::sso_sign_in_allowed(&policy, &t.provider) {
             self.audit(
                 tenant,
@@ -444,7 +450,7 @@ impl Broker {
         if !self.inner.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
-        let config = self.provider_config(tenant, &t.provider).await?;
+        let config = loaded?.config.clone();
         let binding = self
             .bind(tenant, &config, user, &t.identity, "link_ticket")
             .await?;
@@ -478,7 +484,7 @@ impl Broker {
         binding: &AccountBinding,
     ) -> Result<bool, Error> {
         let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.is_privileged(&policy, tenant, user).await?;
         let bindings = self.list_bindings(tenant, user).await?;
         let via = |b: &AccountBinding| SessionMethod::Sso {
             provider: b.provider.clone(),

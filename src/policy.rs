@@ -1,5 +1,6 @@
 //! Tenant authentication policy: the method, privileged users, linking rules.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::broker::Broker;
-use crate::error::{Error, PolicyError};
+use crate::error::{ConfigError, Error, PolicyError};
 use crate::ids::{ProviderId, TenantId, UserId};
 use crate::provider::SsoStatus;
 pub use crate::provider::{EmailMatch, LinkingPolicy};
@@ -20,6 +21,12 @@ pub(crate) const NS_PRIVILEGED: &str = records::PRIVILEGED_USER.name;
 /// How many past switches a policy remembers to judge old sessions; a session older than all
 /// of them is treated as revoked (fail closed).
 const HISTORY: usize = 16;
+
+/// The most privileged users a tenant may have: they are kept in the tenant's policy record,
+/// which every login and session check reads, so the record stays small (at most 256 user ids
+/// of at most 256 bytes). Privileged users are the few who must keep password access while
+/// SSO is enforced (break-glass administrators), not a role of many.
+pub(crate) const MAX_PRIVILEGED_USERS: usize = 256;
 
 /// The longest grace delay a switch may have.
 pub(crate) const MAX_GRACE: Duration = Duration::days(366);
@@ -111,6 +118,15 @@ pub(crate) struct PolicyRecord {
     pub(crate) pending: Option<Switch>,
     /// Switches that took effect, oldest first, at most [`HISTORY`].
     pub(crate) history: Vec<Switch>,
+    /// The tenant's privileged users (at most [`MAX_PRIVILEGED_USERS`] added through the
+    /// broker), read with the policy in the same round trip: format 2 of the record.
+    ///
+    /// `None` in a record of format 1 (written before the privileged users moved here) and
+    /// when the tenant has no record: their privileged users are then the `privileged_user`
+    /// records of format 1, which [`Broker::is_privileged`] reads one by one until the next
+    /// admin write of the policy ([`Broker::update_policy`]) moves them here.
+    #[serde(default, rename = "privileged_users")]
+    pub(crate) privileged: Option<BTreeSet<UserId>>,
 }
 
 impl Default for PolicyRecord {
@@ -120,11 +136,18 @@ impl Default for PolicyRecord {
             method: AuthMethod::Either,
             pending: None,
             history: Vec::new(),
+            privileged: None,
         }
     }
 }
 
 impl PolicyRecord {
+    /// Whether `user` is privileged, when the record lists the privileged users (format 2);
+    /// `None` when they are still stored the old way (see [`privileged`](Self::privileged)).
+    pub(crate) fn lists_privileged(&self, user: &UserId) -> Option<bool> {
+        self.privileged.as_ref().map(|users| users.contains(user))
+    }
+
     /// The policy as of `now`: a pending switch whose time has come is applied (in memory).
     /// Returns whether it was applied.
     pub(crate) fn settle(&mut self, now: OffsetDateTime) -> bool {
@@ -264,7 +287,12 @@ impl Broker {
 
     /// Read-modify-write of the policy with compare-and-swap; a pending switch that has come
     /// due is applied (and audited) on the way.
-    async fn update_policy<F>(
+    ///
+    /// Every admin write of the policy comes through here, and moves a tenant's privileged
+    /// users of format 1 (the `privileged_user` records) into the record it writes (format 2);
+    /// once that record is written, the old records are deleted (they would be ignored anyway:
+    /// a record of format 2 is the whole list).
+    pub(crate) async fn update_policy<F>(
         &self,
         tenant: &TenantId,
         mut change: F,
@@ -285,6 +313,18 @@ impl Broker {
             let mut events = Vec::new();
             if p.settle(now) {
                 events.push((AuditKind::MethodEffective, "scheduled_switch"));
+            }
+            let mut migrated = Vec::new();
+            if p.privileged.is_none() {
+                // Format 1: every privileged user is kept, even past the limit for adding.
+                let old = records::list::<PrivilegedUser>(&*self.inner.store, tenant.as_str(), now)
+                    .await?;
+                let mut users = BTreeSet::new();
+                for (k, v) in old {
+                    users.insert(v.record.0);
+                    migrated.push(k);
+                }
+                p.privileged = Some(users);
             }
             events.extend(change(&mut p, now)?);
             let written = if version == 0 {
@@ -312,6 +352,9 @@ impl Broker {
                 let subject = method_name(&p.method);
                 for (kind, rule) in events {
                     self.audit(tenant, "admin", &subject, kind, rule);
+                }
+                for k in migrated {
+                    self.inner.store.delete(NS_PRIVILEGED, &k, now).await?;
                 }
                 return Ok(p);
             }
@@ -460,22 +503,42 @@ impl Broker {
         Ok(status_of(&p))
     }
 
+    /// Gives the tenant a policy record of the current format if it has none, or one of an
+    /// older format (moving its privileged users into it), so that a sign-in reads the
+    /// privileged users with the policy, in one round trip. Called when an application is
+    /// configured; every admin write of the policy does it too.
+    pub(crate) async fn prepare_policy(&self, tenant: &TenantId) -> Result<(), Error> {
+        let (p, version) = self.policy_record(tenant).await?;
+        if version == 0 || p.privileged.is_none() {
+            self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
+        }
+        Ok(())
+    }
+
     /// Makes `user` privileged: they keep password access while SSO is enforced.
+    ///
+    /// The privileged users are kept in the tenant's policy record, updated by
+    /// compare-and-swap (concurrent admin edits all apply), and read with the policy by every
+    /// sign-in.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`].
+    /// [`ConfigError::Invalid`] when the tenant already has 256 privileged users (the limit;
+    /// adding one already privileged is always accepted); [`Error::Store`].
     pub async fn add_privileged_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), Error> {
-        let k = key(&[tenant.as_str(), user.as_str()]);
-        self.inner
-            .store
-            .put(
-                NS_PRIVILEGED,
-                &k,
-                records::encode(&PrivilegedUser(user.clone()))?.index(tenant.as_str()),
-                self.now(),
-            )
-            .await?;
+        self.update_policy(tenant, |p, _| {
+            let users = p.privileged.get_or_insert_with(BTreeSet::new);
+            if !users.contains(user) && users.len() >= MAX_PRIVILEGED_USERS {
+                return Err(ConfigError::Invalid {
+                    what: "privileged users",
+                    reason: format!("a tenant has at most {MAX_PRIVILEGED_USERS} privileged users"),
+                }
+                .into());
+            }
+            users.insert(user.clone());
+            Ok(Vec::new())
+        })
+        .await?;
         self.audit(
             tenant,
             "admin",
@@ -486,7 +549,9 @@ impl Broker {
         Ok(())
     }
 
-    /// Removes `user` from the privileged users. Their existing password sessions are not cut.
+    /// Removes `user` from the privileged users: from the next sign-in on, on every node,
+    /// they no longer keep password access under SSO. Their existing password sessions are
+    /// not cut.
     ///
     /// # Errors
     ///
@@ -496,9 +561,19 @@ impl Broker {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<bool, Error> {
+        let mut removed = false;
+        self.update_policy(tenant, |p, _| {
+            removed = p
+                .privileged
+                .as_mut()
+                .is_some_and(|users| users.remove(user));
+            Ok(Vec::new())
+        })
+        .await?;
+        // A record of format 1 written since (by a node of an older version during an
+        // upgrade) is ignored here, but would still count on such a node: delete it too.
         let k = key(&[tenant.as_str(), user.as_str()]);
-        let removed = self
-            .inner
+        self.inner
             .store
             .delete(NS_PRIVILEGED, &k, self.now())
             .await?;
@@ -514,12 +589,16 @@ impl Broker {
         Ok(removed)
     }
 
-    /// The tenant's privileged users.
+    /// The tenant's privileged users, in order.
     ///
     /// # Errors
     ///
     /// [`Error::Store`].
     pub async fn list_privileged_users(&self, tenant: &TenantId) -> Result<Vec<UserId>, Error> {
+        let (policy, _) = self.policy_record(tenant).await?;
+        if let Some(users) = &policy.privileged {
+            return Ok(users.iter().cloned().collect());
+        }
         Ok(
             records::list::<PrivilegedUser>(&*self.inner.store, tenant.as_str(), self.now())
                 .await?
@@ -529,11 +608,19 @@ impl Broker {
         )
     }
 
+    /// Whether `user` is privileged under `policy`, the tenant's policy this operation has
+    /// read (never one kept from an earlier operation: a user removed from the list loses
+    /// the bypass at once). No store read when the record lists the privileged users
+    /// (format 2); one read of the user's `privileged_user` record for a record of format 1.
     pub(crate) async fn is_privileged(
         &self,
+        policy: &PolicyRecord,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<bool, Error> {
+        if let Some(privileged) = policy.lists_privileged(user) {
+            return Ok(privileged);
+        }
         let k = key(&[tenant.as_str(), user.as_str()]);
         Ok(self
             .inner
@@ -558,7 +645,7 @@ impl Broker {
         user: &UserId,
     ) -> Result<PasswordDecision, Error> {
         let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.is_privileged(&policy, tenant, user).await?;
         Ok(password_decision(&policy, privileged))
     }
 

@@ -75,7 +75,7 @@ impl Broker {
         user: &UserId,
         method: SessionMethod,
     ) -> Result<SessionGrant, Error> {
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.is_privileged(policy, tenant, user).await?;
         Ok(self.grant(policy, tenant, user, method, privileged))
     }
 
@@ -108,8 +108,9 @@ impl Broker {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<SessionGrant, Error> {
+        // One read: the policy record lists the privileged users.
         let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.is_privileged(&policy, tenant, user).await?;
         match password_decision(&policy, privileged) {
             PasswordDecision::Allowed => {
                 Ok(self.grant(&policy, tenant, user, SessionMethod::Password, privileged))

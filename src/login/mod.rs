@@ -517,7 +517,7 @@ impl Broker {
     /// decoded on its own, so the caller reports a missing or broken application before
     /// looking at the policy, as when they were read one after the other.
     #[allow(clippy::type_complexity)]
-    async fn provider_and_policy(
+    pub(crate) async fn provider_and_policy(
         &self,
         tenant: &TenantId,
         provider: &ProviderId,
@@ -631,7 +631,9 @@ impl Broker {
                                 );
                                 return Err(PolicyError::NotLinked.into());
                             }
-                            let ticket = self.issue_link_ticket(&tenant, config, &identity).await?;
+                            let ticket = self
+                                .issue_link_ticket(&tenant, config, &identity, policy.epoch)
+                                .await?;
                             return Ok(LoginOutcome::LinkRequired {
                                 tenant,
                                 ticket,

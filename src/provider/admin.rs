@@ -49,7 +49,10 @@ impl Broker {
             .into());
         }
         let check = self.check_connection(tenant, &config).await;
-        self.save_provider(tenant, config, check).await
+        let report = self.save_provider(tenant, config, check).await?;
+        // So that the tenant's sign-ins read its privileged users with its policy.
+        self.prepare_policy(tenant).await?;
+        Ok(report)
     }
 
     /// Stores `config` with its check, and reports the status it now has.
