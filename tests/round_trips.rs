@@ -316,6 +316,79 @@ async fn signed_in_login_of_a_bound_user_makes_three_round_trips() {
 }
 
 #[tokio::test]
+async fn signed_in_login_of_a_privileged_user_makes_three_round_trips() {
+    let w = world().await;
+    w.broker
+        .add_privileged_user(&w.tenant, &user("u-alice"))
+        .await
+        .unwrap();
+    let out = w.login(LoginIntent::SignIn, "g-alice").await;
+    let LoginOutcome::SignedIn { session, .. } = out else {
+        panic!("a bound user signs in: {out:?}");
+    };
+    assert!(session.privileged);
+    w.assert_round_trips(
+        "`complete_login` → `SignedIn` (bound privileged user)",
+        &[
+            "take pending_login",
+            "get_many provider+tenant_policy",
+            "get binding",
+        ],
+    );
+}
+
+/// A policy record written before the privileged users moved into it (format 1) does not list
+/// them: each sign-in reads the user's `privileged_user` record too, until the next admin write
+/// of the policy moves them.
+#[tokio::test]
+async fn signed_in_login_under_a_policy_record_of_format_1_makes_four_round_trips() {
+    let w = world().await;
+    let now = cx_sso::Clock::now(&*w.clock);
+    let policy = w
+        .store
+        .inner
+        .get("tenant_policy", "acme", now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&policy.value).unwrap();
+    assert!(
+        json.as_object_mut()
+            .unwrap()
+            .remove("privileged_users")
+            .is_some()
+    );
+    w.store
+        .inner
+        .put(
+            "tenant_policy",
+            "acme",
+            NewRecord::new(serde_json::to_vec(&json).unwrap()),
+            now,
+        )
+        .await
+        .unwrap();
+    let out = w.login(LoginIntent::SignIn, "g-alice").await;
+    assert!(matches!(out, LoginOutcome::SignedIn { .. }), "{out:?}");
+    w.assert_round_trips(
+        "`complete_login` → `SignedIn`, policy record of format 1 (until its next admin write)",
+        &[
+            "take pending_login",
+            "get_many provider+tenant_policy",
+            "get binding",
+            "get privileged_user",
+        ],
+    );
+    // The next admin write moves the privileged users into the record: three again.
+    w.broker
+        .add_privileged_user(&w.tenant, &user("u-root"))
+        .await
+        .unwrap();
+    w.login(LoginIntent::SignIn, "g-alice").await;
+    assert_eq!(w.store.take_calls().len(), 3);
+}
+
+#[tokio::test]
 async fn link_required_login_makes_four_round_trips() {
     let w = world().await;
     let out = w.login(LoginIntent::SignIn, "g-bob").await;
