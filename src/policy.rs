@@ -292,7 +292,7 @@ impl Broker {
     /// users of format 1 (the `privileged_user` records) into the record it writes (format 2);
     /// once that record is written, the old records are deleted (they would be ignored anyway:
     /// a record of format 2 is the whole list).
-    pub(crate) async fn update_policy<F>(
+    async fn update_policy<F>(
         &self,
         tenant: &TenantId,
         mut change: F,

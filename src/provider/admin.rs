@@ -49,10 +49,10 @@ impl Broker {
             .into());
         }
         let check = self.check_connection(tenant, &config).await;
-        let report = self.save_provider(tenant, config, check).await?;
-        // So that the tenant's sign-ins read its privileged users with its policy.
+        // So that the tenant's sign-ins read its privileged users with its policy (before the
+        // application is stored: a failure here stores no application).
         self.prepare_policy(tenant).await?;
-        Ok(report)
+        self.save_provider(tenant, config, check).await
     }
 
     /// Stores `config` with its check, and reports the status it now has.
