@@ -12,7 +12,7 @@ use crate::error::{BindingError, EmailMismatch, Error, PolicyError};
 use crate::identity::ExternalIdentity;
 use crate::ids::{BindingId, ProviderId, TenantId, UserId};
 use crate::policy::{EmailMatch, LinkingPolicy, Policies, SessionMethod};
-use crate::provider::{ProviderConfig, ProviderKind, Providers};
+use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::{SessionGrant, Sessions};
 use crate::store::records::{self, StoredRecord, json_record};
@@ -22,7 +22,6 @@ use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 /// automatic linking.
 pub(crate) struct Bindings {
     cx: Arc<Context>,
-    providers: Arc<Providers>,
     policies: Arc<Policies>,
     sessions: Arc<Sessions>,
     /// How long a link ticket stays redeemable.
@@ -41,14 +40,12 @@ impl std::fmt::Debug for Bindings {
 impl Bindings {
     pub(crate) fn new(
         cx: Arc<Context>,
-        providers: Arc<Providers>,
         policies: Arc<Policies>,
         sessions: Arc<Sessions>,
         link_ticket_ttl: Duration,
     ) -> Self {
         Self {
             cx,
-            providers,
             policies,
             sessions,
             link_ticket_ttl,
@@ -370,11 +367,15 @@ impl Bindings {
     /// user could redeem it: the sign-in is refused at once (before the user is asked for a
     /// password). Whether the email is some user's is only checked at redemption, against the
     /// user who proved who they are, so a sign-in reveals nothing about the tenant's users.
+    ///
+    /// `policy_epoch` is the epoch of the policy the sign-in was checked against (read by the
+    /// same `complete_login`): a switch that takes effect after it voids the ticket.
     pub(crate) async fn issue_link_ticket(
         &self,
         tenant: &TenantId,
         config: &ProviderConfig,
         identity: &ExternalIdentity,
+        policy_epoch: u64,
     ) -> Result<LinkTicket, Error> {
         let provider = config.id();
         if config.email_match() == EmailMatch::Required
@@ -395,7 +396,7 @@ impl Bindings {
             tenant: tenant.clone(),
             provider: provider.clone(),
             identity: identity.clone(),
-            policy_epoch: self.policies.effective_policy(tenant).await?.epoch,
+            policy_epoch,
         };
         let inserted = self
             .cx
@@ -457,7 +458,12 @@ impl Bindings {
             // Unreachable through the key; kept so a store bug cannot cross tenants.
             return refused("ticket.other_tenant", BindingError::TicketInvalid);
         }
-        let policy = self.policies.effective_policy(tenant).await?;
+        // The application and the policy (with the privileged users) in one round trip.
+        let (loaded, policy) = self
+            .policies
+            .provider_and_policy(tenant, &t.provider)
+            .await?;
+        let policy = policy?;
         if policy.epoch != t.policy_epoch || !Policies::sso_sign_in_allowed(&policy, &t.provider) {
             self.cx.audit(
                 tenant,
@@ -471,7 +477,7 @@ impl Bindings {
         if !self.cx.directory.is_active(tenant, user).await? {
             return refused("ticket.user_inactive", BindingError::UserInactive);
         }
-        let config = self.providers.provider_config(tenant, &t.provider).await?;
+        let config = loaded?.config.clone();
         let binding = self
             .bind(tenant, &config, user, &t.identity, "link_ticket")
             .await?;
@@ -506,7 +512,7 @@ impl Bindings {
         binding: &AccountBinding,
     ) -> Result<bool, Error> {
         let policy = self.policies.effective_policy(tenant).await?;
-        let privileged = self.policies.is_privileged(tenant, user).await?;
+        let privileged = self.policies.is_privileged(&policy, tenant, user).await?;
         let bindings = self.list_bindings(tenant, user).await?;
         let via = |b: &AccountBinding| SessionMethod::Sso {
             provider: b.provider.clone(),

@@ -1,5 +1,6 @@
 //! Tenant authentication policy: the method, privileged users, linking rules.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::audit::AuditKind;
 use crate::context::Context;
-use crate::error::{Error, PolicyError};
+use crate::error::{ConfigError, Error, PolicyError};
 use crate::ids::{ProviderId, TenantId, UserId};
 pub use crate::provider::{EmailMatch, LinkingPolicy};
 use crate::provider::{Providers, SsoStatus};
@@ -61,6 +62,12 @@ pub(crate) const NS_PRIVILEGED: &str = records::PRIVILEGED_USER.name;
 /// How many past switches a policy remembers to judge old sessions; a session older than all
 /// of them is treated as revoked (fail closed).
 const HISTORY: usize = 16;
+
+/// The most privileged users a tenant may have: they are kept in the tenant's policy record,
+/// which every login and session check reads, so the record stays small (at most 256 user ids
+/// of at most 256 bytes). Privileged users are the few who must keep password access while
+/// SSO is enforced (break-glass administrators), not a role of many.
+pub(crate) const MAX_PRIVILEGED_USERS: usize = 256;
 
 /// The longest grace delay a switch may have.
 pub(crate) const MAX_GRACE: Duration = Duration::days(366);
@@ -152,6 +159,15 @@ pub(crate) struct PolicyRecord {
     pub(crate) pending: Option<Switch>,
     /// Switches that took effect, oldest first, at most [`HISTORY`].
     pub(crate) history: Vec<Switch>,
+    /// The tenant's privileged users (at most [`MAX_PRIVILEGED_USERS`] added through the
+    /// broker), read with the policy in the same round trip: format 2 of the record.
+    ///
+    /// `None` in a record of format 1 (written before the privileged users moved here) and
+    /// when the tenant has no record: their privileged users are then the `privileged_user`
+    /// records of format 1, which [`Policies::is_privileged`] reads one by one until the next
+    /// admin write of the policy ([`Policies::update_policy`]) moves them here.
+    #[serde(default, rename = "privileged_users")]
+    pub(crate) privileged: Option<BTreeSet<UserId>>,
 }
 
 impl Default for PolicyRecord {
@@ -161,11 +177,18 @@ impl Default for PolicyRecord {
             method: AuthMethod::Either,
             pending: None,
             history: Vec::new(),
+            privileged: None,
         }
     }
 }
 
 impl PolicyRecord {
+    /// Whether `user` is privileged, when the record lists the privileged users (format 2);
+    /// `None` when they are still stored the old way (see [`privileged`](Self::privileged)).
+    pub(crate) fn lists_privileged(&self, user: &UserId) -> Option<bool> {
+        self.privileged.as_ref().map(|users| users.contains(user))
+    }
+
     /// The policy as of `now`: a pending switch whose time has come is applied (in memory).
     /// Returns whether it was applied.
     pub(crate) fn settle(&mut self, now: OffsetDateTime) -> bool {
@@ -253,6 +276,47 @@ impl Policies {
         }
     }
 
+    /// The tenant's application and its policy in force, read in one round trip
+    /// ([`Store::get_many`](crate::store::Store::get_many)): a login (and a link-ticket redemption) needs both. Each is
+    /// decoded on its own, so the caller reports a missing or broken application before
+    /// looking at the policy, as when they were read one after the other.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn provider_and_policy(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+    ) -> Result<
+        (
+            Result<std::sync::Arc<crate::provider::LoadedProvider>, Error>,
+            Result<std::sync::Arc<crate::policy::PolicyRecord>, Error>,
+        ),
+        Error,
+    > {
+        let (provider_ns, provider_key) = Providers::provider_address(tenant, provider);
+        let (policy_ns, policy_key) = Self::policy_address(tenant);
+        let mut records = self
+            .cx
+            .store
+            .get_many(
+                &[(provider_ns, &provider_key), (policy_ns, policy_key)],
+                self.cx.clock.now(),
+            )
+            .await?
+            .into_iter();
+        let (Some(app), Some(policy), None) = (records.next(), records.next(), records.next())
+        else {
+            return Err(crate::store::StoreError::unavailable(
+                "get_many answered another number of records than asked",
+            )
+            .into());
+        };
+        Ok((
+            self.providers
+                .loaded_provider_from(tenant, provider, &provider_key, app),
+            self.effective_policy_from(tenant, policy),
+        ))
+    }
+
     /// The policy in force now, without writing.
     pub(crate) async fn effective_policy(
         &self,
@@ -285,6 +349,11 @@ impl Policies {
 
     /// Read-modify-write of the policy with compare-and-swap; a pending switch that has come
     /// due is applied (and audited) on the way.
+    ///
+    /// Every admin write of the policy comes through here, and moves a tenant's privileged
+    /// users of format 1 (the `privileged_user` records) into the record it writes (format 2);
+    /// once that record is written, the old records are deleted (they would be ignored anyway:
+    /// a record of format 2 is the whole list).
     async fn update_policy<F>(
         &self,
         tenant: &TenantId,
@@ -306,6 +375,18 @@ impl Policies {
             let mut events = Vec::new();
             if p.settle(now) {
                 events.push((AuditKind::MethodEffective, "scheduled_switch"));
+            }
+            let mut migrated = Vec::new();
+            if p.privileged.is_none() {
+                // Format 1: every privileged user is kept, even past the limit for adding.
+                let old =
+                    records::list::<PrivilegedUser>(&*self.cx.store, tenant.as_str(), now).await?;
+                let mut users = BTreeSet::new();
+                for (k, v) in old {
+                    users.insert(v.record.0);
+                    migrated.push(k);
+                }
+                p.privileged = Some(users);
             }
             events.extend(change(&mut p, now)?);
             let written = if version == 0 {
@@ -333,6 +414,9 @@ impl Policies {
                 let subject = method_name(&p.method);
                 for (kind, rule) in events {
                     self.cx.audit(tenant, "admin", &subject, kind, rule);
+                }
+                for k in migrated {
+                    self.cx.store.delete(NS_PRIVILEGED, &k, now).await?;
                 }
                 return Ok(p);
             }
@@ -443,22 +527,37 @@ impl Policies {
         Ok(status_of(&p))
     }
 
+    /// Gives the tenant a policy record of the current format if it has none, or one of an
+    /// older format (moving its privileged users into it), so that a sign-in reads the
+    /// privileged users with the policy, in one round trip. Called when an application is
+    /// configured; every admin write of the policy does it too.
+    pub(crate) async fn prepare_policy(&self, tenant: &TenantId) -> Result<(), Error> {
+        let (p, version) = self.policy_record(tenant).await?;
+        if version == 0 || p.privileged.is_none() {
+            self.update_policy(tenant, |_, _| Ok(Vec::new())).await?;
+        }
+        Ok(())
+    }
+
     /// The work of `Broker::add_privileged_user`, whose docs say what it does.
     pub(crate) async fn add_privileged_user(
         &self,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<(), Error> {
-        let k = key(&[tenant.as_str(), user.as_str()]);
-        self.cx
-            .store
-            .put(
-                NS_PRIVILEGED,
-                &k,
-                records::encode(&PrivilegedUser(user.clone()))?.index(tenant.as_str()),
-                self.cx.now(),
-            )
-            .await?;
+        self.update_policy(tenant, |p, _| {
+            let users = p.privileged.get_or_insert_with(BTreeSet::new);
+            if !users.contains(user) && users.len() >= MAX_PRIVILEGED_USERS {
+                return Err(ConfigError::Invalid {
+                    what: "privileged users",
+                    reason: format!("a tenant has at most {MAX_PRIVILEGED_USERS} privileged users"),
+                }
+                .into());
+            }
+            users.insert(user.clone());
+            Ok(Vec::new())
+        })
+        .await?;
         self.cx.audit(
             tenant,
             "admin",
@@ -475,9 +574,19 @@ impl Policies {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<bool, Error> {
+        let mut removed = false;
+        self.update_policy(tenant, |p, _| {
+            removed = p
+                .privileged
+                .as_mut()
+                .is_some_and(|users| users.remove(user));
+            Ok(Vec::new())
+        })
+        .await?;
+        // A record of format 1 written since (by a node of an older version during an
+        // upgrade) is ignored here, but would still count on such a node: delete it too.
         let k = key(&[tenant.as_str(), user.as_str()]);
-        let removed = self
-            .cx
+        self.cx
             .store
             .delete(NS_PRIVILEGED, &k, self.cx.now())
             .await?;
@@ -498,6 +607,10 @@ impl Policies {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<UserId>, Error> {
+        let (policy, _) = self.policy_record(tenant).await?;
+        if let Some(users) = &policy.privileged {
+            return Ok(users.iter().cloned().collect());
+        }
         Ok(
             records::list::<PrivilegedUser>(&*self.cx.store, tenant.as_str(), self.cx.now())
                 .await?
@@ -507,11 +620,19 @@ impl Policies {
         )
     }
 
+    /// Whether `user` is privileged under `policy`, the tenant's policy this operation has
+    /// read (never one kept from an earlier operation: a user removed from the list loses
+    /// the bypass at once). No store read when the record lists the privileged users
+    /// (format 2); one read of the user's `privileged_user` record for a record of format 1.
     pub(crate) async fn is_privileged(
         &self,
+        policy: &PolicyRecord,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<bool, Error> {
+        if let Some(privileged) = policy.lists_privileged(user) {
+            return Ok(privileged);
+        }
         let k = key(&[tenant.as_str(), user.as_str()]);
         Ok(self
             .cx
@@ -528,7 +649,7 @@ impl Policies {
         user: &UserId,
     ) -> Result<PasswordDecision, Error> {
         let policy = self.effective_policy(tenant).await?;
-        let privileged = self.is_privileged(tenant, user).await?;
+        let privileged = self.is_privileged(&policy, tenant, user).await?;
         Ok(password_decision(&policy, privileged))
     }
 

@@ -97,7 +97,7 @@ impl Sessions {
         user: &UserId,
         method: SessionMethod,
     ) -> Result<SessionGrant, Error> {
-        let privileged = self.policies.is_privileged(tenant, user).await?;
+        let privileged = self.policies.is_privileged(policy, tenant, user).await?;
         Ok(self.grant(policy, tenant, user, method, privileged))
     }
 
@@ -125,8 +125,9 @@ impl Sessions {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<SessionGrant, Error> {
+        // One read: the policy record lists the privileged users.
         let policy = self.policies.effective_policy(tenant).await?;
-        let privileged = self.policies.is_privileged(tenant, user).await?;
+        let privileged = self.policies.is_privileged(&policy, tenant, user).await?;
         match password_decision(&policy, privileged) {
             PasswordDecision::Allowed => {
                 Ok(self.grant(&policy, tenant, user, SessionMethod::Password, privileged))

@@ -916,6 +916,120 @@ async fn cancelling_an_auth_method_switch_fails_closed() {
     .await;
 }
 
+/// [`World::fx`] enforcing SSO, its privileged users `users` stored the way versions before
+/// the policy record listed them did: `privileged_user` records, a policy record without the
+/// list.
+async fn old_layout(w: &World, users: &[&str]) -> Fx {
+    let fx = w.fx().await;
+    fx.broker
+        .set_auth_method(&fx.tenant, sso(&fx), Some(Duration::ZERO))
+        .await
+        .unwrap();
+    let now = fx.clock.now();
+    let t = fx.tenant.as_str();
+    let policy = fx
+        .store
+        .get("tenant_policy", t, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&policy.value).unwrap();
+    json.as_object_mut().unwrap().remove("privileged_users");
+    fx.store
+        .put(
+            "tenant_policy",
+            t,
+            NewRecord::new(serde_json::to_vec(&json).unwrap()),
+            now,
+        )
+        .await
+        .unwrap();
+    for u in users {
+        fx.store
+            .put(
+                "privileged_user",
+                &format!("{t}|{u}"),
+                NewRecord::new(u.as_bytes().to_vec()).index(t),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    fx
+}
+
+impl Fx {
+    /// Whether `u` may sign in with a password now (SSO is enforced: only if privileged).
+    async fn has_password_bypass(&self, u: &str) -> bool {
+        match self
+            .broker
+            .grant_password_session(&self.tenant, &user(u))
+            .await
+        {
+            Ok(grant) => grant.privileged,
+            Err(Error::Policy(cx_sso::PolicyError::PasswordNotAllowed { .. })) => false,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn adding_a_privileged_user_fails_closed_and_keeps_those_stored_the_old_way() {
+    let w = World::new();
+    fail_each_store_operation(
+        "add_privileged_user (moving the old records)",
+        false,
+        async || old_layout(&w, &["root"]).await,
+        async |fx| {
+            fx.broker
+                .add_privileged_user(&fx.tenant, &user("bob"))
+                .await
+        },
+        async |fx, _| {
+            // root, stored the old way, is never lost; adding bob again completes the move.
+            assert!(fx.has_password_bypass("root").await);
+            fx.broker
+                .add_privileged_user(&fx.tenant, &user("bob"))
+                .await
+                .unwrap();
+            assert!(fx.has_password_bypass("bob").await);
+            assert!(fx.has_password_bypass("root").await);
+            assert!(!fx.has_password_bypass("alice").await);
+            assert_eq!(
+                fx.broker.list_privileged_users(&fx.tenant).await.unwrap(),
+                vec![user("bob"), user("root")]
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn removing_a_privileged_user_fails_closed() {
+    let w = World::new();
+    fail_each_store_operation(
+        "remove_privileged_user (moving the old records)",
+        false,
+        async || old_layout(&w, &["root", "bob"]).await,
+        async |fx| {
+            fx.broker
+                .remove_privileged_user(&fx.tenant, &user("root"))
+                .await
+        },
+        async |fx, _| {
+            // bob keeps the bypass whatever failed; removing root again ends root's.
+            assert!(fx.has_password_bypass("bob").await);
+            fx.broker
+                .remove_privileged_user(&fx.tenant, &user("root"))
+                .await
+                .unwrap();
+            assert!(!fx.has_password_bypass("root").await);
+            assert!(fx.has_password_bypass("bob").await);
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn configure_provider_fails_closed() {
     let w = World::new();

@@ -1487,3 +1487,299 @@ fn email_mismatch_errors_say_why_without_the_email() {
         assert!(!text.contains('@'), "{text}");
     }
 }
+
+/// A Google tenant over a store the test can reach, enforcing SSO (in force at once).
+async fn sso_world_over(store: Arc<dyn cx_sso::Store>) -> World {
+    let w = google_world().await;
+    let config = google(&w);
+    let w = rebuilt(w, config, move |b| b.shared_store(store)).await;
+    w.broker
+        .set_auth_method(
+            &w.tenant,
+            AuthMethod::Sso { providers: vec![] },
+            Some(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    w
+}
+
+fn password_refused(r: Result<cx_sso::SessionGrant, Error>) -> bool {
+    matches!(
+        r,
+        Err(Error::Policy(PolicyError::PasswordNotAllowed { .. }))
+    )
+}
+
+#[tokio::test]
+async fn a_user_removed_from_the_privileged_list_loses_the_password_bypass_at_once() {
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let w = sso_world_over(store.clone()).await;
+    // A second node on the same store: what one admin does, the other sees at once.
+    let other = rebuilt(w.clone_world(), google(&w), move |b| b.shared_store(store)).await;
+    w.broker
+        .add_privileged_user(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    for node in [&w.broker, &other.broker] {
+        let grant = node
+            .grant_password_session(&w.tenant, &user("alice"))
+            .await
+            .unwrap();
+        assert!(grant.privileged);
+    }
+    assert!(
+        w.broker
+            .remove_privileged_user(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+    );
+    for node in [&w.broker, &other.broker] {
+        assert!(password_refused(
+            node.grant_password_session(&w.tenant, &user("alice")).await
+        ));
+        assert!(matches!(
+            node.check_password_login(&w.tenant, &user("alice"))
+                .await
+                .unwrap(),
+            PasswordDecision::SsoRequired { .. }
+        ));
+    }
+}
+
+/// Writes the tenant's privileged users the way versions before the policy record held them
+/// did (format 1): one `privileged_user` record per user, and a policy record without the list.
+async fn store_the_old_way(store: &dyn cx_sso::Store, w: &World, users: &[&str]) {
+    let now = w.clock_now();
+    let t = w.tenant.as_str();
+    if let Some(policy) = store.get("tenant_policy", t, now).await.unwrap() {
+        let mut json: serde_json::Value = serde_json::from_slice(&policy.value).unwrap();
+        assert!(
+            json.as_object_mut()
+                .unwrap()
+                .remove("privileged_users")
+                .is_some()
+        );
+        let bytes = serde_json::to_vec(&json).unwrap();
+        store
+            .put(
+                "tenant_policy",
+                t,
+                cx_sso::store::NewRecord::new(bytes),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    for u in users {
+        store
+            .put(
+                "privileged_user",
+                &format!("{t}|{u}"),
+                cx_sso::store::NewRecord::new(u.as_bytes().to_vec()).index(t),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn privileged_users_stored_the_old_way_keep_the_bypass_and_move_into_the_policy_record() {
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let w = sso_world_over(store.clone()).await;
+    store_the_old_way(&*store, &w, &["alice", "root"]).await;
+
+    // Honoured as they are, from the old records.
+    let grant = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    assert!(grant.privileged);
+    assert!(password_refused(
+        w.broker
+            .grant_password_session(&w.tenant, &user("bob"))
+            .await
+    ));
+    assert_eq!(
+        w.broker.list_privileged_users(&w.tenant).await.unwrap(),
+        vec![user("alice"), user("root")]
+    );
+
+    // The next admin write moves them into the policy record and deletes the old records.
+    w.broker
+        .add_privileged_user(&w.tenant, &user("carol"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.broker.list_privileged_users(&w.tenant).await.unwrap(),
+        vec![user("alice"), user("carol"), user("root")]
+    );
+    let now = w.clock_now();
+    for u in ["alice", "root"] {
+        let old = store
+            .get("privileged_user", &format!("acme|{u}"), now)
+            .await
+            .unwrap();
+        assert!(old.is_none(), "{u}'s old record was moved");
+    }
+    assert!(
+        w.broker
+            .grant_password_session(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .privileged
+    );
+
+    // Removal of a moved user is immediate.
+    assert!(
+        w.broker
+            .remove_privileged_user(&w.tenant, &user("root"))
+            .await
+            .unwrap()
+    );
+    assert!(password_refused(
+        w.broker
+            .grant_password_session(&w.tenant, &user("root"))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn removing_a_privileged_user_stored_the_old_way_ends_the_bypass_at_once() {
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let w = sso_world_over(store.clone()).await;
+    store_the_old_way(&*store, &w, &["alice"]).await;
+    assert!(
+        w.broker
+            .remove_privileged_user(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+    );
+    assert!(password_refused(
+        w.broker
+            .grant_password_session(&w.tenant, &user("alice"))
+            .await
+    ));
+    assert!(
+        w.broker
+            .list_privileged_users(&w.tenant)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_without_a_policy_record_keeps_privileged_users_stored_the_old_way() {
+    // Configured by an older version: an application, privileged users, no policy record.
+    let store: Arc<dyn cx_sso::Store> = Arc::new(cx_sso::MemoryStore::new());
+    let w = google_world().await;
+    let config = google(&w);
+    let s = store.clone();
+    let w = rebuilt(w, config, move |b| b.shared_store(s)).await;
+    assert!(
+        store
+            .delete("tenant_policy", w.tenant.as_str(), w.clock_now())
+            .await
+            .unwrap()
+    );
+    store_the_old_way(&*store, &w, &["alice"]).await;
+    let grant = w
+        .broker
+        .grant_password_session(&w.tenant, &user("alice"))
+        .await
+        .unwrap();
+    assert!(grant.privileged, "the old record is read");
+    // Enforcing SSO (an admin write) moves the list: alice keeps password access.
+    w.broker
+        .set_auth_method(
+            &w.tenant,
+            AuthMethod::Sso { providers: vec![] },
+            Some(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert!(
+        w.broker
+            .grant_password_session(&w.tenant, &user("alice"))
+            .await
+            .unwrap()
+            .privileged
+    );
+    assert!(password_refused(
+        w.broker
+            .grant_password_session(&w.tenant, &user("bob"))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn a_tenant_has_at_most_256_privileged_users() {
+    let w = google_world().await;
+    for i in 0..256 {
+        w.broker
+            .add_privileged_user(&w.tenant, &user(&format!("admin-{i}")))
+            .await
+            .unwrap();
+    }
+    let err = w
+        .broker
+        .add_privileged_user(&w.tenant, &user("one-too-many"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(cx_sso::ConfigError::Invalid { what, .. }) if what == "privileged users"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at most 256"), "{err}");
+    // Adding one already there is not adding one more; nothing was lost.
+    w.broker
+        .add_privileged_user(&w.tenant, &user("admin-7"))
+        .await
+        .unwrap();
+    let list = w.broker.list_privileged_users(&w.tenant).await.unwrap();
+    assert_eq!(list.len(), 256);
+    assert!(!list.contains(&user("one-too-many")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_admin_edits_of_the_privileged_users_are_all_kept() {
+    let w = google_world().await;
+    let tasks: Vec<_> = (0..4)
+        .map(|n| {
+            let broker = w.broker.clone();
+            let t = w.tenant.clone();
+            tokio::spawn(async move {
+                let mut added = Vec::new();
+                for i in 0..10 {
+                    let u = user(&format!("admin-{n}-{i}"));
+                    // A lost compare-and-swap race is retried; only repeated losses give up,
+                    // with a typed error and nothing half-written.
+                    match broker.add_privileged_user(&t, &u).await {
+                        Ok(()) => added.push(u),
+                        Err(e) => assert!(
+                            matches!(
+                                e,
+                                Error::Store(cx_sso::store::StoreError::Contention { .. })
+                            ),
+                            "{e:?}"
+                        ),
+                    }
+                }
+                added
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for t in tasks {
+        added.extend(t.await.unwrap());
+    }
+    added.sort();
+    assert!(!added.is_empty());
+    assert_eq!(
+        w.broker.list_privileged_users(&w.tenant).await.unwrap(),
+        added
+    );
+}

@@ -343,7 +343,6 @@ impl BrokerBuilder {
         let sessions = Arc::new(Sessions::new(cx.clone(), policies.clone()));
         let bindings = Arc::new(Bindings::new(
             cx.clone(),
-            providers.clone(),
             policies.clone(),
             sessions.clone(),
             c.link_ticket_ttl,

@@ -6,7 +6,7 @@ use time::Duration;
 use crate::audit::AuditKind;
 use crate::error::Error;
 #[cfg(doc)]
-use crate::error::PolicyError;
+use crate::error::{ConfigError, PolicyError};
 use crate::ids::{TenantId, UserId};
 #[cfg(doc)]
 use crate::policy::SwitchRevocation;
@@ -81,14 +81,21 @@ impl Broker {
 
     /// Makes `user` privileged: they keep password access while SSO is enforced.
     ///
+    /// The privileged users are kept in the tenant's policy record, updated by
+    /// compare-and-swap (concurrent admin edits all apply), and read with the policy by every
+    /// sign-in.
+    ///
     /// # Errors
     ///
-    /// [`Error::Store`].
+    /// [`ConfigError::Invalid`] when the tenant already has 256 privileged users (the limit;
+    /// adding one already privileged is always accepted); [`Error::Store`].
     pub async fn add_privileged_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), Error> {
         self.inner.policies.add_privileged_user(tenant, user).await
     }
 
-    /// Removes `user` from the privileged users. Their existing password sessions are not cut.
+    /// Removes `user` from the privileged users: from the next sign-in on, on every node,
+    /// they no longer keep password access under SSO. Their existing password sessions are
+    /// not cut.
     ///
     /// # Errors
     ///
@@ -104,7 +111,7 @@ impl Broker {
             .await
     }
 
-    /// The tenant's privileged users.
+    /// The tenant's privileged users, in order.
     ///
     /// # Errors
     ///

@@ -34,7 +34,7 @@ impl Broker {
     ) -> Result<ProviderReport, Error> {
         self.inner
             .providers
-            .configure_provider(tenant, config)
+            .configure_provider(tenant, config, self.inner.policies.prepare_policy(tenant))
             .await
     }
 

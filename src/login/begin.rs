@@ -80,7 +80,7 @@ impl Logins {
     ) -> Result<LoginRedirect, Error> {
         let inner = &*self.cx;
         // One round trip for both records: see `provider_and_policy`.
-        let (loaded, policy) = self.provider_and_policy(tenant, provider).await?;
+        let (loaded, policy) = self.policies.provider_and_policy(tenant, provider).await?;
         let loaded = loaded?;
         if let crate::provider::ProviderStatus::Invalid { reasons } = &loaded.status {
             return Err(Error::ProviderInvalid {

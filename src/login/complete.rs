@@ -62,6 +62,7 @@ impl Logins {
         route.check_login(&pending.tenant, &pending.provider)?;
 
         let (loaded, policy) = self
+            .policies
             .provider_and_policy(&pending.tenant, &pending.provider)
             .await?;
         let config = loaded?.config.clone();
@@ -216,7 +217,7 @@ impl Logins {
                             }
                             let ticket = self
                                 .bindings
-                                .issue_link_ticket(&tenant, config, &identity)
+                                .issue_link_ticket(&tenant, config, &identity, policy.epoch)
                                 .await?;
                             return Ok(LoginOutcome::LinkRequired {
                                 tenant,

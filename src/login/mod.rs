@@ -199,49 +199,6 @@ pub enum LoginOutcome {
     },
 }
 
-impl Logins {
-    /// The tenant's application and its policy in force, read in one round trip
-    /// ([`Store::get_many`](crate::store::Store::get_many)): a login needs both. Each is
-    /// decoded on its own, so the caller reports a missing or broken application before
-    /// looking at the policy, as when they were read one after the other.
-    #[allow(clippy::type_complexity)]
-    async fn provider_and_policy(
-        &self,
-        tenant: &TenantId,
-        provider: &ProviderId,
-    ) -> Result<
-        (
-            Result<std::sync::Arc<crate::provider::LoadedProvider>, Error>,
-            Result<std::sync::Arc<crate::policy::PolicyRecord>, Error>,
-        ),
-        Error,
-    > {
-        let (provider_ns, provider_key) = Providers::provider_address(tenant, provider);
-        let (policy_ns, policy_key) = Policies::policy_address(tenant);
-        let mut records = self
-            .cx
-            .store
-            .get_many(
-                &[(provider_ns, &provider_key), (policy_ns, policy_key)],
-                self.cx.clock.now(),
-            )
-            .await?
-            .into_iter();
-        let (Some(app), Some(policy), None) = (records.next(), records.next(), records.next())
-        else {
-            return Err(crate::store::StoreError::unavailable(
-                "get_many answered another number of records than asked",
-            )
-            .into());
-        };
-        Ok((
-            self.providers
-                .loaded_provider_from(tenant, provider, &provider_key, app),
-            self.policies.effective_policy_from(tenant, policy),
-        ))
-    }
-}
-
 /// Plain OAuth 2.0 applications only connect mailboxes; they cannot sign anyone in.
 fn check_intent(config: &ProviderConfig, connect: bool) -> Result<(), Error> {
     if config.is_plain_oauth2() && !connect {

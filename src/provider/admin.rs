@@ -17,10 +17,16 @@ use super::Providers;
 
 impl Providers {
     /// The work of `Broker::configure_provider`, whose docs say what it does.
+    ///
+    /// `before_storing` runs once the application is checked, before it is stored (a failure
+    /// stores no application): the tenant's policy record is prepared there, so that its
+    /// sign-ins read the privileged users with the policy. The policy capability sits above
+    /// this one, so the facade hands that step in rather than this capability calling it.
     pub(crate) async fn configure_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
+        before_storing: impl Future<Output = Result<(), Error>> + Send,
     ) -> Result<ProviderReport, Error> {
         if let Some(refused) = config.not_applicable().into_iter().next() {
             return Err(refused.into());
@@ -34,6 +40,9 @@ impl Providers {
             .into());
         }
         let check = self.check_connection(tenant, &config).await;
+        // So that the tenant's sign-ins read its privileged users with its policy (before the
+        // application is stored: a failure here stores no application).
+        before_storing.await?;
         self.save_provider(tenant, config, check).await
     }
 

@@ -23,8 +23,8 @@
 //! |---|---|---|
 //! | `provider` | durable | a tenant's provider application, client secret sealed |
 //! | `binding` | durable | a provider account bound to a user |
-//! | `tenant_policy` | durable | a tenant's authentication method and pending switch |
-//! | `privileged_user` | durable | a user who keeps password sign-in under SSO |
+//! | `tenant_policy` | durable | a tenant's authentication method, pending switch and privileged users (format 2) |
+//! | `privileged_user` | durable | a user who keeps password sign-in under SSO: the layout before format 2 of `tenant_policy`, only read (and deleted when moved) |
 //! | `connection` | durable | a mailbox connection, tokens sealed |
 //! | `visitor_config` | durable | a visitor configuration and its key ring, keys sealed |
 //! | `pending_login` | short-lived | a begun login (the login TTL) |

@@ -82,10 +82,15 @@ namespaces! {
     /// A provider account bound to a user (`AccountBinding`), keyed by tenant, issuer and
     /// subject, indexed by tenant and by user.
     BINDING = "binding", "binding", Durable, Json, version 1;
-    /// A tenant's authentication method, pending switch and epoch (`policy::PolicyRecord`),
-    /// keyed by tenant.
-    TENANT_POLICY = "tenant_policy", "tenant policy", Durable, Json, version 1;
-    /// A privileged user of a tenant (the user id as text), indexed by tenant.
+    /// A tenant's authentication method, pending switch, epoch and privileged users
+    /// (`policy::PolicyRecord`), keyed by tenant. Version 2 added the privileged users (the
+    /// `privileged_users` field), read with the policy in one round trip; a record of
+    /// version 1 (without it) is still read, its privileged users then being the
+    /// `privileged_user` records, until the next admin write moves them into it.
+    TENANT_POLICY = "tenant_policy", "tenant policy", Durable, Json, version 2;
+    /// A privileged user of a tenant (the user id as text), indexed by tenant: the layout
+    /// before version 2 of `tenant_policy`. No longer written; still read (and then deleted)
+    /// for a tenant whose policy record does not list its privileged users yet.
     PRIVILEGED_USER = "privileged_user", "privileged user", Durable, Text, version 1;
     /// A tenant's mailbox connection, its tokens sealed (`connection::ConnectionRecord`),
     /// indexed by tenant.
