@@ -56,9 +56,9 @@ pub enum Encoding {
     Text,
     /// No payload: the key's presence is the record.
     Empty,
-    /// A compact binary format of the crate's own ([`BinaryWriter`] and [`BinaryReader`]):
-    /// its first byte is the format version, which a JSON record (`{`) never starts with, so
-    /// the records of an earlier JSON format still decode.
+    /// A compact binary format of the crate's own (`BinaryWriter` and `BinaryReader` in
+    /// this module): its first byte is the format version, which a JSON record (`{`) never
+    /// starts with, so the records of an earlier JSON format still decode.
     Binary,
 }
 
