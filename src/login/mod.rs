@@ -1,6 +1,7 @@
 //! Login: [`Broker::begin_login`] and [`Broker::complete_login`].
 
 mod callback;
+mod record;
 
 pub use crate::route::CallbackRoute;
 
@@ -23,7 +24,7 @@ use crate::oauth::{PkceVerifier, TokenClient, TokenResponse};
 use crate::policy::SessionMethod;
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{BrowserBinding, LinkTicket};
-use crate::store::records::{self, StoredRecord, json_record};
+use crate::store::records::{self, StoredRecord};
 
 pub(crate) const NS_PENDING: &str = records::PENDING_LOGIN.name;
 
@@ -92,8 +93,9 @@ pub struct LoginRedirect {
 ///
 /// Stored under [`pending_key`]`(state, browser binding)`, so that only the browser that began
 /// the login can address (and so take) it; its index is the hash of the state alone, which
-/// only tells a callback with the wrong cookie apart from an unknown state.
-#[derive(Clone, Serialize, Deserialize)]
+/// only tells a callback with the wrong cookie apart from an unknown state. Its stored form is
+/// in `record.rs`.
+#[derive(Clone)]
 pub(crate) struct PendingLogin {
     pub(crate) tenant: TenantId,
     pub(crate) provider: ProviderId,
@@ -816,8 +818,6 @@ impl Broker {
         })
     }
 }
-
-json_record!(PendingLogin => PENDING_LOGIN);
 
 /// Plain OAuth 2.0 applications only connect mailboxes; they cannot sign anyone in.
 fn check_intent(config: &ProviderConfig, connect: bool) -> Result<(), Error> {
