@@ -17,6 +17,9 @@ use cx_sso_fuzz::{
 
 const SEP: &str = "\n--8<--\n";
 
+/// A pending login in format 1 (JSON), as the broker wrote it before format 2.
+const PENDING_LOGIN_FORMAT_1: &[u8] = br#"{"tenant":"acme","provider":"idp","intent":"SignIn","pkce_verifier":"-GoslLOh7UKgxTPcOoSbQ6JwjxZNNfw1arpPp99u6KE","nonce":"mO69OVbgfg4fAj6NMs_3yG5cuAq3RO_zls7ysnW_n24","return_to":"/inbox","redirect_uri":"https://cx.fuzz.test/sso/callback/idp","expires_at":[2026,61,9,10,0,0,0,0,0],"policy_epoch":0}"#;
+
 fn join(parts: &[&str]) -> Vec<u8> {
     parts.join(SEP).into_bytes()
 }
@@ -500,6 +503,21 @@ fn main() {
         data.extend_from_slice(&record.value);
         write("stored_records", &format!("{i:02}-{ns}"), &data);
     }
+    // A pending login as format 1 (JSON) wrote it, before the compact format 2 the broker
+    // writes now: old records still decode, so both readers stay fuzzed.
+    let pending = snap
+        .records
+        .iter()
+        .chain(&snap.gone)
+        .position(|(ns, _, _)| ns == "pending_login")
+        .expect("a pending login in the snapshot");
+    let mut data = vec![u8::try_from(pending).expect("under 256 records")];
+    data.extend_from_slice(PENDING_LOGIN_FORMAT_1);
+    write(
+        "stored_records",
+        &format!("{pending:02}-pending_login-format1"),
+        &data,
+    );
     println!(
         "{} stored records, {} written and deleted again",
         snap.records.len(),

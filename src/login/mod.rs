@@ -5,14 +5,15 @@
 //!
 //! `mod.rs` (the public types of a login, the service, and the read of the application with
 //! the policy that both halves make), `begin.rs` (the authorization URL and the pending login),
-//! `pending.rs` (the pending-login record and its store key), `callback.rs` (parsing the
-//! callback's query), `complete.rs` (the checks of the callback and the outcome of each
+//! `pending.rs` (the pending login and its store key), `record.rs` (its stored form: compact
+//! binary, format 1 still read), `callback.rs` (parsing the callback's query), `complete.rs` (the checks of the callback and the outcome of each
 //! intent).
 
 mod begin;
 mod callback;
 mod complete;
 mod pending;
+mod record;
 
 pub use crate::route::CallbackRoute;
 

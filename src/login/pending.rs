@@ -1,13 +1,12 @@
 //! The pending-login record: a login in flight, stored between
 //! [`Broker::begin_login`](crate::Broker::begin_login) and its callback, and its store key.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::crypto::bound_key;
 use crate::ids::{ProviderId, TenantId};
 use crate::oauth::PkceVerifier;
-use crate::store::records::{self, json_record};
+use crate::store::records;
 
 use super::LoginIntent;
 
@@ -17,8 +16,9 @@ pub(crate) const NS_PENDING: &str = records::PENDING_LOGIN.name;
 ///
 /// Stored under [`pending_key`]`(state, browser binding)`, so that only the browser that began
 /// the login can address (and so take) it; its index is the hash of the state alone, which
-/// only tells a callback with the wrong cookie apart from an unknown state.
-#[derive(Clone, Serialize, Deserialize)]
+/// only tells a callback with the wrong cookie apart from an unknown state. Its stored form is
+/// in `record.rs`.
+#[derive(Clone)]
 pub(crate) struct PendingLogin {
     pub(crate) tenant: TenantId,
     pub(crate) provider: ProviderId,
@@ -48,5 +48,3 @@ impl std::fmt::Debug for PendingLogin {
 pub(super) fn pending_key(state: &str, browser_binding: &str) -> String {
     bound_key("cx-sso pending login v1", state, browser_binding)
 }
-
-json_record!(PendingLogin => PENDING_LOGIN);

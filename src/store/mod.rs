@@ -3,8 +3,9 @@
 //! # Shape
 //!
 //! The trait is *storage-shaped*: a handful of atomic primitives over opaque records, grouped in
-//! namespaces. The broker owns the record formats (JSON) and the keys; a store only keeps bytes,
-//! a version, an optional expiry and an optional secondary index. A new capability of the crate
+//! namespaces. The broker owns the record formats (JSON, and a compact binary one for pending
+//! logins) and the keys; a store only keeps bytes, a version, an optional expiry and an optional
+//! secondary index. A new capability of the crate
 //! adds namespaces, not trait methods, so a host's own store keeps compiling as the crate grows,
 //! and a SQL backend maps the whole trait onto one table with a unique key and one index.
 //!

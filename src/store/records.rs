@@ -56,6 +56,10 @@ pub enum Encoding {
     Text,
     /// No payload: the key's presence is the record.
     Empty,
+    /// A compact binary format of the crate's own (`BinaryWriter` and `BinaryReader` in
+    /// this module): its first byte is the format version, which a JSON record (`{`) never
+    /// starts with, so the records of an earlier JSON format still decode.
+    Binary,
 }
 
 macro_rules! namespaces {
@@ -100,7 +104,8 @@ namespaces! {
     VISITOR_CONFIG = "visitor_config", "visitor configuration record", Durable, Json, version 1;
     /// A begun login (`login::PendingLogin`), keyed by its state bound to the browser,
     /// indexed by the state's hash; lives for the login TTL.
-    PENDING_LOGIN = "pending_login", "pending login", ShortLived, Json, version 1;
+    /// Format 2 is binary (`login::record`); format 1, JSON, still decodes.
+    PENDING_LOGIN = "pending_login", "pending login", ShortLived, Binary, version 2;
     /// A link ticket (`binding::TicketRecord`), keyed by its hash bound to the tenant, indexed
     /// by its hash; lives for the link-ticket TTL.
     LINK_TICKET = "link_ticket", "link ticket", ShortLived, Json, version 1;
@@ -158,6 +163,198 @@ macro_rules! json_record {
 }
 
 pub(crate) use json_record;
+
+/// Writes a record in the compact binary format ([`Encoding::Binary`]): the format version,
+/// then each field in order, with no names. Integers are LEB128 varints (signed ones
+/// zigzagged), text and bytes are a varint length and the bytes, and random tokens (the
+/// base64url text of random bytes, as [`random_token`](crate::crypto::random_token) makes) are
+/// their raw bytes.
+#[derive(Debug)]
+pub(crate) struct BinaryWriter {
+    buf: Vec<u8>,
+}
+
+/// A random token kept as its raw bytes (re-encoded in base64url when read).
+const TOKEN_RAW: u8 = 0;
+/// Any other text in a token field, kept as text.
+const TOKEN_TEXT: u8 = 1;
+
+impl BinaryWriter {
+    /// A record of format `format`, about `capacity` bytes long (a guess that saves the
+    /// buffer's regrowth, which would leave copies of secrets behind in freed memory).
+    pub(crate) fn new(format: u8, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        buf.push(format);
+        Self { buf }
+    }
+
+    /// An unsigned integer.
+    pub(crate) fn uint(&mut self, mut v: u64) -> &mut Self {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+        self
+    }
+
+    /// A signed integer.
+    pub(crate) fn int(&mut self, v: i64) -> &mut Self {
+        self.uint(((v << 1) ^ (v >> 63)) as u64)
+    }
+
+    /// One byte, such as an enum's tag.
+    pub(crate) fn byte(&mut self, b: u8) -> &mut Self {
+        self.buf.push(b);
+        self
+    }
+
+    /// Bytes, after their length.
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.uint(b.len() as u64);
+        self.buf.extend_from_slice(b);
+        self
+    }
+
+    /// Text, after its length in bytes.
+    pub(crate) fn text(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+
+    /// A random token: its raw bytes when it is canonical unpadded base64url, else its text.
+    pub(crate) fn token(&mut self, s: &str) -> &mut Self {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (mut raw, mut again) = ([0u8; 64], [0u8; 88]);
+        let decoded = URL_SAFE_NO_PAD
+            .decode_slice(s, &mut raw)
+            .ok()
+            .and_then(|n| raw.get(..n));
+        // Only text that the raw bytes give back exactly.
+        let exact = decoded.filter(|raw| {
+            URL_SAFE_NO_PAD
+                .encode_slice(raw, &mut again)
+                .is_ok_and(|m| again.get(..m) == Some(s.as_bytes()))
+        });
+        match exact {
+            Some(raw) => self.byte(TOKEN_RAW).bytes(raw),
+            None => self.byte(TOKEN_TEXT).text(s),
+        };
+        zeroize::Zeroize::zeroize(&mut raw);
+        zeroize::Zeroize::zeroize(&mut again);
+        self
+    }
+
+    /// A point in time, exactly: Unix seconds and nanoseconds.
+    pub(crate) fn time(&mut self, t: OffsetDateTime) -> &mut Self {
+        self.int(t.unix_timestamp()).uint(u64::from(t.nanosecond()))
+    }
+
+    /// The record's bytes.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Reads a record of the compact binary format ([`BinaryWriter`]); every misstep is the
+/// namespace's [`StoreError::Corrupt`], never a panic.
+#[derive(Debug)]
+pub(crate) struct BinaryReader<'a> {
+    rest: &'a [u8],
+    ns: &'static Namespace,
+}
+
+impl<'a> BinaryReader<'a> {
+    /// A reader of `bytes`, a record of `ns`, after its format byte; and that byte.
+    pub(crate) fn new(ns: &'static Namespace, bytes: &'a [u8]) -> Result<(u8, Self), StoreError> {
+        let (&format, rest) = bytes.split_first().ok_or_else(|| corrupt(ns))?;
+        Ok((format, Self { rest, ns }))
+    }
+
+    fn corrupt(&self) -> StoreError {
+        corrupt(self.ns)
+    }
+
+    /// One byte.
+    pub(crate) fn byte(&mut self) -> Result<u8, StoreError> {
+        let (&b, rest) = self.rest.split_first().ok_or_else(|| self.corrupt())?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    /// An unsigned integer (at most ten bytes, no bit beyond 64).
+    pub(crate) fn uint(&mut self) -> Result<u64, StoreError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(self.corrupt());
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.corrupt())
+    }
+
+    /// A signed integer.
+    pub(crate) fn int(&mut self) -> Result<i64, StoreError> {
+        let v = self.uint()?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    /// Bytes after their length.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let n = usize::try_from(self.uint()?).map_err(|_| self.corrupt())?;
+        if n > self.rest.len() {
+            return Err(self.corrupt());
+        }
+        let (b, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(b)
+    }
+
+    /// Text after its length.
+    pub(crate) fn text(&mut self) -> Result<&'a str, StoreError> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| self.corrupt())
+    }
+
+    /// A random token, as text.
+    pub(crate) fn token(&mut self) -> Result<String, StoreError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        match self.byte()? {
+            TOKEN_RAW => Ok(URL_SAFE_NO_PAD.encode(self.bytes()?)),
+            TOKEN_TEXT => Ok(self.text()?.to_owned()),
+            _ => Err(self.corrupt()),
+        }
+    }
+
+    /// A point in time.
+    pub(crate) fn time(&mut self) -> Result<OffsetDateTime, StoreError> {
+        let secs = self.int()?;
+        let nanos = self.uint()?;
+        if nanos >= 1_000_000_000 {
+            return Err(self.corrupt());
+        }
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+        )
+        .map_err(|_| self.corrupt())
+    }
+
+    /// The end: bytes left over are a corrupt record.
+    pub(crate) fn finish(self) -> Result<(), StoreError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(self.corrupt())
+        }
+    }
+}
 
 /// A privileged user: the user id as UTF-8 text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +535,85 @@ mod tests {
         let err = retry.attempt().unwrap_err();
         assert!(matches!(err, StoreError::Contention { .. }), "{err:?}");
         assert!(err.to_string().contains("tenant policy"), "{err}");
+    }
+
+    #[test]
+    fn binary_fields_read_back_as_written() {
+        let t = time::macros::datetime!(1969-12-31 23:59:59.999999999 UTC);
+        let token = crate::crypto::random_token(32);
+        let bytes = BinaryWriter::new(2, 0)
+            .uint(0)
+            .uint(u64::MAX)
+            .int(i64::MIN)
+            .int(-1)
+            .byte(7)
+            .text("héllo")
+            .token(&token)
+            .token("not base64!")
+            .token("QQ") // canonical base64url of one byte
+            .token("QR") // not canonical: kept as text
+            .time(t)
+            .finish();
+        let (format, mut r) = BinaryReader::new(&PENDING_LOGIN, &bytes).unwrap();
+        assert_eq!(format, 2);
+        assert_eq!(r.uint().unwrap(), 0);
+        assert_eq!(r.uint().unwrap(), u64::MAX);
+        assert_eq!(r.int().unwrap(), i64::MIN);
+        assert_eq!(r.int().unwrap(), -1);
+        assert_eq!(r.byte().unwrap(), 7);
+        assert_eq!(r.text().unwrap(), "héllo");
+        assert_eq!(r.token().unwrap(), token);
+        assert_eq!(r.token().unwrap(), "not base64!");
+        assert_eq!(r.token().unwrap(), "QQ");
+        assert_eq!(r.token().unwrap(), "QR");
+        assert_eq!(r.time().unwrap(), t);
+        r.finish().unwrap();
+        // A random token of 32 bytes takes 34: its tag, length and raw bytes.
+        let short = BinaryWriter::new(2, 0).token(&token).finish();
+        assert_eq!(short.len(), 1 + 34);
+    }
+
+    #[test]
+    fn binary_readers_refuse_what_was_not_written() {
+        let corrupt = |bytes: &[u8], read: fn(&mut BinaryReader<'_>) -> Result<(), StoreError>| {
+            let (_, mut r) = BinaryReader::new(&PENDING_LOGIN, bytes).unwrap();
+            let err = read(&mut r).and_then(|()| r.finish()).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            assert!(err.to_string().contains("pending login"), "{err}");
+        };
+        assert!(BinaryReader::new(&PENDING_LOGIN, &[]).is_err());
+        // Truncated varint, eleven-byte varint, a 65th bit.
+        corrupt(&[2, 0x80], |r| r.uint().map(drop));
+        corrupt(
+            &[
+                2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
+            ],
+            |r| r.uint().map(drop),
+        );
+        corrupt(
+            &[
+                2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+            ],
+            |r| r.uint().map(drop),
+        );
+        // A length beyond the record, text that is not UTF-8, an unknown token tag.
+        corrupt(&[2, 5, b'a'], |r| r.bytes().map(drop));
+        corrupt(
+            &[
+                2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            |r| r.bytes().map(drop),
+        );
+        corrupt(&[2, 1, 0xff], |r| r.text().map(drop));
+        corrupt(&[2, 9, 0], |r| r.token().map(drop));
+        // Nanoseconds of a whole second or more, seconds beyond the calendar.
+        corrupt(&[2, 0, 0x80, 0x94, 0xeb, 0xdc, 0x03], |r| {
+            r.time().map(drop)
+        });
+        let far = BinaryWriter::new(2, 0).int(i64::MAX).uint(0).finish();
+        corrupt(&far, |r| r.time().map(drop));
+        // Bytes left over.
+        corrupt(&[2, 0, 0], |r| r.uint().map(drop));
     }
 
     #[test]
