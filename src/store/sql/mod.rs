@@ -689,6 +689,19 @@ mod tests {
     }
 
     #[test]
+    fn short_lived_namespaces_are_the_registrys() {
+        for ns in crate::store::NAMESPACES {
+            assert_eq!(
+                short_lived(ns.name.as_bytes()),
+                ns.lifetime == crate::store::Lifetime::ShortLived,
+                "{}",
+                ns.name
+            );
+        }
+        assert!(!short_lived(b"a_hosts_own_namespace"), "unknown ones are durable");
+    }
+
+    #[test]
     fn versions_beyond_the_database_range_match_nothing() {
         assert_eq!(db_version(u64::MAX), -1);
         assert_eq!(db_version(1 << 63), -1);
