@@ -698,7 +698,10 @@ mod tests {
                 ns.name
             );
         }
-        assert!(!short_lived(b"a_hosts_own_namespace"), "unknown ones are durable");
+        assert!(
+            !short_lived(b"a_hosts_own_namespace"),
+            "unknown ones are durable"
+        );
     }
 
     #[test]

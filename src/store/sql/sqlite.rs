@@ -405,9 +405,8 @@ impl Sqlite {
             .collect()
     }
 
-    /// Deletes the expired rows in batches of at most [`SWEEP_BATCH`] (a few more when
-    /// expiries tie at a batch's edge), each a short write on the expiry index: the batch is
-    /// the rows up to the expiry of the batch's last row, found by the index.
+    /// Deletes the expired rows in batches of [`SWEEP_BATCH`], found by the expiry index,
+    /// each a short write of its own.
     pub(super) async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         let op = "sweep_expired";
         let mut total = 0;
@@ -415,14 +414,12 @@ impl Sqlite {
             // Taken for each batch, so the store's other writers get their turns in between.
             let mut w = self.writer(op, None).await?;
             let done = sqlx::query(
-                "DELETE FROM cx_sso_records \
-                 WHERE expires_at IS NOT NULL AND expires_at <= COALESCE( \
-                 (SELECT expires_at FROM cx_sso_records \
-                  WHERE expires_at IS NOT NULL AND expires_at <= $1 \
-                  ORDER BY expires_at LIMIT 1 OFFSET $2), $1)",
+                "DELETE FROM cx_sso_records WHERE (namespace, key) IN ( \
+                 SELECT namespace, key FROM cx_sso_records \
+                 WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)",
             )
             .bind(now)
-            .bind(SWEEP_BATCH - 1)
+            .bind(SWEEP_BATCH)
             .execute(&mut *w)
             .await
             .map_err(|e| store_error(op, e))?
