@@ -519,6 +519,7 @@ fn short_lived(namespace: &[u8]) -> bool {
 /// `now` where the statement needs it.
 mod statements {
     /// Whether a row is live at `$3`.
+    #[cfg(feature = "sqlite")]
     pub(super) const LIVE: &str = "(expires_at IS NULL OR expires_at > $3)";
     pub(super) const GET: &str = "SELECT value, version, expires_at, index_key \
         FROM cx_sso_records WHERE namespace = $1 AND key = $2 \
@@ -616,6 +617,7 @@ const SWEEP_BATCH: i64 = 5000;
 /// How often a statement that lost a serialization race (PostgreSQL `40001` under a stricter
 /// isolation level, or a deadlock `40P01`) is tried again before the operation fails with
 /// [`StoreError::Contention`]. Every statement is atomic, so a failed one changed nothing.
+#[cfg(feature = "postgres")]
 const RETRIES: usize = 3;
 
 /// Whether `e` is a lost race inside the database that changed nothing: PostgreSQL
@@ -659,6 +661,7 @@ fn store_error(op: &'static str, e: sqlx::Error) -> StoreError {
 
 /// Runs `attempt`, again while it fails with contention (at most [`RETRIES`] times more): every
 /// statement is atomic, so one that failed changed nothing.
+#[cfg(feature = "postgres")]
 async fn retrying<T, F, Fut>(op: &'static str, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
