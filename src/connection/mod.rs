@@ -81,7 +81,7 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 /// sleeper that returns at once, must not make a caller spin): `LEASE_WAIT / LEASE_POLL`.
 const LEASE_MAX_POLLS: u32 = 400;
 /// How many times a refreshed token set is written before the store error is given up on.
-const REFRESH_WRITE_ATTEMPTS: u32 = 3;
+const REFRESH_WRITE_ATTEMPTS: usize = 3;
 /// The retry hint after a provider failure.
 const PROVIDER_RETRY: Duration = Duration::seconds(30);
 /// The retry hint after a store conflict or a lease wait that timed out.
@@ -695,14 +695,16 @@ impl Broker {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
         let store = &self.inner.store;
-        let mut attempt = 1;
+        // Short: the caller waits, and a store that failed three times is down, not contended.
+        let mut retry = CasRetry::with_limit(&records::CONNECTION, REFRESH_WRITE_ATTEMPTS);
         loop {
+            retry.attempt()?;
             let record = NewRecord::new(value.clone()).index(tenant.as_str());
             let error = match store
                 .compare_and_swap(NS_CONNECTION, k, version, record, now)
                 .await
             {
-                Ok(CasOutcome::Conflict { current }) if attempt > 1 => {
+                Ok(CasOutcome::Conflict { current }) if retry.is_retry() => {
                     return Ok(match store.get(NS_CONNECTION, k, now).await? {
                         Some(r) if r.value == value => CasOutcome::Swapped { version: r.version },
                         _ => CasOutcome::Conflict { current },
@@ -711,14 +713,13 @@ impl Broker {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => e,
             };
-            if attempt >= REFRESH_WRITE_ATTEMPTS {
+            if !retry.can_retry() {
                 return Err(error);
             }
             tracing::warn!(
                 tenant = %tenant, error = %error,
                 "storing a refreshed connection failed; trying again"
             );
-            attempt += 1;
             if let Some(sleeper) = &self.inner.options.sleeper {
                 sleeper.sleep(LEASE_POLL).await;
             }
