@@ -419,13 +419,21 @@ impl Broker {
         }
         let lock = self.inner.refresh_locks.get(&k);
         let result = {
-            let mut slot = lock.lock().await;
+            let (mut slot, read) = match lock.try_lock() {
+                // Nobody in this process is refreshing it: the record just read is as recent
+                // as a second read would be, so the first round goes straight to the lease.
+                Ok(slot) => (slot, Some(record)),
+                // Queued behind another caller's refresh: read again, to find its token.
+                Err(_) => (lock.lock().await, None),
+            };
             match slot.transient_failure {
                 Some((at, retry_after)) if self.now() - at < SHARED_FAILURE => {
                     Err(ConnectionError::Transient { retry_after }.into())
                 }
                 _ => {
-                    let r = self.refresh_single_flight(tenant, connection, &k).await;
+                    let r = self
+                        .refresh_single_flight(tenant, connection, &k, read)
+                        .await;
                     if let Err(Error::Connection(ConnectionError::Transient { retry_after })) = &r {
                         slot.transient_failure = Some((self.now(), *retry_after));
                     }
@@ -437,24 +445,30 @@ impl Broker {
         result
     }
 
-    /// Holding this process's lock: re-read, then take the cross-node lease or wait for its
-    /// holder.
+    /// Holding this process's lock: re-read (unless `read`, a usable record that needs a
+    /// refresh, was read with nobody refreshing before us), then take the cross-node lease or
+    /// wait for its holder.
     async fn refresh_single_flight(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         k: &str,
+        mut read: Option<ConnectionRecord>,
     ) -> Result<(AccessToken, String), Error> {
         let started = self.now();
         let mut polls = 0_u32;
         loop {
-            let (record, _) = self.load_connection(k).await?;
-            Self::usable(&record)?;
-            let now = self.now();
-            if self.is_fresh(&record, now) {
-                let token = self.open_access(tenant, connection, &record)?;
-                return Ok((token, record.mailbox));
+            // Every round after the first re-reads: waiting for another node's lease is
+            // waiting for the record to change.
+            if read.take().is_none() {
+                let (record, _) = self.load_connection(k).await?;
+                Self::usable(&record)?;
+                if self.is_fresh(&record, self.now()) {
+                    let token = self.open_access(tenant, connection, &record)?;
+                    return Ok((token, record.mailbox));
+                }
             }
+            let now = self.now();
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
@@ -490,9 +504,10 @@ impl Broker {
         k: &str,
         holder: String,
     ) -> Result<(AccessToken, String), Error> {
-        // Another node may have refreshed between our read and our lease: read again under the
-        // lease, so we never post a refresh token it already rotated (reuse detection would
-        // revoke the whole grant).
+        // Another node (or, in a rare race, another caller here) may have refreshed between our
+        // read and our lease: read again under the lease, so we never post a refresh token it
+        // already rotated (reuse detection would revoke the whole grant). This read is the one
+        // correctness needs; the compare-and-swap below is on the version it returns.
         let (record, version) = match self.load_connection(k).await {
             Ok((record, _)) if self.is_fresh(&record, self.now()) => {
                 let result = Self::usable(&record).and_then(|()| {
