@@ -151,9 +151,12 @@ enum StoredStatus {
     Revoked,
 }
 
+/// Decoded connection records, keyed by store key (see [`crate::store::DecodedCache`]).
+pub(crate) type ConnectionCache = crate::store::DecodedCache<ConnectionRecord>;
+
 /// The stored record of a connection (format version 1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ConnectionRecord {
+pub(crate) struct ConnectionRecord {
     provider: ProviderId,
     mailbox: String,
     access_token: Option<Sealed>,
@@ -308,11 +311,27 @@ impl Broker {
         Ok(expires_at)
     }
 
+    /// The record, decoded anew: for the paths that write it back.
     async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
         let stored = records::get::<ConnectionRecord>(&*self.inner.store, k, self.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
         Ok((stored.record, stored.version))
+    }
+
+    /// The record for reading: one store read, and the decoding reused while the stored bytes
+    /// are unchanged (every cached `access_token` reads it; decoding it was the larger part of
+    /// that call after the read itself).
+    async fn read_connection(&self, k: &str) -> Result<Arc<ConnectionRecord>, Error> {
+        let stored = self
+            .inner
+            .store
+            .get(NS_CONNECTION, k, self.now())
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        Ok(self.inner.connections.get_or_decode(k, &stored.value, || {
+            ConnectionRecord::from_bytes(&stored.value)
+        })?)
     }
 
     /// Whether the stored access token is usable now, refresh margin included.
@@ -411,11 +430,11 @@ impl Broker {
         connection: &ConnectionId,
     ) -> Result<(AccessToken, String), Error> {
         let k = key(&[tenant.as_str(), connection.as_str()]);
-        let (record, _) = self.load_connection(&k).await?;
+        let record = self.read_connection(&k).await?;
         Self::usable(&record)?;
         if self.is_fresh(&record, self.now()) {
             let token = self.open_access(tenant, connection, &record)?;
-            return Ok((token, record.mailbox));
+            return Ok((token, record.mailbox.clone()));
         }
         let lock = self.inner.refresh_locks.get(&k);
         let result = {
@@ -453,7 +472,7 @@ impl Broker {
         tenant: &TenantId,
         connection: &ConnectionId,
         k: &str,
-        mut read: Option<ConnectionRecord>,
+        mut read: Option<Arc<ConnectionRecord>>,
     ) -> Result<(AccessToken, String), Error> {
         let started = self.now();
         let mut polls = 0_u32;
@@ -461,11 +480,11 @@ impl Broker {
             // Every round after the first re-reads: waiting for another node's lease is
             // waiting for the record to change.
             if read.take().is_none() {
-                let (record, _) = self.load_connection(k).await?;
+                let record = self.read_connection(k).await?;
                 Self::usable(&record)?;
                 if self.is_fresh(&record, self.now()) {
                     let token = self.open_access(tenant, connection, &record)?;
-                    return Ok((token, record.mailbox));
+                    return Ok((token, record.mailbox.clone()));
                 }
             }
             let now = self.now();
