@@ -13,13 +13,11 @@ use crate::policy::{EmailMatch, LinkingPolicy, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::SessionGrant;
-use crate::store::records::{self, StoredRecord, json_record};
+use crate::store::records::{self, CasRetry, StoredRecord, json_record};
 use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 
 pub(crate) const NS_BINDING: &str = records::BINDING.name;
 pub(crate) const NS_TICKET: &str = records::LINK_TICKET.name;
-/// How often [`Broker::unbind`] starts over when the binding changes under it.
-const UNBIND_ATTEMPTS: usize = 3;
 
 /// A provider account bound to a user of a tenant. Unique per (tenant, issuer, subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -545,19 +543,21 @@ impl Broker {
     ///
     /// [`BindingError::NotFound`] when `user` has no such binding in `tenant` (another
     /// user's or another tenant's binding included), [`BindingError::LastSignInMethod`],
-    /// [`Error::Store`] (also when the binding kept changing under three attempts).
+    /// [`Error::Store`] ([`StoreError::Contention`] when the binding kept changing through
+    /// every attempt).
     pub async fn unbind(
         &self,
         tenant: &TenantId,
         user: &UserId,
         binding: &BindingId,
     ) -> Result<(), Error> {
-        for _ in 0..UNBIND_ATTEMPTS {
+        let mut retry = CasRetry::new(&records::BINDING);
+        loop {
+            retry.attempt()?;
             if self.try_unbind(tenant, user, binding).await? {
                 return Ok(());
             }
         }
-        Err(StoreError::unavailable("the binding kept changing while it was being removed").into())
     }
 
     /// One attempt of [`unbind`](Self::unbind): `Ok(false)` when the binding changed between

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     /// Decoded tenant policies, checked against the stored bytes on every use.
     pub(crate) policies: crate::store::DecodedCache<crate::policy::PolicyRecord>,
     pub(crate) refresh_locks: crate::connection::RefreshLocks,
+    /// Decoded mailbox connection records, checked against the stored bytes on every use.
+    pub(crate) connections: crate::connection::ConnectionCache,
 }
 
 impl Inner {
@@ -398,6 +400,7 @@ impl BrokerBuilder {
                 provider_configs: crate::store::DecodedCache::default(),
                 policies: crate::store::DecodedCache::default(),
                 refresh_locks: crate::connection::RefreshLocks::default(),
+                connections: crate::store::DecodedCache::default(),
             }),
         })
     }

@@ -81,7 +81,7 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 /// sleeper that returns at once, must not make a caller spin): `LEASE_WAIT / LEASE_POLL`.
 const LEASE_MAX_POLLS: u32 = 400;
 /// How many times a refreshed token set is written before the store error is given up on.
-const REFRESH_WRITE_ATTEMPTS: u32 = 3;
+const REFRESH_WRITE_ATTEMPTS: usize = 3;
 /// The retry hint after a provider failure.
 const PROVIDER_RETRY: Duration = Duration::seconds(30);
 /// The retry hint after a store conflict or a lease wait that timed out.
@@ -151,9 +151,12 @@ enum StoredStatus {
     Revoked,
 }
 
+/// Decoded connection records, keyed by store key (see [`crate::store::DecodedCache`]).
+pub(crate) type ConnectionCache = crate::store::DecodedCache<ConnectionRecord>;
+
 /// The stored record of a connection (format version 1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ConnectionRecord {
+pub(crate) struct ConnectionRecord {
     provider: ProviderId,
     mailbox: String,
     access_token: Option<Sealed>,
@@ -308,11 +311,27 @@ impl Broker {
         Ok(expires_at)
     }
 
+    /// The record, decoded anew: for the paths that write it back.
     async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
         let stored = records::get::<ConnectionRecord>(&*self.inner.store, k, self.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
         Ok((stored.record, stored.version))
+    }
+
+    /// The record for reading: one store read, and the decoding reused while the stored bytes
+    /// are unchanged (every cached `access_token` reads it; decoding it was the larger part of
+    /// that call after the read itself).
+    async fn read_connection(&self, k: &str) -> Result<Arc<ConnectionRecord>, Error> {
+        let stored = self
+            .inner
+            .store
+            .get(NS_CONNECTION, k, self.now())
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        Ok(self.inner.connections.get_or_decode(k, &stored.value, || {
+            ConnectionRecord::from_bytes(&stored.value)
+        })?)
     }
 
     /// Whether the stored access token is usable now, refresh margin included.
@@ -411,21 +430,29 @@ impl Broker {
         connection: &ConnectionId,
     ) -> Result<(AccessToken, String), Error> {
         let k = key(&[tenant.as_str(), connection.as_str()]);
-        let (record, _) = self.load_connection(&k).await?;
+        let record = self.read_connection(&k).await?;
         Self::usable(&record)?;
         if self.is_fresh(&record, self.now()) {
             let token = self.open_access(tenant, connection, &record)?;
-            return Ok((token, record.mailbox));
+            return Ok((token, record.mailbox.clone()));
         }
         let lock = self.inner.refresh_locks.get(&k);
         let result = {
-            let mut slot = lock.lock().await;
+            let (mut slot, read) = match lock.try_lock() {
+                // Nobody in this process is refreshing it: the record just read is as recent
+                // as a second read would be, so the first round goes straight to the lease.
+                Ok(slot) => (slot, Some(record)),
+                // Queued behind another caller's refresh: read again, to find its token.
+                Err(_) => (lock.lock().await, None),
+            };
             match slot.transient_failure {
                 Some((at, retry_after)) if self.now() - at < SHARED_FAILURE => {
                     Err(ConnectionError::Transient { retry_after }.into())
                 }
                 _ => {
-                    let r = self.refresh_single_flight(tenant, connection, &k).await;
+                    let r = self
+                        .refresh_single_flight(tenant, connection, &k, read)
+                        .await;
                     if let Err(Error::Connection(ConnectionError::Transient { retry_after })) = &r {
                         slot.transient_failure = Some((self.now(), *retry_after));
                     }
@@ -437,24 +464,30 @@ impl Broker {
         result
     }
 
-    /// Holding this process's lock: re-read, then take the cross-node lease or wait for its
-    /// holder.
+    /// Holding this process's lock: re-read (unless `read`, a usable record that needs a
+    /// refresh, was read with nobody refreshing before us), then take the cross-node lease or
+    /// wait for its holder.
     async fn refresh_single_flight(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         k: &str,
+        mut read: Option<Arc<ConnectionRecord>>,
     ) -> Result<(AccessToken, String), Error> {
         let started = self.now();
         let mut polls = 0_u32;
         loop {
-            let (record, _) = self.load_connection(k).await?;
-            Self::usable(&record)?;
-            let now = self.now();
-            if self.is_fresh(&record, now) {
-                let token = self.open_access(tenant, connection, &record)?;
-                return Ok((token, record.mailbox));
+            // Every round after the first re-reads: waiting for another node's lease is
+            // waiting for the record to change.
+            if read.take().is_none() {
+                let record = self.read_connection(k).await?;
+                Self::usable(&record)?;
+                if self.is_fresh(&record, self.now()) {
+                    let token = self.open_access(tenant, connection, &record)?;
+                    return Ok((token, record.mailbox.clone()));
+                }
             }
+            let now = self.now();
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
             match self.inner.store.insert(NS_LEASE, k, lease, now).await? {
@@ -490,9 +523,10 @@ impl Broker {
         k: &str,
         holder: String,
     ) -> Result<(AccessToken, String), Error> {
-        // Another node may have refreshed between our read and our lease: read again under the
-        // lease, so we never post a refresh token it already rotated (reuse detection would
-        // revoke the whole grant).
+        // Another node (or, in a rare race, another caller here) may have refreshed between our
+        // read and our lease: read again under the lease, so we never post a refresh token it
+        // already rotated (reuse detection would revoke the whole grant). This read is the one
+        // correctness needs; the compare-and-swap below is on the version it returns.
         let (record, version) = match self.load_connection(k).await {
             Ok((record, _)) if self.is_fresh(&record, self.now()) => {
                 let result = Self::usable(&record).and_then(|()| {
@@ -695,14 +729,16 @@ impl Broker {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
         let store = &self.inner.store;
-        let mut attempt = 1;
+        // Short: the caller waits, and a store that failed three times is down, not contended.
+        let mut retry = CasRetry::with_limit(&records::CONNECTION, REFRESH_WRITE_ATTEMPTS);
         loop {
+            retry.attempt()?;
             let record = NewRecord::new(value.clone()).index(tenant.as_str());
             let error = match store
                 .compare_and_swap(NS_CONNECTION, k, version, record, now)
                 .await
             {
-                Ok(CasOutcome::Conflict { current }) if attempt > 1 => {
+                Ok(CasOutcome::Conflict { current }) if retry.is_retry() => {
                     return Ok(match store.get(NS_CONNECTION, k, now).await? {
                         Some(r) if r.value == value => CasOutcome::Swapped { version: r.version },
                         _ => CasOutcome::Conflict { current },
@@ -711,14 +747,13 @@ impl Broker {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => e,
             };
-            if attempt >= REFRESH_WRITE_ATTEMPTS {
+            if !retry.can_retry() {
                 return Err(error);
             }
             tracing::warn!(
                 tenant = %tenant, error = %error,
                 "storing a refreshed connection failed; trying again"
             );
-            attempt += 1;
             if let Some(sleeper) = &self.inner.options.sleeper {
                 sleeper.sleep(LEASE_POLL).await;
             }

@@ -296,7 +296,7 @@ impl Broker {
         if intent == LoginIntent::SignIn && !Self::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = self.provider_metadata(config).await?;
+        let meta = self.loaded_provider_metadata(&loaded).await?;
 
         let mut state = random_token(32);
         state.push('.');

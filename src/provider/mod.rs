@@ -1111,13 +1111,17 @@ pub struct ProviderProblem {
 }
 
 /// A stored application as the broker keeps it decoded between uses: the configuration (its
-/// secret opened), its status, and the tag its logins' state carries (see
-/// [`route_tag`](crate::route::route_tag)).
+/// secret opened), its status, the tag its logins' state carries (see
+/// [`route_tag`](crate::route::route_tag)) and where its metadata comes from.
 #[derive(Debug)]
 pub(crate) struct LoadedProvider {
     pub(crate) config: std::sync::Arc<ProviderConfig>,
     pub(crate) status: ProviderStatus,
     pub(crate) route_tag: String,
+    /// [`ProviderConfig::metadata_source`], built once per decoded record (its discovery URL
+    /// and expected issuer were two allocations on every `begin_login`); `None` when it could
+    /// not be built, so that a use asks the config again and reports why.
+    pub(crate) metadata_source: Option<MetadataSource>,
 }
 
 fn no_secret() -> ClientSecret {
