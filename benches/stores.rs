@@ -7,11 +7,14 @@
 //! scripts/test-services.sh cargo bench --all-features --bench stores   # and the servers
 //! ```
 //!
-//! Backends: `MemoryStore`; `SqlStore` on SQLite with the settings its docs recommend (WAL,
-//! `synchronous=FULL`, a file on the real disk); `SqlStore` on PostgreSQL
-//! (`CX_SSO_TEST_POSTGRES_URL`); Redis for the short-lived namespaces with PostgreSQL for the
-//! rest (`SplitStore`, plus `CX_SSO_TEST_REDIS_URL`). A backend whose URL is not set is skipped
-//! with a printed line.
+//! Backends: `MemoryStore`; `SqlStore` on SQLite with the settings its docs recommend (the
+//! defaults: WAL, `synchronous=FULL` for durable records and `NORMAL` for short-lived ones, a
+//! file on the real disk); `SqlStore` on PostgreSQL (`CX_SSO_TEST_POSTGRES_URL`, the defaults:
+//! `synchronous_commit = off` for short-lived records only); Redis for the short-lived
+//! namespaces with PostgreSQL for the rest (`SplitStore`, plus `CX_SSO_TEST_REDIS_URL`). A
+//! backend whose URL is not set is skipped with a printed line. `sqlite-durable` and
+//! `postgres-durable` are the same with `ShortLivedCommits::Durable` (every commit waits for the
+//! disk), with a quarter of the logins: they show what the disk alone allows.
 //!
 //! Each backend's figure comes with two floors measured in the same run at the same
 //! concurrency: the store operations a login makes (the sequence `tests/round_trips.rs`
@@ -31,7 +34,10 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{
     KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaPublicKeyComponents,
 };
-use cx_sso::store::{NewRecord, SHORT_LIVED_NAMESPACES, SplitStore, SqlStore, Store};
+use cx_sso::store::{
+    NewRecord, SHORT_LIVED_NAMESPACES, ShortLivedCommits, SplitStore, SqlStore, SqlStoreOptions,
+    Store,
+};
 use cx_sso::testing::{FakeIdp, FakeUser};
 use cx_sso::{
     Broker, CallbackRoute, ClientSecret, Clock, LoginIntent, LoginOptions, LoginOutcome,
@@ -328,8 +334,9 @@ fn skip(name: &str, var: &str) {
     println!("RESULT skipped {name} {var}");
 }
 
-async fn postgres(url: &str) -> Arc<SqlStore> {
-    let store = SqlStore::postgres(url)
+async fn postgres(url: &str, commits: ShortLivedCommits) -> Arc<SqlStore> {
+    let options = SqlStoreOptions::new().short_lived_commits(commits);
+    let store = SqlStore::postgres_with(url, options)
         .await
         .expect("connect to PostgreSQL");
     store.migrate().await.expect("migrate");
@@ -356,14 +363,23 @@ fn main() {
         if wanted("memory") {
             bench_backend("memory", Arc::new(MemoryStore::new()), n).await;
         }
-        if wanted("sqlite") {
+        for (name, commits, n) in [
+            ("sqlite", ShortLivedCommits::Fast, n),
+            ("sqlite-durable", ShortLivedCommits::Durable, n / 4),
+        ] {
+            if !wanted(name) {
+                continue;
+            }
             // On the real disk next to the build, not a tmpfs: fsync must cost what it costs.
             let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-sqlite");
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("dir");
-            let store = SqlStore::sqlite(dir.join("cx.db")).await.expect("sqlite");
+            let options = SqlStoreOptions::new().short_lived_commits(commits);
+            let store = SqlStore::sqlite_with(dir.join("cx.db"), options)
+                .await
+                .expect("sqlite");
             store.migrate().await.expect("migrate");
-            bench_backend("sqlite", Arc::new(store), n).await;
+            bench_backend(name, Arc::new(store), n).await;
         }
         let pg = std::env::var("CX_SSO_TEST_POSTGRES_URL")
             .ok()
@@ -371,10 +387,16 @@ fn main() {
         let redis = std::env::var("CX_SSO_TEST_REDIS_URL")
             .ok()
             .filter(|u| !u.is_empty());
-        if wanted("postgres") {
+        for (name, commits, n) in [
+            ("postgres", ShortLivedCommits::Fast, n),
+            ("postgres-durable", ShortLivedCommits::Durable, n / 4),
+        ] {
+            if !wanted(name) {
+                continue;
+            }
             match &pg {
-                Some(url) => bench_backend("postgres", postgres(url).await, n).await,
-                None => skip("postgres", "CX_SSO_TEST_POSTGRES_URL"),
+                Some(url) => bench_backend(name, postgres(url, commits).await, n).await,
+                None => skip(name, "CX_SSO_TEST_POSTGRES_URL"),
             }
         }
         if wanted("redis+postgres") {
@@ -384,7 +406,7 @@ fn main() {
                         .await
                         .expect("connect to Redis");
                     let split = SplitStore::new(
-                        postgres(pg).await,
+                        postgres(pg, ShortLivedCommits::Fast).await,
                         Arc::new(redis),
                         SHORT_LIVED_NAMESPACES.iter().copied(),
                     );

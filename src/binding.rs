@@ -15,7 +15,7 @@ use crate::policy::{EmailMatch, LinkingPolicy, Policies, SessionMethod};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::LinkTicket;
 use crate::session::{SessionGrant, Sessions};
-use crate::store::records::{self, StoredRecord, json_record};
+use crate::store::records::{self, CasRetry, StoredRecord, json_record};
 use crate::store::{DeleteOutcome, Inserted, StoreError, key};
 
 /// The binding capability: provider accounts bound to the host's users, link tickets, and
@@ -55,9 +55,6 @@ impl Bindings {
 
 pub(crate) const NS_BINDING: &str = records::BINDING.name;
 pub(crate) const NS_TICKET: &str = records::LINK_TICKET.name;
-/// How often [`Broker::unbind`](crate::Broker::unbind) starts over when the binding changes under
-/// it.
-const UNBIND_ATTEMPTS: usize = 3;
 
 /// A provider account bound to a user of a tenant. Unique per (tenant, issuer, subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -559,12 +556,13 @@ impl Bindings {
         user: &UserId,
         binding: &BindingId,
     ) -> Result<(), Error> {
-        for _ in 0..UNBIND_ATTEMPTS {
+        let mut retry = CasRetry::new(&records::BINDING);
+        loop {
+            retry.attempt()?;
             if self.try_unbind(tenant, user, binding).await? {
                 return Ok(());
             }
         }
-        Err(StoreError::unavailable("the binding kept changing while it was being removed").into())
     }
 
     /// One attempt of [`unbind`](Self::unbind): `Ok(false)` when the binding changed between

@@ -512,14 +512,13 @@ async fn a_valid_access_token_makes_one_round_trip() {
 }
 
 #[tokio::test]
-async fn a_refreshing_access_token_makes_eight_round_trips() {
+async fn a_refreshing_access_token_makes_seven_round_trips() {
     let w = connected().await;
     w.clock.advance(Duration::minutes(59));
     w.broker.access_token(&w.tenant, &asset()).await.unwrap();
     w.assert_round_trips(
         "`access_token`, refreshing (one node, no contention)",
         &[
-            "get connection",
             "get connection",
             "insert connection_lease",
             "get connection",

@@ -151,3 +151,32 @@ async fn debug_does_not_show_the_url() {
         "{shown}"
     );
 }
+
+/// Short-lived records are written on their own connections (`synchronous_commit = off` by
+/// default): a read on the other connections sees each write at once, and of 16 concurrent
+/// takes of one pending login exactly one gets it, as with durable commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_writes_on_fast_commits_stay_visible_and_single_use() {
+    let Some(store) = connect().await else { return };
+    let t = now();
+    for round in 0..5 {
+        let key = unique(&format!("state{round}"));
+        let rec = NewRecord::new(vec![round]).expires_at(t + time::Duration::minutes(5));
+        assert_eq!(
+            store.insert("pending_login", &key, rec, t).await.unwrap(),
+            Inserted::Yes
+        );
+        assert!(store.get("pending_login", &key, t).await.unwrap().is_some());
+        let takes: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move { store.take("pending_login", &key, t).await })
+            })
+            .collect();
+        let mut winners = 0;
+        for take in takes {
+            winners += usize::from(take.await.unwrap().unwrap().is_some());
+        }
+        assert_eq!(winners, 1, "exactly one take gets the pending login");
+    }
+}

@@ -3,6 +3,8 @@
 use crate::binding::{AccountBinding, LinkRedeemed};
 use crate::error::Error;
 #[cfg(doc)]
+use crate::error::StoreError;
+#[cfg(doc)]
 use crate::error::{BindingError, PolicyError};
 use crate::ids::{BindingId, TenantId, UserId};
 #[cfg(doc)]
@@ -71,7 +73,8 @@ impl Broker {
     ///
     /// [`BindingError::NotFound`] when `user` has no such binding in `tenant` (another
     /// user's or another tenant's binding included), [`BindingError::LastSignInMethod`],
-    /// [`Error::Store`] (also when the binding kept changing under three attempts).
+    /// [`Error::Store`] ([`StoreError::Contention`] when the binding kept changing through
+    /// every attempt).
     pub async fn unbind(
         &self,
         tenant: &TenantId,

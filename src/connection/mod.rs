@@ -64,6 +64,7 @@ use std::sync::Arc;
 use time::Duration;
 
 pub use admin::{ConnectionInfo, ConnectionStatus, ProviderRevocation};
+use record::ConnectionCache;
 pub(crate) use record::NewConnection;
 use refresh::RefreshLocks;
 pub use xoauth2::{Xoauth2, Xoauth2Failure};
@@ -78,6 +79,8 @@ pub(crate) struct Connections {
     cx: Arc<Context>,
     providers: Arc<Providers>,
     locks: Arc<RefreshLocks>,
+    /// Decoded mailbox connection records, checked against the stored bytes on every use.
+    records: Arc<ConnectionCache>,
     /// How long before its expiry an access token is refreshed.
     refresh_margin: Duration,
 }
@@ -87,6 +90,7 @@ impl std::fmt::Debug for Connections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connections")
             .field("locks", &self.locks)
+            .field("records", &self.records)
             .field("refresh_margin", &self.refresh_margin)
             .finish_non_exhaustive()
     }
@@ -102,6 +106,7 @@ impl Connections {
             cx,
             providers,
             locks: Arc::default(),
+            records: Arc::default(),
             refresh_margin,
         }
     }

@@ -1,6 +1,8 @@
 //! The stored record of a connection: its format, sealing its tokens, and the write of a
 //! completed connect login.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -25,6 +27,9 @@ pub(super) enum StoredStatus {
     NeedsReconsent { reason: String },
     Revoked,
 }
+
+/// Decoded connection records, keyed by store key (see [`crate::store::DecodedCache`]).
+pub(super) type ConnectionCache = crate::store::DecodedCache<ConnectionRecord>;
 
 /// The stored record of a connection (format version 1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,11 +149,27 @@ impl Connections {
         Ok(expires_at)
     }
 
+    /// The record, decoded anew: for the paths that write it back.
     pub(super) async fn load_connection(&self, k: &str) -> Result<(ConnectionRecord, u64), Error> {
         let stored = records::get::<ConnectionRecord>(&*self.cx.store, k, self.cx.now())
             .await?
             .ok_or(ConnectionError::NotFound)?;
         Ok((stored.record, stored.version))
+    }
+
+    /// The record for reading: one store read, and the decoding reused while the stored bytes
+    /// are unchanged (every cached `access_token` reads it; decoding it was the larger part of
+    /// that call after the read itself).
+    pub(super) async fn read_connection(&self, k: &str) -> Result<Arc<ConnectionRecord>, Error> {
+        let stored = self
+            .cx
+            .store
+            .get(NS_CONNECTION, k, self.cx.now())
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        Ok(self.records.get_or_decode(k, &stored.value, || {
+            ConnectionRecord::from_bytes(&stored.value)
+        })?)
     }
 
     pub(super) fn usable(record: &ConnectionRecord) -> Result<(), Error> {

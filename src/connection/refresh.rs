@@ -12,7 +12,7 @@ use crate::error::{ConnectionError, Error, IdTokenError, TokenEndpointError};
 use crate::ids::{ConnectionId, TenantId};
 use crate::oauth::TokenClient;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::records::{self, LeaseHolder, StoredRecord};
+use crate::store::records::{self, CasRetry, LeaseHolder, StoredRecord};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
 
 use super::record::{ConnectionRecord, NS_CONNECTION, StoredStatus, expires_in, split_scopes};
@@ -30,7 +30,7 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 /// sleeper that returns at once, must not make a caller spin): `LEASE_WAIT / LEASE_POLL`.
 const LEASE_MAX_POLLS: u32 = 400;
 /// How many times a refreshed token set is written before the store error is given up on.
-const REFRESH_WRITE_ATTEMPTS: u32 = 3;
+const REFRESH_WRITE_ATTEMPTS: usize = 3;
 /// The retry hint after a provider failure.
 const PROVIDER_RETRY: Duration = Duration::seconds(30);
 /// The retry hint after a store conflict or a lease wait that timed out.
@@ -111,21 +111,29 @@ impl Connections {
         connection: &ConnectionId,
     ) -> Result<(AccessToken, String), Error> {
         let k = key(&[tenant.as_str(), connection.as_str()]);
-        let (record, _) = self.load_connection(&k).await?;
+        let record = self.read_connection(&k).await?;
         Self::usable(&record)?;
         if self.is_fresh(&record, self.cx.now()) {
             let token = self.open_access(tenant, connection, &record)?;
-            return Ok((token, record.mailbox));
+            return Ok((token, record.mailbox.clone()));
         }
         let lock = self.locks.get(&k);
         let result = {
-            let mut slot = lock.lock().await;
+            let (mut slot, read) = match lock.try_lock() {
+                // Nobody in this process is refreshing it: the record just read is as recent
+                // as a second read would be, so the first round goes straight to the lease.
+                Ok(slot) => (slot, Some(record)),
+                // Queued behind another caller's refresh: read again, to find its token.
+                Err(_) => (lock.lock().await, None),
+            };
             match slot.transient_failure {
                 Some((at, retry_after)) if self.cx.now() - at < SHARED_FAILURE => {
                     Err(ConnectionError::Transient { retry_after }.into())
                 }
                 _ => {
-                    let r = self.refresh_single_flight(tenant, connection, &k).await;
+                    let r = self
+                        .refresh_single_flight(tenant, connection, &k, read)
+                        .await;
                     if let Err(Error::Connection(ConnectionError::Transient { retry_after })) = &r {
                         slot.transient_failure = Some((self.cx.now(), *retry_after));
                     }
@@ -137,24 +145,30 @@ impl Connections {
         result
     }
 
-    /// Holding this process's lock: re-read, then take the cross-node lease or wait for its
-    /// holder.
+    /// Holding this process's lock: re-read (unless `read`, a usable record that needs a
+    /// refresh, was read with nobody refreshing before us), then take the cross-node lease or
+    /// wait for its holder.
     async fn refresh_single_flight(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         k: &str,
+        mut read: Option<Arc<ConnectionRecord>>,
     ) -> Result<(AccessToken, String), Error> {
         let started = self.cx.now();
         let mut polls = 0_u32;
         loop {
-            let (record, _) = self.load_connection(k).await?;
-            Self::usable(&record)?;
-            let now = self.cx.now();
-            if self.is_fresh(&record, now) {
-                let token = self.open_access(tenant, connection, &record)?;
-                return Ok((token, record.mailbox));
+            // Every round after the first re-reads: waiting for another node's lease is
+            // waiting for the record to change.
+            if read.take().is_none() {
+                let record = self.read_connection(k).await?;
+                Self::usable(&record)?;
+                if self.is_fresh(&record, self.cx.now()) {
+                    let token = self.open_access(tenant, connection, &record)?;
+                    return Ok((token, record.mailbox.clone()));
+                }
             }
+            let now = self.cx.now();
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
             match self.cx.store.insert(NS_LEASE, k, lease, now).await? {
@@ -190,9 +204,10 @@ impl Connections {
         k: &str,
         holder: String,
     ) -> Result<(AccessToken, String), Error> {
-        // Another node may have refreshed between our read and our lease: read again under the
-        // lease, so we never post a refresh token it already rotated (reuse detection would
-        // revoke the whole grant).
+        // Another node (or, in a rare race, another caller here) may have refreshed between our
+        // read and our lease: read again under the lease, so we never post a refresh token it
+        // already rotated (reuse detection would revoke the whole grant). This read is the one
+        // correctness needs; the compare-and-swap below is on the version it returns.
         let (record, version) = match self.load_connection(k).await {
             Ok((record, _)) if self.is_fresh(&record, self.cx.now()) => {
                 let result = Self::usable(&record).and_then(|()| {
@@ -398,14 +413,16 @@ impl Connections {
         now: OffsetDateTime,
     ) -> Result<CasOutcome, StoreError> {
         let store = &self.cx.store;
-        let mut attempt = 1;
+        // Short: the caller waits, and a store that failed three times is down, not contended.
+        let mut retry = CasRetry::with_limit(&records::CONNECTION, REFRESH_WRITE_ATTEMPTS);
         loop {
+            retry.attempt()?;
             let record = NewRecord::new(value.clone()).index(tenant.as_str());
             let error = match store
                 .compare_and_swap(NS_CONNECTION, k, version, record, now)
                 .await
             {
-                Ok(CasOutcome::Conflict { current }) if attempt > 1 => {
+                Ok(CasOutcome::Conflict { current }) if retry.is_retry() => {
                     return Ok(match store.get(NS_CONNECTION, k, now).await? {
                         Some(r) if r.value == value => CasOutcome::Swapped { version: r.version },
                         _ => CasOutcome::Conflict { current },
@@ -414,14 +431,13 @@ impl Connections {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => e,
             };
-            if attempt >= REFRESH_WRITE_ATTEMPTS {
+            if !retry.can_retry() {
                 return Err(error);
             }
             tracing::warn!(
                 tenant = %tenant, error = %error,
                 "storing a refreshed connection failed; trying again"
             );
-            attempt += 1;
             if let Some(sleeper) = &self.cx.options.sleeper {
                 sleeper.sleep(LEASE_POLL).await;
             }

@@ -96,7 +96,7 @@ impl Logins {
         if intent == LoginIntent::SignIn && !Policies::sso_sign_in_allowed(&policy, provider) {
             return Err(PolicyError::SsoNotAllowed.into());
         }
-        let meta = self.providers.provider_metadata(config).await?;
+        let meta = self.providers.loaded_provider_metadata(&loaded).await?;
 
         let mut state = random_token(32);
         state.push('.');

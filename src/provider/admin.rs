@@ -137,6 +137,23 @@ impl Providers {
             .await
     }
 
+    /// [`provider_metadata`](Self::provider_metadata) of a decoded application, through the
+    /// metadata source decoded with it.
+    pub(crate) async fn loaded_provider_metadata(
+        &self,
+        loaded: &LoadedProvider,
+    ) -> Result<Arc<ProviderMetadata>, Error> {
+        match &loaded.metadata_source {
+            Some(source) => {
+                self.cx
+                    .metadata
+                    .metadata(&self.cx.oauth_env(), source)
+                    .await
+            }
+            None => self.provider_metadata(&loaded.config).await,
+        }
+    }
+
     /// The application's metadata, its discovery document fetched now.
     pub(crate) async fn refresh_provider_metadata(
         &self,
@@ -194,6 +211,7 @@ impl Providers {
         self.configs.get_or_decode(k, &record.value, || {
             StoredProvider::open(key, tenant, &record.value).map(|s| LoadedProvider {
                 status: s.status(),
+                metadata_source: s.config.metadata_source().ok(),
                 config: Arc::new(s.config),
                 route_tag: crate::route::route_tag(tenant, provider),
             })

@@ -5,19 +5,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::ids::{ProviderId, TenantId};
+use crate::oauth::MetadataSource;
 use crate::secret::ClientSecret;
 
 use super::config::ProviderConfig;
 use super::status::{ConnectionCheck, ProviderStatus};
 
 /// A stored application as the broker keeps it decoded between uses: the configuration (its
-/// secret opened), its status, and the tag its logins' state carries (see
-/// [`route_tag`](crate::route::route_tag)).
+/// secret opened), its status, the tag its logins' state carries (see
+/// [`route_tag`](crate::route::route_tag)) and where its metadata comes from.
 #[derive(Debug)]
 pub(crate) struct LoadedProvider {
     pub(crate) config: std::sync::Arc<ProviderConfig>,
     pub(crate) status: ProviderStatus,
     pub(crate) route_tag: String,
+    /// [`ProviderConfig::metadata_source`], built once per decoded record (its discovery URL
+    /// and expected issuer were two allocations on every `begin_login`); `None` when it could
+    /// not be built, so that a use asks the config again and reports why.
+    pub(crate) metadata_source: Option<MetadataSource>,
 }
 
 pub(super) fn no_secret() -> ClientSecret {

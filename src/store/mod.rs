@@ -217,7 +217,7 @@ pub use records::{Encoding, Lifetime, NAMESPACES, Namespace};
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use split::{SHORT_LIVED_NAMESPACES, SplitStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sql::{SqlStore, SqlStoreOptions, SqliteSynchronous};
+pub use sql::{ShortLivedCommits, SqlStore, SqlStoreOptions, SqliteSynchronous};
 
 /// A stored record.
 #[derive(Clone, PartialEq, Eq)]

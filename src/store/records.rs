@@ -7,8 +7,9 @@
 //! or short-lived, and the format version of its records, which is what the author of a SQL or
 //! Redis backend needs to know (`SHORT_LIVED_NAMESPACES` is derived from it).
 //!
-//! Every compare-and-swap loop of the crate runs under one [`CasRetry`]: one limit
-//! ([`CAS_ATTEMPTS`]) and one error when it is reached, [`StoreError::Contention`].
+//! Every conditional-write loop of the crate (compare-and-swap or compare-and-delete) runs
+//! under one [`CasRetry`]: one limit ([`CAS_ATTEMPTS`], shorter where a caller says why) and
+//! one error when it is reached, [`StoreError::Contention`].
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -466,41 +467,62 @@ pub(crate) async fn take<R: StoredRecord>(
         .transpose()
 }
 
-/// The most attempts of one compare-and-swap update before it reports
+/// The most attempts of one compare-and-swap (or compare-and-delete) update before it reports
 /// [`StoreError::Contention`].
 pub(crate) const CAS_ATTEMPTS: usize = 8;
 
-/// Counts the attempts of a compare-and-swap loop: every read-modify-swap loop of the crate
-/// calls [`attempt`](Self::attempt) at the top of each round, and stops with
-/// [`StoreError::Contention`] after [`CAS_ATTEMPTS`] rounds lost to concurrent writers.
+/// Counts the attempts of a conditional write: every read-modify-write loop of the crate,
+/// compare-and-swap or compare-and-delete, calls [`attempt`](Self::attempt) at the top of each
+/// round, and stops with [`StoreError::Contention`] after [`CAS_ATTEMPTS`] rounds (or the limit
+/// given to [`with_limit`](Self::with_limit)) lost to concurrent writers. A loop that also tries
+/// a write again after a store error asks [`can_retry`](Self::can_retry) before another round,
+/// and gives that error back when none is left.
 #[derive(Debug)]
 pub(crate) struct CasRetry {
     what: &'static str,
     attempts: usize,
+    limit: usize,
 }
 
 impl CasRetry {
-    /// A loop updating a record of `ns`.
+    /// A loop updating a record of `ns`, for at most [`CAS_ATTEMPTS`] rounds.
     pub(crate) fn new(ns: &Namespace) -> Self {
+        Self::with_limit(ns, CAS_ATTEMPTS)
+    }
+
+    /// A loop updating a record of `ns`, for at most `limit` rounds (at least one).
+    pub(crate) fn with_limit(ns: &Namespace, limit: usize) -> Self {
         Self {
             what: ns.what,
             attempts: 0,
+            limit: limit.max(1),
         }
     }
 
     /// Starts a round, or reports the contention once every round was lost.
     pub(crate) fn attempt(&mut self) -> Result<(), StoreError> {
-        if self.attempts >= CAS_ATTEMPTS {
+        if self.attempts >= self.limit {
             return Err(StoreError::Contention {
                 message: format!(
-                    "{} kept changing concurrently ({CAS_ATTEMPTS} attempts)",
-                    self.what
+                    "{} kept changing concurrently ({} attempts)",
+                    self.what, self.limit
                 ),
                 source: None,
             });
         }
         self.attempts += 1;
         Ok(())
+    }
+
+    /// Whether another round may start after this one.
+    pub(crate) fn can_retry(&self) -> bool {
+        self.attempts < self.limit
+    }
+
+    /// Whether this round is not the first: a write that failed before may have landed with
+    /// its answer lost.
+    pub(crate) fn is_retry(&self) -> bool {
+        self.attempts > 1
     }
 }
 
@@ -614,6 +636,20 @@ mod tests {
         corrupt(&far, |r| r.time().map(drop));
         // Bytes left over.
         corrupt(&[2, 0, 0], |r| r.uint().map(drop));
+    }
+
+    #[test]
+    fn a_shorter_loop_stops_at_its_own_limit() {
+        let mut retry = CasRetry::with_limit(&CONNECTION, 3);
+        assert!(retry.attempt().is_ok());
+        assert!(!retry.is_retry());
+        assert!(retry.can_retry());
+        assert!(retry.attempt().is_ok());
+        assert!(retry.is_retry());
+        assert!(retry.attempt().is_ok());
+        assert!(!retry.can_retry());
+        let err = retry.attempt().unwrap_err();
+        assert!(err.to_string().contains("3 attempts"), "{err}");
     }
 
     #[test]

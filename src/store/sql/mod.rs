@@ -53,17 +53,51 @@ mod sqlite;
 /// [`sweep_every`](Self::sweep_every) on the runtime of its choice: nothing is spawned behind
 /// its back.
 ///
-/// # Durability
+/// # Durability, per namespace
 ///
-/// - **SQLite**: [`SqlStore::sqlite`] opens the file in WAL mode with `synchronous=FULL` (every
-///   commit survives a power loss) and a 5-second `busy_timeout`. `synchronous=NORMAL`
-///   ([`SqliteSynchronous::Normal`]) is faster and still safe against a crash of the process,
-///   but a power loss may undo the last commits: a rotated refresh token could be lost (the
-///   connection then needs consent again) and a used login state could come back. Keep the
-///   file on a local disk, never on a network file system.
-/// - **PostgreSQL**: keep `synchronous_commit = on` (the default) for the same reason, and point
-///   every node at the primary: [`list`](Store::list) must be strongly consistent, so never a
-///   read replica.
+/// Each namespace of the crate is durable or short-lived ([`NAMESPACES`](super::NAMESPACES)
+/// says which). Durable records (providers, bindings, policies, privileged users, connections
+/// and their refresh tokens, visitor key rings) are always committed to the disk before a write
+/// returns. The short-lived ones (pending logins, link tickets, visitor token ids, refresh
+/// leases) are committed the same way unless [`ShortLivedCommits::Fast`] is chosen, **the
+/// default**: then their commits return without waiting for the disk (SQLite
+/// `synchronous=NORMAL` for that commit, PostgreSQL `synchronous_commit = off` on the
+/// connections that write them). A namespace the crate does not know (a host's own) is durable.
+///
+/// While the database server (or, for SQLite, the machine) stays up, nothing changes: every
+/// write is atomic, visible to every reader at once and single-use stays single-use (the
+/// conformance suite runs with the default). A fast commit only shortens what survives a crash:
+/// - **PostgreSQL**: a crash of the database server or its machine may undo the short-lived
+///   writes of the last moments (at most about three `wal_writer_delay`s, 0.6 s by default);
+///   the database stays consistent and durable writes are never lost. **SQLite**: a crash of
+///   the process loses nothing (the WAL is written before a commit returns); a power loss or
+///   kernel crash may undo the short-lived writes since the last durable commit or checkpoint.
+/// - What an undone write costs: a **pending login or link ticket** begun just before may be
+///   gone (the user starts again); one **used** just before may come back, until it expires
+///   (the login TTL). A login that comes back cannot complete twice: its callback also needs the
+///   browser binding cookie, and the authorization code in it was spent at the provider (which
+///   refuses a second exchange) unless the crash came before the exchange, in which case the
+///   first completion never happened. A link ticket that comes back can be redeemed again by the
+///   user who already held it, for the same identity, within its TTL. A **visitor token id**
+///   recorded just before may be forgotten, so that single-use visitor token can be verified
+///   once more within its own (short) lifetime. A **refresh lease** may be forgotten, so two
+///   nodes may refresh one connection at once; the compare-and-swap on the (durable) connection
+///   record still keeps exactly one result.
+/// - Choose [`ShortLivedCommits::Durable`] when a replay of a single-use visitor token or link
+///   ticket after a database crash matters more than the commit rate (every write then waits for
+///   the disk: on the development VM about 180 logins/s on SQLite instead of over 1,000).
+///
+/// Other settings:
+/// - **SQLite**: [`SqlStore::sqlite`] opens the file in WAL mode with `synchronous=FULL` for
+///   durable writes and a 5-second `busy_timeout` (for other processes that open the file: the
+///   writers of one store take turns on its one write connection and never wait on SQLite's
+///   lock). `synchronous=NORMAL` for every write ([`SqliteSynchronous::Normal`]) extends the
+///   power-loss risk above to durable records: a rotated refresh token could be lost (the
+///   connection then needs consent again) and a deleted binding could come back. Keep the file
+///   on a local disk, never on a network file system.
+/// - **PostgreSQL**: keep the server's `synchronous_commit = on` (its default; the store turns
+///   it off only on the connections that write short-lived records), and point every node at
+///   the primary: [`list`](Store::list) must be strongly consistent, so never a read replica.
 ///
 /// # Example
 ///
@@ -101,9 +135,9 @@ pub struct SqlStore {
 #[derive(Clone)]
 enum Backend {
     #[cfg(feature = "postgres")]
-    Postgres(sqlx::PgPool),
+    Postgres(postgres::Postgres),
     #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlite::Sqlite),
 }
 
 impl fmt::Debug for SqlStore {
@@ -112,9 +146,9 @@ impl fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, size, idle) = match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => ("PostgreSQL", p.size(), p.num_idle()),
+            Backend::Postgres(p) => ("PostgreSQL", p.pool_sizes().0, p.pool_sizes().1),
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => ("SQLite", p.size(), p.num_idle()),
+            Backend::Sqlite(p) => ("SQLite", p.pool_sizes().0, p.pool_sizes().1),
         };
         f.debug_struct("SqlStore")
             .field("database", &kind)
@@ -137,6 +171,20 @@ pub enum SqliteSynchronous {
     Normal,
 }
 
+/// Whether the commits of short-lived records wait for the disk. See [`SqlStore`]'s durability
+/// notes for what each choice risks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ShortLivedCommits {
+    /// They return without waiting for the disk (SQLite `synchronous=NORMAL` for that commit,
+    /// PostgreSQL `synchronous_commit = off`): a crash of the database (for SQLite, of the
+    /// machine) may undo the last ones. Durable records are not affected. The default.
+    #[default]
+    Fast,
+    /// Like durable records: every commit reaches the disk before the write returns.
+    Durable,
+}
+
 /// Connection settings for [`SqlStore::sqlite_with`] and [`SqlStore::postgres_with`].
 #[derive(Debug, Clone)]
 pub struct SqlStoreOptions {
@@ -144,6 +192,7 @@ pub struct SqlStoreOptions {
     acquire_timeout: StdDuration,
     busy_timeout: StdDuration,
     synchronous: SqliteSynchronous,
+    short_lived_commits: ShortLivedCommits,
 }
 
 impl Default for SqlStoreOptions {
@@ -153,18 +202,29 @@ impl Default for SqlStoreOptions {
             acquire_timeout: StdDuration::from_secs(10),
             busy_timeout: StdDuration::from_secs(5),
             synchronous: SqliteSynchronous::Full,
+            short_lived_commits: ShortLivedCommits::Fast,
         }
     }
 }
 
 impl SqlStoreOptions {
-    /// The defaults: 8 connections, a 10-second wait for one, and for SQLite a 5-second
-    /// `busy_timeout` and `synchronous=FULL`.
+    /// The defaults: 8 connections, a 10-second wait for one, [`ShortLivedCommits::Fast`], and
+    /// for SQLite a 5-second `busy_timeout` and `synchronous=FULL` for durable records.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The most connections the pool opens (at least 1).
+    /// Whether the commits of short-lived records (pending logins, link tickets, visitor token
+    /// ids, refresh leases) wait for the disk; [`ShortLivedCommits::Fast`] by default.
+    pub fn short_lived_commits(mut self, commits: ShortLivedCommits) -> Self {
+        self.short_lived_commits = commits;
+        self
+    }
+
+    /// The most connections a pool opens (at least 1). SQLite: the readers' pool (every write
+    /// goes through one more connection of its own). PostgreSQL: each of its pools (one for
+    /// reads and durable writes and, with [`ShortLivedCommits::Fast`], one for short-lived
+    /// writes; connections are opened as they are needed).
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
         self
@@ -177,14 +237,16 @@ impl SqlStoreOptions {
         self
     }
 
-    /// SQLite: how long a write waits for another connection's write to finish before failing
-    /// with [`StoreError::Unavailable`].
+    /// SQLite: how long a write waits for another process's write to the same file to finish
+    /// before failing with [`StoreError::Unavailable`] (the writers of one store take turns
+    /// without it).
     pub fn sqlite_busy_timeout(mut self, timeout: StdDuration) -> Self {
         self.busy_timeout = timeout;
         self
     }
 
-    /// SQLite: what a commit waits for.
+    /// SQLite: what a commit of a durable record waits for (and of a short-lived one, with
+    /// [`ShortLivedCommits::Durable`]).
     pub fn sqlite_synchronous(mut self, synchronous: SqliteSynchronous) -> Self {
         self.synchronous = synchronous;
         self
@@ -205,9 +267,9 @@ impl SqlStore {
         path: impl AsRef<std::path::Path>,
         options: SqlStoreOptions,
     ) -> Result<Self, StoreError> {
-        let pool = sqlite::connect(path.as_ref(), &options).await?;
+        let sqlite = sqlite::Sqlite::connect(path.as_ref(), &options).await?;
         Ok(Self {
-            backend: Backend::Sqlite(pool),
+            backend: Backend::Sqlite(sqlite),
         })
     }
 
@@ -221,9 +283,9 @@ impl SqlStore {
     /// Connects to the PostgreSQL database at `url`.
     #[cfg(feature = "postgres")]
     pub async fn postgres_with(url: &str, options: SqlStoreOptions) -> Result<Self, StoreError> {
-        let pool = postgres::connect(url, &options).await?;
+        let pg = postgres::Postgres::connect(url, &options).await?;
         Ok(Self {
-            backend: Backend::Postgres(pool),
+            backend: Backend::Postgres(pg),
         })
     }
 
@@ -234,9 +296,9 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => migrate::postgres(p).await,
+            Backend::Postgres(p) => migrate::postgres(p.reader()).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => migrate::sqlite(p).await,
+            Backend::Sqlite(p) => p.migrate().await,
         }
     }
 
@@ -245,9 +307,9 @@ impl SqlStore {
     pub async fn sweep_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::sweep_expired(p, micros(now)).await,
+            Backend::Postgres(p) => postgres::sweep_expired(p.reader(), micros(now)).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::sweep_expired(p, micros(now)).await,
+            Backend::Sqlite(p) => p.sweep_expired(micros(now)).await,
         }
     }
 
@@ -296,9 +358,9 @@ impl Store for SqlStore {
     ) -> Result<Option<Record>, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::get(p, namespace, key, micros(now)).await,
+            Backend::Postgres(p) => postgres::get(p.reader(), namespace, key, micros(now)).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::get(p, namespace, key, micros(now)).await,
+            Backend::Sqlite(p) => p.get(namespace, key, micros(now)).await,
         }
     }
 
@@ -309,9 +371,9 @@ impl Store for SqlStore {
     ) -> Result<Vec<Option<Record>>, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::get_many(p, keys, micros(now)).await,
+            Backend::Postgres(p) => postgres::get_many(p.reader(), keys, micros(now)).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::get_many(p, keys, micros(now)).await,
+            Backend::Sqlite(p) => p.get_many(keys, micros(now)).await,
         }
     }
 
@@ -325,9 +387,11 @@ impl Store for SqlStore {
         let row = Row::new(namespace, key, &record);
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::insert(p, &row, micros(now)).await,
+            Backend::Postgres(p) => {
+                postgres::insert(p.writer(row.namespace), &row, micros(now)).await
+            }
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::insert(p, &row, micros(now)).await,
+            Backend::Sqlite(p) => p.insert(&row, micros(now)).await,
         }
     }
 
@@ -341,9 +405,9 @@ impl Store for SqlStore {
         let row = Row::new(namespace, key, &record);
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::put(p, &row).await,
+            Backend::Postgres(p) => postgres::put(p.writer(row.namespace), &row).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::put(p, &row).await,
+            Backend::Sqlite(p) => p.put(&row).await,
         }
     }
 
@@ -355,9 +419,11 @@ impl Store for SqlStore {
     ) -> Result<Option<Record>, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::take(p, namespace, key, micros(now)).await,
+            Backend::Postgres(p) => {
+                postgres::take(p.writer(namespace.as_bytes()), namespace, key, micros(now)).await
+            }
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::take(p, namespace, key, micros(now)).await,
+            Backend::Sqlite(p) => p.take(namespace, key, micros(now)).await,
         }
     }
 
@@ -374,10 +440,11 @@ impl Store for SqlStore {
         match &self.backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
-                postgres::compare_and_swap(p, &row, expected, micros(now)).await
+                postgres::compare_and_swap(p.writer(row.namespace), &row, expected, micros(now))
+                    .await
             }
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::compare_and_swap(p, &row, expected, micros(now)).await,
+            Backend::Sqlite(p) => p.compare_and_swap(&row, expected, micros(now)).await,
         }
     }
 
@@ -392,11 +459,19 @@ impl Store for SqlStore {
         match &self.backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
-                postgres::compare_and_delete(p, namespace, key, expected, micros(now)).await
+                postgres::compare_and_delete(
+                    p.writer(namespace.as_bytes()),
+                    namespace,
+                    key,
+                    expected,
+                    micros(now),
+                )
+                .await
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(p) => {
-                sqlite::compare_and_delete(p, namespace, key, expected, micros(now)).await
+                p.compare_and_delete(namespace, key, expected, micros(now))
+                    .await
             }
         }
     }
@@ -409,9 +484,11 @@ impl Store for SqlStore {
     ) -> Result<bool, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::delete(p, namespace, key, micros(now)).await,
+            Backend::Postgres(p) => {
+                postgres::delete(p.writer(namespace.as_bytes()), namespace, key, micros(now)).await
+            }
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::delete(p, namespace, key, micros(now)).await,
+            Backend::Sqlite(p) => p.delete(namespace, key, micros(now)).await,
         }
     }
 
@@ -423,11 +500,40 @@ impl Store for SqlStore {
     ) -> Result<Vec<(String, Record)>, StoreError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => postgres::list(p, namespace, index, micros(now)).await,
+            Backend::Postgres(p) => postgres::list(p.reader(), namespace, index, micros(now)).await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(p) => sqlite::list(p, namespace, index, micros(now)).await,
+            Backend::Sqlite(p) => p.list(namespace, index, micros(now)).await,
         }
     }
+}
+
+/// Whether `namespace` is one the crate declares short-lived.
+fn short_lived(namespace: &[u8]) -> bool {
+    super::SHORT_LIVED_NAMESPACES
+        .iter()
+        .any(|n| n.as_bytes() == namespace)
+}
+
+/// The statements both databases run as they are: `$n` placeholders (which SQLite also takes)
+/// and standard SQL. `$1` is the namespace and `$2` the key (or the index for [`LIST`]); `$3` is
+/// `now` where the statement needs it.
+mod statements {
+    /// Whether a row is live at `$3`.
+    #[cfg(feature = "sqlite")]
+    pub(super) const LIVE: &str = "(expires_at IS NULL OR expires_at > $3)";
+    pub(super) const GET: &str = "SELECT value, version, expires_at, index_key \
+        FROM cx_sso_records WHERE namespace = $1 AND key = $2 \
+        AND (expires_at IS NULL OR expires_at > $3)";
+    /// Deletes an expired row too (purging it is allowed); the caller checks the expiry.
+    pub(super) const TAKE: &str = "DELETE FROM cx_sso_records WHERE namespace = $1 AND key = $2 \
+        RETURNING value, version, expires_at, index_key";
+    pub(super) const DELETE: &str = "DELETE FROM cx_sso_records \
+        WHERE namespace = $1 AND key = $2 RETURNING expires_at";
+    pub(super) const CURRENT_VERSION: &str = "SELECT version FROM cx_sso_records \
+        WHERE namespace = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)";
+    pub(super) const LIST: &str = "SELECT key, value, version, expires_at, index_key \
+        FROM cx_sso_records WHERE namespace = $1 AND index_key = $2 \
+        AND (expires_at IS NULL OR expires_at > $3) ORDER BY key";
 }
 
 /// A record as the statements bind it.
@@ -511,6 +617,7 @@ const SWEEP_BATCH: i64 = 5000;
 /// How often a statement that lost a serialization race (PostgreSQL `40001` under a stricter
 /// isolation level, or a deadlock `40P01`) is tried again before the operation fails with
 /// [`StoreError::Contention`]. Every statement is atomic, so a failed one changed nothing.
+#[cfg(feature = "postgres")]
 const RETRIES: usize = 3;
 
 /// Whether `e` is a lost race inside the database that changed nothing: PostgreSQL
@@ -554,6 +661,7 @@ fn store_error(op: &'static str, e: sqlx::Error) -> StoreError {
 
 /// Runs `attempt`, again while it fails with contention (at most [`RETRIES`] times more): every
 /// statement is atomic, so one that failed changed nothing.
+#[cfg(feature = "postgres")]
 async fn retrying<T, F, Fut>(op: &'static str, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
@@ -581,6 +689,22 @@ mod tests {
         assert_eq!(micros(before_epoch), -1, "rounded down, not toward zero");
         let whole = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         assert_eq!(from_micros(micros(whole)).unwrap(), whole);
+    }
+
+    #[test]
+    fn short_lived_namespaces_are_the_registrys() {
+        for ns in crate::store::NAMESPACES {
+            assert_eq!(
+                short_lived(ns.name.as_bytes()),
+                ns.lifetime == crate::store::Lifetime::ShortLived,
+                "{}",
+                ns.name
+            );
+        }
+        assert!(
+            !short_lived(b"a_hosts_own_namespace"),
+            "unknown ones are durable"
+        );
     }
 
     #[test]

@@ -12,23 +12,79 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::{
-    Row, SWEEP_BATCH, SqlStoreOptions, live, record, retrying, store_error, utf8, version_from_db,
+    Row, SWEEP_BATCH, ShortLivedCommits, SqlStoreOptions, live, record, retrying, short_lived,
+    statements as st, store_error, utf8, version_from_db,
 };
 use crate::store::{CasOutcome, DeleteOutcome, Inserted, Record, StoreError};
 
-const COLUMNS: &str = "value, version, expires_at, index_key";
 const NEXT_VERSION: &str = "nextval('cx_sso_record_version')";
 
-pub(super) async fn connect(url: &str, options: &SqlStoreOptions) -> Result<PgPool, StoreError> {
-    let connect: PgConnectOptions = url
-        .parse()
-        .map_err(|e| store_error("parse the PostgreSQL URL", e))?;
-    PgPoolOptions::new()
-        .max_connections(options.max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        .connect_with(connect)
-        .await
-        .map_err(|e| store_error("connect to PostgreSQL", e))
+/// The pools of one PostgreSQL store.
+#[derive(Clone)]
+pub(super) struct Postgres {
+    /// Reads and durable writes, at the server's `synchronous_commit` (keep it `on`).
+    main: PgPool,
+    /// With [`ShortLivedCommits::Fast`]: the writes to short-lived namespaces, on connections
+    /// opened with `synchronous_commit = off` (their commits return before the WAL is flushed;
+    /// every other property of the transaction is unchanged).
+    fast: Option<PgPool>,
+}
+
+impl Postgres {
+    pub(super) async fn connect(url: &str, options: &SqlStoreOptions) -> Result<Self, StoreError> {
+        let connect: PgConnectOptions = url
+            .parse()
+            .map_err(|e| store_error("parse the PostgreSQL URL", e))?;
+        let pool = |connect: PgConnectOptions| {
+            PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+        };
+        let main = pool(connect.clone())
+            .await
+            .map_err(|e| store_error("connect to PostgreSQL", e))?;
+        let fast = match options.short_lived_commits {
+            ShortLivedCommits::Durable => None,
+            ShortLivedCommits::Fast => Some(
+                pool(connect.options([("synchronous_commit", "off")]))
+                    .await
+                    .map_err(|e| store_error("connect to PostgreSQL", e))?,
+            ),
+        };
+        Ok(Self { main, fast })
+    }
+
+    /// The pool that reads.
+    pub(super) fn reader(&self) -> &PgPool {
+        &self.main
+    }
+
+    /// The pool that writes to `namespace`.
+    pub(super) fn writer(&self, namespace: &[u8]) -> &PgPool {
+        match &self.fast {
+            Some(fast) if short_lived(namespace) => fast,
+            _ => &self.main,
+        }
+    }
+
+    pub(super) fn pool_sizes(&self) -> (u32, usize) {
+        let (fast_size, fast_idle) = self
+            .fast
+            .as_ref()
+            .map_or((0, 0), |f| (f.size(), f.num_idle()));
+        (
+            self.main.size() + fast_size,
+            self.main.num_idle() + fast_idle,
+        )
+    }
+
+    pub(super) async fn close(&self) {
+        if let Some(fast) = &self.fast {
+            fast.close().await;
+        }
+        self.main.close().await;
+    }
 }
 
 /// The record in the `value, version, expires_at, index_key` columns of `row`.
@@ -48,12 +104,8 @@ pub(super) async fn get(
     key: &str,
     now: i64,
 ) -> Result<Option<Record>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM cx_sso_records WHERE namespace = $1 AND key = $2 \
-         AND (expires_at IS NULL OR expires_at > $3)"
-    );
     let row = retrying("get", || {
-        sqlx::query(&sql)
+        sqlx::query(st::GET)
             .bind(namespace.as_bytes())
             .bind(key.as_bytes())
             .bind(now)
@@ -169,10 +221,8 @@ pub(super) async fn take(
     now: i64,
 ) -> Result<Option<Record>, StoreError> {
     // An expired row is deleted too (purging it is allowed) but not returned.
-    let sql =
-        format!("DELETE FROM cx_sso_records WHERE namespace = $1 AND key = $2 RETURNING {COLUMNS}");
     let row = retrying("take", || {
-        sqlx::query(&sql)
+        sqlx::query(st::TAKE)
             .bind(namespace.as_bytes())
             .bind(key.as_bytes())
             .fetch_optional(pool)
@@ -202,14 +252,11 @@ async fn current_version(
     now: i64,
 ) -> Result<Option<u64>, StoreError> {
     let v: Option<i64> = retrying(op, || {
-        sqlx::query_scalar(
-            "SELECT version FROM cx_sso_records WHERE namespace = $1 AND key = $2 \
-             AND (expires_at IS NULL OR expires_at > $3)",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(now)
-        .fetch_optional(pool)
+        sqlx::query_scalar(st::CURRENT_VERSION)
+            .bind(namespace)
+            .bind(key)
+            .bind(now)
+            .fetch_optional(pool)
     })
     .await?;
     v.map(version_from_db).transpose()
@@ -327,12 +374,10 @@ pub(super) async fn delete(
     now: i64,
 ) -> Result<bool, StoreError> {
     let expires: Option<Option<i64>> = retrying("delete", || {
-        sqlx::query_scalar(
-            "DELETE FROM cx_sso_records WHERE namespace = $1 AND key = $2 RETURNING expires_at",
-        )
-        .bind(namespace.as_bytes())
-        .bind(key.as_bytes())
-        .fetch_optional(pool)
+        sqlx::query_scalar(st::DELETE)
+            .bind(namespace.as_bytes())
+            .bind(key.as_bytes())
+            .fetch_optional(pool)
     })
     .await?;
     Ok(expires.is_some_and(|e| live(e, now)))
@@ -344,13 +389,8 @@ pub(super) async fn list(
     index: &str,
     now: i64,
 ) -> Result<Vec<(String, Record)>, StoreError> {
-    let sql = format!(
-        "SELECT key, {COLUMNS} FROM cx_sso_records \
-         WHERE namespace = $1 AND index_key = $2 AND (expires_at IS NULL OR expires_at > $3) \
-         ORDER BY key"
-    );
     let rows = retrying("list", || {
-        sqlx::query(&sql)
+        sqlx::query(st::LIST)
             .bind(namespace.as_bytes())
             .bind(index.as_bytes())
             .bind(now)
