@@ -54,6 +54,8 @@ impl Broker {
         BrokerBuilder::default()
     }
 
+    /// The broker's time, for the axum routes.
+    #[cfg(feature = "axum")]
     pub(crate) fn now(&self) -> time::OffsetDateTime {
         self.inner.cx.now()
     }

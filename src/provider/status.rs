@@ -84,7 +84,7 @@ pub enum ProviderStatus {
     NotConfigured,
     /// The application is saved but not usable (its last check failed, or it was never
     /// checked); every reason is listed, in words an admin can act on. Logins through it are
-    /// refused before any redirect ([`Error::ProviderInvalid`]).
+    /// refused before any redirect ([`Error::ProviderInvalid`](crate::Error::ProviderInvalid)).
     Invalid {
         /// What is wrong.
         reasons: Vec<String>,
