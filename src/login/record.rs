@@ -2,11 +2,12 @@
 //! before 0.x's compact records) still decodes, so logins begun before an upgrade complete
 //! after it.
 //!
-//! Format 2, field by field ([`BinaryWriter`]): the byte `2`; tenant and application (text);
-//! the intent (a tag byte, `0` sign-in, `1` link then the user, `2` connect then the
-//! connection); the PKCE verifier and the nonce (random tokens: 32 raw bytes each); the
-//! sanitised `return_to` and the redirect URI (text); the expiry (seconds and nanoseconds);
-//! the tenant's policy epoch. About 140 bytes where the JSON took 300.
+//! Format 2 is the byte `2` followed by [`Format2`] in postcard (serde; integers are varints,
+//! text is a varint length and UTF-8, an enum is a varint tag, fields have no names): tenant and
+//! application; the intent (tag `0` sign-in, `1` link then the user, `2` connect then the
+//! connection); the PKCE verifier and the nonce (random tokens: their 32 raw bytes, without a
+//! length); the sanitised `return_to` and the redirect URI; the expiry (Unix seconds, then
+//! nanoseconds); the tenant's policy epoch. About 140 bytes where the JSON took 300.
 //!
 //! The redirect URI is kept although the broker could render it again from the tenant, the
 //! application and its redirect path: the token request must repeat the authorization
@@ -14,24 +15,70 @@
 //! public base URL or redirect path (or on a node configured differently) must still send the
 //! URI it began with.
 
-use serde::Deserialize;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use zeroize::Zeroize as _;
 
 use super::LoginIntent;
 use super::pending::PendingLogin;
 use crate::ids::{ConnectionId, ProviderId, TenantId, UserId};
 use crate::oauth::PkceVerifier;
 use crate::store::StoreError;
-use crate::store::records::{
-    self, BinaryReader, BinaryWriter, Namespace, PENDING_LOGIN, StoredRecord,
-};
+use crate::store::records::{self, Namespace, PENDING_LOGIN, StoredRecord};
 
 /// The first byte of a format-2 record (the registry's format version).
 const FORMAT: u8 = PENDING_LOGIN.format as u8;
 
-const SIGN_IN: u8 = 0;
-const LINK: u8 = 1;
-const CONNECT: u8 = 2;
+/// The raw length of the two random tokens (`random_token(32)`: 43 base64url characters).
+const TOKEN_BYTES: usize = 32;
+
+/// Format 2 after its format byte, in postcard. Borrows the text of the record it is written
+/// from or read out of; the two secrets are wiped when it is dropped.
+#[derive(Serialize, Deserialize)]
+struct Format2<'a> {
+    tenant: &'a str,
+    provider: &'a str,
+    #[serde(borrow)]
+    intent: Intent<'a>,
+    pkce_verifier: [u8; TOKEN_BYTES],
+    nonce: [u8; TOKEN_BYTES],
+    return_to: &'a str,
+    redirect_uri: &'a str,
+    /// Unix seconds and nanoseconds, so the expiry reads back exactly.
+    expires_at: (i64, u32),
+    policy_epoch: u64,
+}
+
+impl Drop for Format2<'_> {
+    fn drop(&mut self) {
+        self.pkce_verifier.zeroize();
+        self.nonce.zeroize();
+    }
+}
+
+/// [`LoginIntent`] in format 2; the variant order is the stored tag.
+#[derive(Serialize, Deserialize)]
+enum Intent<'a> {
+    SignIn,
+    Link(&'a str),
+    Connect(&'a str),
+}
+
+/// The raw bytes of a random token: canonical unpadded base64url of exactly 32 bytes, else
+/// the namespace's [`StoreError::Corrupt`] (the broker only ever stores `random_token(32)`).
+fn raw_token(ns: &Namespace, token: &str) -> Result<[u8; TOKEN_BYTES], StoreError> {
+    // Room for more than 32 bytes, so a longer token is a wrong length, not a short buffer.
+    let mut buf = [0u8; TOKEN_BYTES + 3];
+    let decoded = URL_SAFE_NO_PAD.decode_slice(token, &mut buf);
+    let raw = match (decoded, buf.first_chunk::<TOKEN_BYTES>()) {
+        (Ok(TOKEN_BYTES), Some(raw)) => Ok(*raw),
+        _ => Err(records::corrupt(ns)),
+    };
+    buf.zeroize();
+    raw
+}
 
 /// Format 1, as written until format 2: a JSON object. Read only.
 #[derive(Deserialize)]
@@ -67,66 +114,87 @@ impl StoredRecord for PendingLogin {
     const NAMESPACE: &'static Namespace = &PENDING_LOGIN;
 
     fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
-        let capacity = 128
-            + self.tenant.as_str().len()
-            + self.provider.as_str().len()
-            + self.return_to.len()
-            + self.redirect_uri.len()
-            + match &self.intent {
-                LoginIntent::Link { user } => user.as_str().len(),
-                LoginIntent::Connect { connection } => connection.as_str().len(),
-                _ => 0,
-            };
-        let mut w = BinaryWriter::new(FORMAT, capacity);
-        w.text(self.tenant.as_str()).text(self.provider.as_str());
-        match &self.intent {
-            LoginIntent::SignIn => w.byte(SIGN_IN),
-            LoginIntent::Link { user } => w.byte(LINK).text(user.as_str()),
-            LoginIntent::Connect { connection } => w.byte(CONNECT).text(connection.as_str()),
+        let ns = Self::NAMESPACE;
+        let record = Format2 {
+            tenant: self.tenant.as_str(),
+            provider: self.provider.as_str(),
+            intent: match &self.intent {
+                LoginIntent::SignIn => Intent::SignIn,
+                LoginIntent::Link { user } => Intent::Link(user.as_str()),
+                LoginIntent::Connect { connection } => Intent::Connect(connection.as_str()),
+            },
+            pkce_verifier: raw_token(ns, self.pkce_verifier.secret())?,
+            nonce: raw_token(ns, &self.nonce)?,
+            return_to: &self.return_to,
+            redirect_uri: &self.redirect_uri,
+            expires_at: (
+                self.expires_at.unix_timestamp(),
+                self.expires_at.nanosecond(),
+            ),
+            policy_epoch: self.policy_epoch,
         };
-        w.token(self.pkce_verifier.secret())
-            .token(&self.nonce)
-            .text(&self.return_to)
-            .text(&self.redirect_uri)
-            .time(self.expires_at)
-            .uint(self.policy_epoch);
-        Ok(w.finish())
+        // Room for the longest encoding up front (a varint takes at most 10 bytes): a buffer
+        // that grew would leave copies of the secrets behind in freed memory.
+        let intent_text = match record.intent {
+            Intent::SignIn => "",
+            Intent::Link(text) | Intent::Connect(text) => text,
+        };
+        let texts = [
+            record.tenant,
+            record.provider,
+            intent_text,
+            record.return_to,
+            record.redirect_uri,
+        ];
+        // The format byte, the secrets, the tag and three integers, the texts and their lengths.
+        let capacity =
+            1 + 2 * TOKEN_BYTES + 4 * 10 + texts.iter().map(|t| 10 + t.len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.push(FORMAT);
+        postcard::to_extend(&record, bytes).map_err(|_| records::corrupt(ns))
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
         let ns = Self::NAMESPACE;
         let corrupt = || records::corrupt(ns);
-        let (format, mut r) = BinaryReader::new(ns, bytes)?;
-        match format {
-            b'{' => return records::from_json::<Format1>(ns, bytes).map(Self::from),
-            FORMAT => {}
-            _ => return Err(corrupt()),
+        match bytes.split_first() {
+            Some((b'{', _)) => records::from_json::<Format1>(ns, bytes).map(Self::from),
+            Some((&FORMAT, rest)) => {
+                let (record, left) =
+                    postcard::take_from_bytes::<Format2<'_>>(rest).map_err(|_| corrupt())?;
+                if !left.is_empty() {
+                    return Err(corrupt());
+                }
+                let (secs, nanos) = record.expires_at;
+                if nanos >= 1_000_000_000 {
+                    return Err(corrupt());
+                }
+                let expires_at = OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+                )
+                .map_err(|_| corrupt())?;
+                Ok(Self {
+                    tenant: TenantId::parse(record.tenant).map_err(|_| corrupt())?,
+                    provider: ProviderId::parse(record.provider).map_err(|_| corrupt())?,
+                    intent: match record.intent {
+                        Intent::SignIn => LoginIntent::SignIn,
+                        Intent::Link(user) => LoginIntent::Link {
+                            user: UserId::parse(user).map_err(|_| corrupt())?,
+                        },
+                        Intent::Connect(connection) => LoginIntent::Connect {
+                            connection: ConnectionId::parse(connection).map_err(|_| corrupt())?,
+                        },
+                    },
+                    pkce_verifier: PkceVerifier::new(URL_SAFE_NO_PAD.encode(record.pkce_verifier)),
+                    nonce: URL_SAFE_NO_PAD.encode(record.nonce),
+                    return_to: record.return_to.to_owned(),
+                    redirect_uri: record.redirect_uri.to_owned(),
+                    expires_at,
+                    policy_epoch: record.policy_epoch,
+                })
+            }
+            _ => Err(corrupt()),
         }
-        let tenant = TenantId::parse(r.text()?).map_err(|_| corrupt())?;
-        let provider = ProviderId::parse(r.text()?).map_err(|_| corrupt())?;
-        let intent = match r.byte()? {
-            SIGN_IN => LoginIntent::SignIn,
-            LINK => LoginIntent::Link {
-                user: UserId::parse(r.text()?).map_err(|_| corrupt())?,
-            },
-            CONNECT => LoginIntent::Connect {
-                connection: ConnectionId::parse(r.text()?).map_err(|_| corrupt())?,
-            },
-            _ => return Err(corrupt()),
-        };
-        let pending = Self {
-            tenant,
-            provider,
-            intent,
-            pkce_verifier: PkceVerifier::new(r.token()?),
-            nonce: r.token()?,
-            return_to: r.text()?.to_owned(),
-            redirect_uri: r.text()?.to_owned(),
-            expires_at: r.time()?,
-            policy_epoch: r.uint()?,
-        };
-        r.finish()?;
-        Ok(pending)
     }
 }
 
@@ -251,9 +319,69 @@ mod tests {
             assert!(matches!(err, StoreError::Corrupt { .. }), "{b:?}: {err:?}");
             assert_eq!(err.to_string(), "stored record is corrupt: pending login");
         }
-        // An id its type refuses (an empty tenant) is corrupt too.
-        let mut w = BinaryWriter::new(FORMAT, 0);
-        w.text("").text("google");
-        assert!(PendingLogin::from_bytes(&w.finish()).is_err());
+        // An id its type refuses (an empty tenant) is corrupt too, and so are nanoseconds of a
+        // whole second and seconds beyond the calendar.
+        let login = pending(LoginIntent::SignIn);
+        let written = |edit: fn(&mut Format2<'_>)| {
+            let mut record = Format2 {
+                tenant: "acme",
+                provider: "google",
+                intent: Intent::SignIn,
+                pkce_verifier: [7; TOKEN_BYTES],
+                nonce: [9; TOKEN_BYTES],
+                return_to: &login.return_to,
+                redirect_uri: &login.redirect_uri,
+                expires_at: (1_700_000_000, 0),
+                policy_epoch: 1,
+            };
+            edit(&mut record);
+            let mut bytes = vec![FORMAT];
+            bytes.extend(postcard::to_allocvec(&record).unwrap());
+            PendingLogin::from_bytes(&bytes)
+        };
+        assert!(written(|_| ()).is_ok());
+        for edit in [
+            (|r| r.tenant = "") as fn(&mut Format2<'_>),
+            |r| r.intent = Intent::Link(""),
+            |r| r.expires_at.1 = 1_000_000_000,
+            |r| r.expires_at.0 = i64::MAX,
+        ] {
+            let err = written(edit).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn the_secrets_are_stored_as_their_raw_bytes_and_must_be_random_tokens() {
+        let login = pending(LoginIntent::SignIn);
+        let bytes = login.to_bytes().unwrap();
+        // Format byte, "acme" and "google" with their lengths, the intent's tag, 2 × 32 raw
+        // bytes, the two texts with their lengths, the expiry (5 + 4 bytes), the epoch (2).
+        let texts = 2 + login.return_to.len() + login.redirect_uri.len();
+        assert_eq!(bytes.len(), 1 + 5 + 7 + 1 + 64 + texts + 5 + 4 + 2);
+        let raw = URL_SAFE_NO_PAD.decode(&login.nonce).unwrap();
+        assert!(bytes.windows(TOKEN_BYTES).any(|w| w == raw.as_slice()));
+        let text = login.nonce.as_bytes();
+        assert!(!bytes.windows(text.len()).any(|w| w == text));
+        // A secret that is not the base64url of exactly 32 bytes cannot be written; the error
+        // does not carry it.
+        let other = [
+            random_token(31),
+            random_token(33),
+            "not base64!".to_owned(),
+            // 43 characters whose last one has bits beyond the 32 bytes (not canonical).
+            format!("{}B", &random_token(32)[..42]),
+        ];
+        for bad in other {
+            let mut with_nonce = pending(LoginIntent::SignIn);
+            with_nonce.nonce = bad.clone();
+            let mut with_verifier = pending(LoginIntent::SignIn);
+            with_verifier.pkce_verifier = PkceVerifier::new(bad.clone());
+            for login in [with_nonce, with_verifier] {
+                let err = login.to_bytes().unwrap_err();
+                assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+                assert!(!format!("{err:?} {err}").contains(&bad), "{err:?}");
+            }
+        }
     }
 }
