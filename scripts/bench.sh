@@ -86,9 +86,9 @@ row "\`verify_visitor_token\`" "visitor/visitor_verify" \
 row "\`access_token\`, token still valid" "connection/access_token_cached" \
     "MemoryStore \`get\`" "connection/floor_memory_store_get"
 row "same, tokens encrypted at rest" "connection/access_token_cached_encrypted" \
-    "MemoryStore \`get\`" "connection/floor_memory_store_get"
+    "that \`get\`, then the raw XChaCha20-Poly1305 open of the stored token" "connection/floor_get_then_open"
 row "\`xoauth2\`, encrypted" "connection/xoauth2_cached_encrypted" \
-    "MemoryStore \`get\`" "connection/floor_memory_store_get"
+    "the same \`get\` and open" "connection/floor_get_then_open"
 
 echo
 echo "| memory and sweeps | figure | floor (same run) | ratio |"
@@ -128,5 +128,6 @@ echo
 echo "| broker operation | store round trips | sequence |"
 echo "|---|---|---|"
 # With --nocapture a test's output may follow its "test ... " line on the same line.
-grep -o $'ROUND_TRIPS\t.*' "$log/round_trips.txt" | awk -F'\t' '{
+# Sorted by operation, so that two runs print the rows in the same order.
+grep -o $'ROUND_TRIPS\t.*' "$log/round_trips.txt" | sort -t$'\t' -k2,2 | awk -F'\t' '{
     printf "| %s | %s | %s |\n", $2, $3, $4 }'
