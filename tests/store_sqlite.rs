@@ -116,6 +116,51 @@ async fn sweep_deletes_only_expired_rows() {
     assert_eq!(store.sweep_expired(later).await.unwrap(), 0);
 }
 
+/// A sweep of many expired rows deletes them in short batches and gives the store's one writer
+/// back between them: a write (a sign-in) that comes in during the sweep is done before the
+/// sweep is, and a durable write after the sweep's relaxed batches is still there on reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_during_a_long_sweep_does_not_wait_for_the_whole_sweep() {
+    let path = fresh_path();
+    let options = SqlStoreOptions::new().sqlite_synchronous(SqliteSynchronous::Normal);
+    let fill = SqlStore::sqlite_with(&path, options).await.unwrap();
+    fill.migrate().await.unwrap();
+    let t = now();
+    for i in 0..20_000 {
+        let rec = NewRecord::new(vec![0; 400]).expires_at(t + Duration::minutes(10));
+        fill.insert("pending_login", &format!("p{i:06}"), rec, t)
+            .await
+            .unwrap();
+    }
+    fill.close().await;
+
+    let store = Arc::new(SqlStore::sqlite(&path).await.unwrap());
+    let later = t + Duration::minutes(10);
+    let sweeping = store.clone();
+    let sweep = tokio::spawn(async move { sweeping.sweep_expired(later).await });
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .put(
+            "ns",
+            "signed_in",
+            NewRecord::new(b"durable".to_vec()),
+            later,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !sweep.is_finished(),
+        "the write waited for the whole sweep instead of one batch"
+    );
+    assert_eq!(sweep.await.unwrap().unwrap(), 20_000);
+    store.close().await;
+
+    let reopened = open(&path).await;
+    let kept = reopened.get("ns", "signed_in", later).await.unwrap();
+    assert_eq!(kept.unwrap().value, b"durable");
+    assert_eq!(reopened.sweep_expired(later).await.unwrap(), 0);
+}
+
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn sweep_every_sweeps_on_the_hosts_runtime() {

@@ -611,7 +611,9 @@ fn live(expires_at: Option<i64>, now: i64) -> bool {
     expires_at.is_none_or(|e| e > now)
 }
 
-/// How many expired rows one sweep statement deletes, so that no statement holds locks long.
+/// How many expired rows one PostgreSQL sweep statement deletes, so that no statement holds
+/// locks long (SQLite has its own, smaller: its one writer serialises every write).
+#[cfg(feature = "postgres")]
 const SWEEP_BATCH: i64 = 5000;
 
 /// How often a statement that lost a serialization race (PostgreSQL `40001` under a stricter
