@@ -144,6 +144,51 @@ async fn an_unreachable_server_is_unavailable_with_its_cause() {
     );
 }
 
+/// A server (or a proxy) that ends idle sessions: here PostgreSQL's own `idle_session_timeout`
+/// of 200 ms. A store that checks connections idle for 50 ms or more (`ping_after_idle`) replaces
+/// the dropped one and its first read after a quiet second succeeds. A store whose check window
+/// is longer than the quiet spell (the default is 30 s) fails that one read as `Unavailable`,
+/// does not reuse the dead connection, and the next read succeeds.
+#[tokio::test]
+async fn a_connection_the_server_dropped_while_idle_is_replaced() {
+    let Some(url) = stores::service_url(URL_VAR, "PostgreSQL") else {
+        return;
+    };
+    if connect().await.is_none() {
+        return;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}options=-c%20idle_session_timeout%3D200");
+    let quiet = std::time::Duration::from_millis(800);
+    let ns = unique("idle");
+    let open = |ping_after_idle| {
+        let options = SqlStoreOptions::new()
+            .max_connections(1)
+            .ping_after_idle(ping_after_idle);
+        SqlStore::postgres_with(&url, options)
+    };
+
+    let checked = open(std::time::Duration::from_millis(50)).await.unwrap();
+    assert_eq!(checked.get(&ns, "k", now()).await.unwrap(), None);
+    tokio::time::sleep(quiet).await;
+    assert_eq!(
+        checked.get(&ns, "k", now()).await.unwrap(),
+        None,
+        "the dropped connection was checked and replaced"
+    );
+
+    let unchecked = open(std::time::Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(unchecked.get(&ns, "k", now()).await.unwrap(), None);
+    tokio::time::sleep(quiet).await;
+    let err = unchecked.get(&ns, "k", now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert_eq!(
+        unchecked.get(&ns, "k", now()).await.unwrap(),
+        None,
+        "the dead connection is not reused"
+    );
+}
+
 #[tokio::test]
 async fn debug_does_not_show_the_url() {
     let Some(store) = connect().await else { return };

@@ -193,6 +193,7 @@ pub struct SqlStoreOptions {
     busy_timeout: StdDuration,
     synchronous: SqliteSynchronous,
     short_lived_commits: ShortLivedCommits,
+    ping_after_idle: StdDuration,
 }
 
 impl Default for SqlStoreOptions {
@@ -200,6 +201,7 @@ impl Default for SqlStoreOptions {
         Self {
             max_connections: 8,
             acquire_timeout: StdDuration::from_secs(10),
+            ping_after_idle: StdDuration::from_secs(30),
             busy_timeout: StdDuration::from_secs(5),
             synchronous: SqliteSynchronous::Full,
             short_lived_commits: ShortLivedCommits::Fast,
@@ -208,8 +210,8 @@ impl Default for SqlStoreOptions {
 }
 
 impl SqlStoreOptions {
-    /// The defaults: 8 connections, a 10-second wait for one, [`ShortLivedCommits::Fast`], and
-    /// for SQLite a 5-second `busy_timeout` and `synchronous=FULL` for durable records.
+    /// The defaults: 8 connections, a 10-second wait for one, a ping before reusing one idle for
+    /// 30 seconds or more, [`ShortLivedCommits::Fast`], and for SQLite a 5-second `busy_timeout` and `synchronous=FULL` for durable records.
     pub fn new() -> Self {
         Self::default()
     }
@@ -234,6 +236,18 @@ impl SqlStoreOptions {
     /// [`StoreError::Unavailable`].
     pub fn acquire_timeout(mut self, timeout: StdDuration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long a pooled connection may sit idle before it is checked (pinged, one round trip)
+    /// on its way out of the pool; 30 seconds by default. A connection that fails the check is
+    /// closed and another is used, so a database restart or a proxy that drops idle connections
+    /// costs no failed operation after a quiet spell. A connection in steady use is not checked:
+    /// a check before every statement would double its round trips (sqlx's default, which this
+    /// replaces). A connection that breaks while in use fails the one statement on it with
+    /// [`StoreError::Unavailable`] and is not reused. `Duration::ZERO` checks every time.
+    pub fn ping_after_idle(mut self, idle: StdDuration) -> Self {
+        self.ping_after_idle = idle;
         self
     }
 
@@ -505,6 +519,25 @@ impl Store for SqlStore {
             Backend::Sqlite(p) => p.list(namespace, index, micros(now)).await,
         }
     }
+}
+
+/// The pool settings both databases share: the size and wait of `options`, and the idle check
+/// of [`SqlStoreOptions::ping_after_idle`] in place of sqlx's ping before every acquire.
+fn pool_options<DB: sqlx::Database>(options: &SqlStoreOptions) -> sqlx::pool::PoolOptions<DB> {
+    let ping_after_idle = options.ping_after_idle;
+    sqlx::pool::PoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_after_idle {
+                    // An error closes this connection; the pool then takes or opens another.
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Whether `namespace` is one the crate declares short-lived.

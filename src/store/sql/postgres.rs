@@ -9,7 +9,7 @@
 //! order (a value drawn in `VALUES` is only used by a new row, and wasted otherwise).
 
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 
 use super::{
     Row, SWEEP_BATCH, ShortLivedCommits, SqlStoreOptions, live, record, retrying, short_lived,
@@ -36,10 +36,7 @@ impl Postgres {
             .parse()
             .map_err(|e| store_error("parse the PostgreSQL URL", e))?;
         let pool = |connect: PgConnectOptions| {
-            PgPoolOptions::new()
-                .max_connections(options.max_connections)
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
+            super::pool_options::<sqlx::Postgres>(options).connect_with(connect)
         };
         let main = pool(connect.clone())
             .await

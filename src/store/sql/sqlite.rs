@@ -24,9 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow};
 use sqlx::{Executor as _, Row as _, Sqlite as Db, SqliteConnection};
 
 use super::{
@@ -77,9 +75,8 @@ impl Sqlite {
         let relaxed = Arc::new(AtomicBool::new(false));
         let fresh = relaxed.clone();
         // The writer first: it creates the file and puts it in WAL mode.
-        let write = SqlitePoolOptions::new()
+        let write = super::pool_options::<sqlx::Sqlite>(options)
             .max_connections(1)
-            .acquire_timeout(options.acquire_timeout)
             .after_connect(move |_, _| {
                 fresh.store(false, Ordering::SeqCst);
                 Box::pin(async { Ok(()) })
@@ -87,9 +84,7 @@ impl Sqlite {
             .connect_with(connect.clone())
             .await
             .map_err(|e| store_error("connect to SQLite", e))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
+        let read = super::pool_options::<sqlx::Sqlite>(options)
             .connect_with(connect)
             .await
             .map_err(|e| store_error("connect to SQLite", e))?;
