@@ -216,8 +216,8 @@ async fn logins(f: &Arc<Fixture>, n: usize) -> (StdDuration, StdDuration) {
 
 /// The store operations of one login (as `tests/round_trips.rs` asserts them), issued
 /// directly: `begin_login` reads the application and the policy in one batch and inserts the
-/// pending login; `complete_login` takes it, reads the application and the policy in one
-/// batch, then the binding, then the privileged-user mark.
+/// pending login; `complete_login` takes it, reads the application and the policy (which holds
+/// the privileged users) in one batch, then the binding.
 async fn store_ops_of_one_login(store: &dyn Store, tenant: &str, now: OffsetDateTime, i: usize) {
     let app = format!("{tenant}|google");
     let pending = format!("{:043}.{:022}|{:043}", i, rand::random::<u64>(), i);
@@ -251,10 +251,6 @@ async fn store_ops_of_one_login(store: &dyn Store, tenant: &str, now: OffsetDate
             &format!("{tenant}|https://accounts.google.com|g-alice"),
             now,
         )
-        .await
-        .expect("get");
-    store
-        .get("privileged_user", &format!("{tenant}|u-alice"), now)
         .await
         .expect("get");
 }
