@@ -528,9 +528,9 @@ fn token_with_kid(kid: &str) -> String {
     )
 }
 
-/// Logs in `n` times with ID tokens naming a random `kid` each; every one is refused as an
-/// unknown key.
-async fn spray_random_kids(b: &Broker, n: usize) {
+/// Logs in `n` times with the ID tokens the token endpoint answers; every one is refused with
+/// `expected`.
+async fn spray(b: &Broker, n: usize, expected: IdTokenError) {
     for _ in 0..n {
         let r = b
             .begin_login(
@@ -553,7 +553,7 @@ async fn spray_random_kids(b: &Broker, n: usize) {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::IdToken(IdTokenError::UnknownKey)),
+            matches!(&err, Error::IdToken(e) if *e == expected),
             "{err:?}"
         );
     }
@@ -584,7 +584,7 @@ async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldow
         let body = token_response(&token_with_kid(&URL_SAFE_NO_PAD.encode(kid)));
         Some(http::Response::builder().status(200).body(body).unwrap())
     });
-    spray_random_kids(&b, 5_000).await;
+    spray(&b, 5_000, IdTokenError::UnknownKey).await;
     assert_eq!(
         idp.jwks_fetches() - before,
         1,
@@ -593,7 +593,45 @@ async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldow
 
     // Past the cooldown (60 s by default): exactly one more, however many tokens come.
     clock.advance(Duration::seconds(61));
-    spray_random_kids(&b, 5_000).await;
+    spray(&b, 5_000, IdTokenError::UnknownKey).await;
+    assert_eq!(idp.jwks_fetches() - before, 2);
+}
+
+/// A token without `kid` whose signature the provider's only key does not verify may mean the
+/// provider replaced that key, so it refetches the key set; forged ones arriving by the
+/// thousand refetch once per cooldown, as unknown kids do, and each costs at most two
+/// signature checks.
+#[tokio::test]
+async fn two_thousand_forged_id_tokens_without_kid_fetch_the_jwks_once_per_cooldown() {
+    let clock = clock();
+    let idp = google_idp(&clock);
+    let transport = Canned::new(&idp);
+    let b = google_broker(&transport, &clock).await;
+    let (callback, binding) = consent(&b, &idp).await;
+    assert!(
+        b.complete_login(&route(), &callback, &binding)
+            .await
+            .is_ok()
+    );
+    let before = idp.jwks_fetches();
+
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    let forged = format!(
+        "{}.e30.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+        URL_SAFE_NO_PAD.encode([7u8; 256])
+    );
+    transport.answer(move |request| {
+        if !request.uri().path().ends_with("/token") {
+            return None;
+        }
+        let body = token_response(&forged);
+        Some(http::Response::builder().status(200).body(body).unwrap())
+    });
+    spray(&b, 1_000, IdTokenError::BadSignature).await;
+    assert_eq!(idp.jwks_fetches() - before, 1, "one refetch for the first");
+    clock.advance(Duration::seconds(61));
+    spray(&b, 1_000, IdTokenError::BadSignature).await;
     assert_eq!(idp.jwks_fetches() - before, 2);
 }
 

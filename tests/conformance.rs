@@ -459,6 +459,27 @@ async fn rp_id_token_kid_absent_single_jwks() {
     assert_signs_in(&w, "alice", "g-alice").await;
 }
 
+/// A provider that signs without `kid` replaces its only key (the old one unpublished). The
+/// cached key no longer verifies the signature, which makes exactly one JWKS refetch (as an
+/// unknown `kid` does), and the new key verifies; a second login needs no more.
+#[tokio::test]
+async fn rp_key_rotation_op_sign_key_without_kid() {
+    let w = google_world().await;
+    w.idp.misbehave(Misbehavior::NoKid);
+    w.bind("alice", "g-alice").await;
+    let before = w.idp.jwks_fetches();
+    w.idp.rotate_key();
+    w.idp.retire_old_keys();
+    for _ in 0..2 {
+        let out = w.login(LoginIntent::SignIn, "g-alice").await.unwrap();
+        assert!(
+            matches!(out, LoginOutcome::SignedIn { user: ref u, .. } if *u == user("alice")),
+            "{out:?}"
+        );
+        assert_eq!(w.idp.jwks_fetches() - before, 1);
+    }
+}
+
 /// The test allows either refusing or trying every key. This crate refuses: without a `kid`
 /// it cannot tell which of several keys was meant, and trying each would multiply the
 /// signature work an attacker can cause per token by the size of the provider's key set.

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::Env;
-use super::metadata::{MetadataCache, MetadataSource, ProviderMetadata};
+use super::metadata::{MetadataCache, MetadataSource, ProviderMetadata, VerifyKey};
 use crate::error::{Error, IdTokenAlgorithm, IdTokenError};
 
 /// The Microsoft Entra issuer template for multi-tenant applications.
@@ -161,28 +161,22 @@ async fn verify_with(
         return Err(malformed("kid"));
     }
     let key = keys.key(env, source, meta, header.kid.as_deref()).await?;
-    if key.alg.is_some_and(|a| a != alg) {
-        return Err(IdTokenError::KeyMismatch.into());
-    }
     let signed_len = h64.len() + 1 + p64.len();
     let message = token.get(..signed_len).ok_or_else(|| malformed("token"))?;
-    match jsonwebtoken::crypto::verify(sig64, message.as_bytes(), &key.key, alg) {
-        Ok(true) => {}
-        Ok(false) => return Err(IdTokenError::BadSignature.into()),
-        Err(e) => {
-            return Err(match e.kind() {
-                jsonwebtoken::errors::ErrorKind::Base64(_) => {
-                    malformed("signature is not base64url")
-                }
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
-                | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
-                | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
-                | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
-                | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => {
-                    IdTokenError::KeyMismatch.into()
-                }
-                _ => IdTokenError::BadSignature.into(),
-            });
+    if let Err(refused) = check_signature(&key, alg, sig64, message) {
+        // Without a `kid`, the set's only key failing may mean the provider replaced it.
+        let replaced = matches!(
+            refused,
+            Error::IdToken(IdTokenError::BadSignature | IdTokenError::KeyMismatch)
+        ) && header.kid.is_none();
+        let replacement = if replaced {
+            keys.replacement_for_unkeyed(env, source, meta, &key).await
+        } else {
+            None
+        };
+        match replacement {
+            Some(new_key) => check_signature(&*new_key?, alg, sig64, message)?,
+            None => return Err(refused),
         }
     }
 
@@ -194,6 +188,31 @@ async fn verify_with(
     let checked = check_claims(env, rules, meta, &claims, expected_nonce)?;
     check_at_hash(&claims, alg, access_token)?;
     Ok(checked)
+}
+
+/// Whether `sig64` is `key`'s signature of `message` with `alg` (and the key may sign with it).
+fn check_signature(
+    key: &VerifyKey,
+    alg: Algorithm,
+    sig64: &str,
+    message: &str,
+) -> Result<(), Error> {
+    if key.alg.is_some_and(|a| a != alg) {
+        return Err(IdTokenError::KeyMismatch.into());
+    }
+    match jsonwebtoken::crypto::verify(sig64, message.as_bytes(), &key.key, alg) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(IdTokenError::BadSignature.into()),
+        Err(e) => Err(match e.kind() {
+            jsonwebtoken::errors::ErrorKind::Base64(_) => malformed("signature is not base64url"),
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
+            | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+            | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => IdTokenError::KeyMismatch.into(),
+            _ => IdTokenError::BadSignature.into(),
+        }),
+    }
 }
 
 /// OpenID Connect Core 3.1.3.8: when the ID token has `at_hash`, it must be the base64url

@@ -316,27 +316,69 @@ impl MetadataCache {
                     return Ok(k.clone());
                 }
                 // Unknown kid: one coalesced, rate-limited refetch.
-                let mut last_unknown = entry.keys_fetch.lock().await;
-                let current = read(&entry.keys).clone();
-                if let Some(k) = current.by_kid.get(kid) {
-                    return Ok(k.clone());
-                }
-                let now = env.clock.now();
-                if last_unknown.is_some_and(|at| now - at < env.jwks_refetch_cooldown) {
-                    return Err(IdTokenError::UnknownKey.into());
-                }
-                *last_unknown = Some(now);
-                match fetch_keys(env, jwks_uri(meta)?).await {
-                    Ok(fresh) => {
-                        let found = fresh.by_kid.get(kid).cloned();
-                        *write(&entry.keys) = Arc::new(fresh);
-                        found.ok_or_else(|| IdTokenError::UnknownKey.into())
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "key set refetch for an unknown kid failed");
-                        Err(IdTokenError::UnknownKey.into())
-                    }
-                }
+                self.refetch_for(env, meta, &entry, |set| {
+                    set.by_kid.get(kid).cloned().map(Ok)
+                })
+                .await
+                .unwrap_or_else(|| Err(IdTokenError::UnknownKey.into()))
+            }
+        }
+    }
+
+    /// After `failed`, the only key of the cached set, did not verify a token without `kid`: the
+    /// provider may have replaced its key. The only key of a refetched set (one coalesced,
+    /// rate-limited refetch, as for an unknown `kid`; a caller that waited for another's refetch
+    /// takes its key), or `None` when the cooldown holds or the fetch failed. `AmbiguousKey`
+    /// when the set now holds several keys, `UnknownKey` when none.
+    pub(crate) async fn replacement_for_unkeyed(
+        &self,
+        env: &Env<'_>,
+        source: &MetadataSource,
+        meta: &ProviderMetadata,
+        failed: &Arc<VerifyKey>,
+    ) -> Option<Result<Arc<VerifyKey>, Error>> {
+        let entry = self.entry(source.discovery_url().ok()?, env.metadata_cache_capacity);
+        self.refetch_for(env, meta, &entry, |set| match set.all.as_slice() {
+            [only] if Arc::ptr_eq(only, failed) => None,
+            _ => Some(pick_unkeyed(set)),
+        })
+        .await
+    }
+
+    /// One refetch of the key set for a key the cached set could not give, coalesced (callers
+    /// that waited for another's refetch take its result) and rate-limited (at most one per
+    /// `jwks_refetch_cooldown`, whatever tokens arrive). `pick` finds the key in a set; `None`
+    /// when it finds none, before or after the refetch.
+    async fn refetch_for(
+        &self,
+        env: &Env<'_>,
+        meta: &ProviderMetadata,
+        entry: &Entry,
+        pick: impl Fn(&KeySet) -> Option<Result<Arc<VerifyKey>, Error>>,
+    ) -> Option<Result<Arc<VerifyKey>, Error>> {
+        let mut last_refetch = entry.keys_fetch.lock().await;
+        let current = read(&entry.keys).clone();
+        if let Some(found) = pick(&current) {
+            return Some(found);
+        }
+        let now = env.clock.now();
+        if last_refetch.is_some_and(|at| now - at < env.jwks_refetch_cooldown) {
+            return None;
+        }
+        *last_refetch = Some(now);
+        let uri = match jwks_uri(meta) {
+            Ok(uri) => uri,
+            Err(e) => return Some(Err(e)),
+        };
+        match fetch_keys(env, uri).await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *write(&entry.keys) = fresh.clone();
+                pick(&fresh)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "key set refetch for a key not in the cached set failed");
+                None
             }
         }
     }
