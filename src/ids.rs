@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
 macro_rules! id_type {
-    ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr) => {
+    ($(#[$meta:meta])* $name:ident, $what:literal, $len:expr, $allowed:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
@@ -18,7 +18,8 @@ macro_rules! id_type {
             pub(crate) fn parse(value: impl Into<String>) -> Result<Self, $crate::ids::InvalidIdentifier> {
                 let value = value.into();
                 let allowed: fn(char) -> bool = $allowed;
-                if value.is_empty() || value.len() > $max || !value.chars().all(allowed) {
+                let len: std::ops::RangeInclusive<usize> = $len;
+                if !len.contains(&value.len()) || !value.chars().all(allowed) {
                     return Err($crate::ids::InvalidIdentifier { what: $what });
                 }
                 Ok(Self(value))
@@ -53,7 +54,8 @@ macro_rules! id_type {
 
 pub(crate) use id_type;
 
-/// An identifier that is empty, too long or holds a character its kind does not allow; the
+/// An identifier whose length or a character its kind does not allow (empty, too long, or for
+/// a binding id not exactly 43 characters); the
 /// crate's error turns it into
 /// [`ConfigError::InvalidIdentifier`](crate::ConfigError::InvalidIdentifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +82,7 @@ id_type!(
     /// A tenant (company) of the host platform: 1 to 128 ASCII letters, digits, `-`, `_` or `.`.
     TenantId,
     "tenant id",
-    128,
+    1..=128,
     slug_char
 );
 id_type!(
@@ -88,7 +90,7 @@ id_type!(
     /// 1 to 64 ASCII letters, digits, `-`, `_` or `.`. It appears in the redirect URI.
     ProviderId,
     "provider id",
-    64,
+    1..=64,
     slug_char
 );
 id_type!(
@@ -96,7 +98,7 @@ id_type!(
     /// characters.
     UserId,
     "user id",
-    256,
+    1..=256,
     opaque_char
 );
 
@@ -105,7 +107,7 @@ id_type!(
     /// 1 to 128 ASCII letters, digits, `-`, `_` or `.`.
     ConnectionId,
     "connection id",
-    128,
+    1..=128,
     slug_char
 );
 
@@ -117,7 +119,7 @@ id_type!(
     /// the provider nor the account, and the same account has unrelated ids in two tenants.
     BindingId,
     "binding id",
-    43,
+    43..=43,
     base64url_char
 );
 
@@ -153,6 +155,8 @@ mod tests {
         assert!(ConnectionId::new("a|b").is_err());
         assert!(BindingId::new("A".repeat(43)).is_ok());
         assert!(BindingId::new("A".repeat(44)).is_err());
+        assert!(BindingId::new("A".repeat(42)).is_err());
+        assert!(BindingId::new("A").is_err());
         assert!(BindingId::new("a.b").is_err());
         assert!(BindingId::new("a+b/c=").is_err());
     }

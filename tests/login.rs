@@ -793,6 +793,11 @@ async fn unbind_takes_the_binding_id_a_settings_page_round_trips() {
     let posted: BindingId = id.to_string().parse().unwrap();
     assert_eq!(posted, id);
     assert!("not an id!".parse::<BindingId>().is_err());
+    // Exactly 43 characters, as the docs say: a cut-off or padded id is malformed, not unknown.
+    let cut = &id.as_str()[..42];
+    assert!(cut.parse::<BindingId>().is_err(), "{cut}");
+    assert!("A".parse::<BindingId>().is_err());
+    assert!(format!("{id}=").parse::<BindingId>().is_err());
 
     // An id of no binding (well-formed, or another tenant's) is not found; nothing is removed.
     let unknown = BindingId::new("A".repeat(43)).unwrap();

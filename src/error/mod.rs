@@ -250,7 +250,8 @@ impl Error {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// An identifier is empty, too long, or holds a character that is not allowed.
+    /// An identifier has a length its kind does not allow (empty, too long, or for a binding id
+    /// not exactly 43 characters) or holds a character that is not allowed.
     #[error("invalid {what}")]
     InvalidIdentifier {
         /// Which identifier.

@@ -29,7 +29,7 @@ id_type!(
     /// `vk_` and 16 random base64url characters.
     VisitorKeyId,
     "visitor key id",
-    64,
+    1..=64,
     slug_char
 );
 id_constructors!(VisitorKeyId);

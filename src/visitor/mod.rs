@@ -222,7 +222,7 @@ id_type!(
     /// (`"end-users"`, `"team-members"`). 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
     VisitorAudience,
     "visitor audience",
-    64,
+    1..=64,
     slug_char
 );
 id_constructors!(VisitorAudience);
