@@ -1,4 +1,5 @@
-//! The facade of the provider capability: one-line delegations to `crate::provider`.
+//! The facade of the provider capability: delegations to `crate::provider`, and the sequence
+//! of `configure_provider`, which also prepares the tenant's policy (a capability above it).
 
 #[cfg(doc)]
 use crate::error::ConfigError;
@@ -32,10 +33,12 @@ impl Broker {
         tenant: &TenantId,
         config: ProviderConfig,
     ) -> Result<ProviderReport, Error> {
-        self.inner
-            .providers
-            .configure_provider(tenant, config, self.inner.policies.prepare_policy(tenant))
-            .await
+        let providers = &self.inner.providers;
+        let check = providers.check_new_provider(tenant, &config).await?;
+        // Before the application is stored (a failure stores none): the tenant's policy record
+        // in its current format, so that its sign-ins read the privileged users with the policy.
+        self.inner.policies.prepare_policy(tenant).await?;
+        providers.save_provider(tenant, config, check).await
     }
 
     /// Removes a tenant's SSO application. Bindings made through it stay (they are keyed by

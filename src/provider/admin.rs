@@ -16,18 +16,14 @@ use crate::store::records::{self, PROVIDER};
 use super::Providers;
 
 impl Providers {
-    /// The work of `Broker::configure_provider`, whose docs say what it does.
-    ///
-    /// `before_storing` runs once the application is checked, before it is stored (a failure
-    /// stores no application): the tenant's policy record is prepared there, so that its
-    /// sign-ins read the privileged users with the policy. The policy capability sits above
-    /// this one, so the facade hands that step in rather than this capability calling it.
-    pub(crate) async fn configure_provider(
+    /// The first step of `Broker::configure_provider`, whose docs say what it does: refuses a
+    /// configuration with static problems, then checks its connection (discovery, secret) for
+    /// [`save_provider`](Self::save_provider) to store with it. Nothing is stored here.
+    pub(crate) async fn check_new_provider(
         &self,
         tenant: &TenantId,
-        config: ProviderConfig,
-        before_storing: impl Future<Output = Result<(), Error>> + Send,
-    ) -> Result<ProviderReport, Error> {
+        config: &ProviderConfig,
+    ) -> Result<ConnectionCheck, Error> {
         if let Some(refused) = config.not_applicable().into_iter().next() {
             return Err(refused.into());
         }
@@ -39,15 +35,12 @@ impl Providers {
             }
             .into());
         }
-        let check = self.check_connection(tenant, &config).await;
-        // So that the tenant's sign-ins read its privileged users with its policy (before the
-        // application is stored: a failure here stores no application).
-        before_storing.await?;
-        self.save_provider(tenant, config, check).await
+        Ok(self.check_connection(tenant, config).await)
     }
 
-    /// Stores `config` with its check, and reports the status it now has.
-    async fn save_provider(
+    /// Stores `config` with its check, and reports the status it now has: the last step of
+    /// `Broker::configure_provider`.
+    pub(crate) async fn save_provider(
         &self,
         tenant: &TenantId,
         config: ProviderConfig,
