@@ -559,13 +559,15 @@ async fn spray(b: &Broker, n: usize, expected: IdTokenError) {
     }
 }
 
-#[tokio::test]
-async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldown() {
-    let clock = clock();
-    let idp = google_idp(&clock);
+/// A broker whose key set one real login cached, after which the token endpoint answers the
+/// ID tokens `id_token` makes; the JWKS fetch count at that point.
+async fn keys_cached_then_answering(
+    clock: &Arc<ManualClock>,
+    id_token: impl Fn() -> String + Send + Sync + 'static,
+) -> (FakeIdp, Broker, u64) {
+    let idp = google_idp(clock);
     let transport = Canned::new(&idp);
-    let b = google_broker(&transport, &clock).await;
-    // A real login first: the key set is cached.
+    let b = google_broker(&transport, clock).await;
     let (callback, binding) = consent(&b, &idp).await;
     assert!(
         b.complete_login(&route(), &callback, &binding)
@@ -573,17 +575,25 @@ async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldow
             .is_ok()
     );
     let before = idp.jwks_fetches();
-
-    // From now on the token endpoint answers tokens with random kids.
-    transport.answer(|request| {
+    transport.answer(move |request| {
         if !request.uri().path().ends_with("/token") {
             return None;
         }
-        let mut kid = [0u8; 12];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut kid);
-        let body = token_response(&token_with_kid(&URL_SAFE_NO_PAD.encode(kid)));
+        let body = token_response(&id_token());
         Some(http::Response::builder().status(200).body(body).unwrap())
     });
+    (idp, b, before)
+}
+
+#[tokio::test]
+async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldown() {
+    let clock = clock();
+    let (idp, b, before) = keys_cached_then_answering(&clock, || {
+        let mut kid = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut kid);
+        token_with_kid(&URL_SAFE_NO_PAD.encode(kid))
+    })
+    .await;
     spray(&b, 5_000, IdTokenError::UnknownKey).await;
     assert_eq!(
         idp.jwks_fetches() - before,
@@ -604,30 +614,13 @@ async fn ten_thousand_id_tokens_with_random_kids_fetch_the_jwks_once_per_cooldow
 #[tokio::test]
 async fn two_thousand_forged_id_tokens_without_kid_fetch_the_jwks_once_per_cooldown() {
     let clock = clock();
-    let idp = google_idp(&clock);
-    let transport = Canned::new(&idp);
-    let b = google_broker(&transport, &clock).await;
-    let (callback, binding) = consent(&b, &idp).await;
-    assert!(
-        b.complete_login(&route(), &callback, &binding)
-            .await
-            .is_ok()
-    );
-    let before = idp.jwks_fetches();
-
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     let forged = format!(
         "{}.e30.{}",
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
         URL_SAFE_NO_PAD.encode([7u8; 256])
     );
-    transport.answer(move |request| {
-        if !request.uri().path().ends_with("/token") {
-            return None;
-        }
-        let body = token_response(&forged);
-        Some(http::Response::builder().status(200).body(body).unwrap())
-    });
+    let (idp, b, before) = keys_cached_then_answering(&clock, move || forged.clone()).await;
     spray(&b, 1_000, IdTokenError::BadSignature).await;
     assert_eq!(idp.jwks_fetches() - before, 1, "one refetch for the first");
     clock.advance(Duration::seconds(61));
