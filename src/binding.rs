@@ -270,7 +270,7 @@ impl Bindings {
             )
             .await?;
         let account = account_name(identity);
-        if inserted == Inserted::Yes {
+        if matches!(inserted, Inserted::Yes { .. }) {
             self.cx
                 .audit(tenant, user.as_str(), &account, AuditKind::Bind, rule);
             return Ok(binding);
@@ -407,7 +407,7 @@ impl Bindings {
                 now,
             )
             .await?;
-        if inserted != Inserted::Yes {
+        if !matches!(inserted, Inserted::Yes { .. }) {
             return Err(StoreError::unavailable("ticket collision").into());
         }
         Ok(LinkTicket::new(ticket))

@@ -390,11 +390,13 @@ impl Policies {
             }
             events.extend(change(&mut p, now)?);
             let written = if version == 0 {
-                self.cx
-                    .store
-                    .insert(NS_POLICY, tenant.as_str(), records::encode(&p)?, now)
-                    .await?
-                    == Inserted::Yes
+                matches!(
+                    self.cx
+                        .store
+                        .insert(NS_POLICY, tenant.as_str(), records::encode(&p)?, now)
+                        .await?,
+                    Inserted::Yes { .. }
+                )
             } else {
                 matches!(
                     self.cx

@@ -12,7 +12,7 @@ use crate::error::{ConnectionError, Error, IdTokenError, TokenEndpointError};
 use crate::ids::{ConnectionId, TenantId};
 use crate::oauth::TokenClient;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::records::{self, CasRetry, LeaseHolder, StoredRecord};
+use crate::store::records::{self, CasRetry, LeaseHolder};
 use crate::store::{CasOutcome, Inserted, NewRecord, StoreError, key};
 
 use super::record::{ConnectionRecord, NS_CONNECTION, StoredStatus, expires_in, split_scopes};
@@ -172,10 +172,8 @@ impl Connections {
             let holder = crate::crypto::random_token(16);
             let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
             match self.cx.store.insert(NS_LEASE, k, lease, now).await? {
-                Inserted::Yes => {
-                    return self
-                        .refresh_under_lease(tenant, connection, k, holder)
-                        .await;
+                Inserted::Yes { version: lease } => {
+                    return self.refresh_under_lease(tenant, connection, k, lease).await;
                 }
                 Inserted::No => {
                     let busy = Err(ConnectionError::Transient {
@@ -196,13 +194,14 @@ impl Connections {
         }
     }
 
-    /// Holding the lease `holder`: re-read, refresh at the provider, store, release the lease.
+    /// Holding the lease (at version `lease`): re-read, refresh at the provider, store, release
+    /// the lease.
     async fn refresh_under_lease(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         k: &str,
-        holder: String,
+        lease: u64,
     ) -> Result<(AccessToken, String), Error> {
         // Another node (or, in a rare race, another caller here) may have refreshed between our
         // read and our lease: read again under the lease, so we never post a refresh token it
@@ -214,18 +213,18 @@ impl Connections {
                     let token = self.open_access(tenant, connection, &record)?;
                     Ok((token, record.mailbox))
                 });
-                self.release_lease(k, &holder).await;
+                self.release_lease(k, lease).await;
                 return result;
             }
             Ok((record, version)) => match Self::usable(&record) {
                 Ok(()) => (record, version),
                 Err(e) => {
-                    self.release_lease(k, &holder).await;
+                    self.release_lease(k, lease).await;
                     return Err(e);
                 }
             },
             Err(e) => {
-                self.release_lease(k, &holder).await;
+                self.release_lease(k, lease).await;
                 return Err(e);
             }
         };
@@ -235,7 +234,7 @@ impl Connections {
             let result = self
                 .refresh_at_provider(tenant, connection, k, record, version)
                 .await;
-            self.release_lease(k, &holder).await;
+            self.release_lease(k, lease).await;
             return result;
         };
         // On its own task: once the provider has answered, a rotated refresh token must reach
@@ -247,12 +246,11 @@ impl Connections {
             k.to_owned(),
         );
         let (done, result) = tokio::sync::oneshot::channel();
-        let task_holder = holder.clone();
         spawner.spawn(Box::pin(async move {
             let r = this
                 .refresh_at_provider(&t, &c, &key, record, version)
                 .await;
-            this.release_lease(&key, &task_holder).await;
+            this.release_lease(&key, lease).await;
             // The caller may have given up: then nobody needs the answer.
             let _ = done.send(r);
         }));
@@ -261,7 +259,7 @@ impl Connections {
             Err(_) => {
                 // The spawner dropped the task (its executor is shutting down) or the task
                 // panicked: it runs no more, so its lease can go.
-                self.release_lease(k, &holder).await;
+                self.release_lease(k, lease).await;
                 Err(ConnectionError::Transient {
                     retry_after: CONTENTION_RETRY,
                 }
@@ -270,20 +268,19 @@ impl Connections {
         }
     }
 
-    /// Deletes the lease if it is still ours, at the version read: a lease that expired and
-    /// was taken by another node in between is theirs and stays. A failure only delays other
-    /// nodes until the lease expires.
-    async fn release_lease(&self, k: &str, holder: &str) {
-        let store = &self.cx.store;
+    /// Deletes the lease if it is still ours: at the version our insert wrote. Versions never
+    /// repeat, so a lease that expired and was taken by another node in between has another
+    /// version and stays. One round trip; a failure only delays other nodes until the lease
+    /// expires.
+    async fn release_lease(&self, k: &str, lease: u64) {
         let now = self.cx.now();
-        match store.get(NS_LEASE, k, now).await {
-            Ok(Some(r)) if LeaseHolder::from_bytes(&r.value).is_ok_and(|h| h.0 == holder) => {
-                if let Err(e) = store.compare_and_delete(NS_LEASE, k, r.version, now).await {
-                    tracing::warn!(error = %e, "could not release a connection refresh lease");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not release a connection refresh lease"),
+        if let Err(e) = self
+            .cx
+            .store
+            .compare_and_delete(NS_LEASE, k, lease, now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release a connection refresh lease");
         }
     }
 

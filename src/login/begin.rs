@@ -168,7 +168,7 @@ impl Logins {
                 now,
             )
             .await?;
-        if inserted != crate::store::Inserted::Yes {
+        if !matches!(inserted, crate::store::Inserted::Yes { .. }) {
             // 256 random bits collided: the store is not behaving.
             return Err(crate::store::StoreError::unavailable("state collision").into());
         }

@@ -521,8 +521,8 @@ impl Store for MemoryStore {
         if inner.live_version(namespace, key, now).is_some() {
             return Ok(Inserted::No);
         }
-        inner.write(namespace, key, record, now)?;
-        Ok(Inserted::Yes)
+        let version = inner.write(namespace, key, record, now)?;
+        Ok(Inserted::Yes { version })
     }
 
     async fn put(

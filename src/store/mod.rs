@@ -48,7 +48,7 @@
 //!   consecutive (a store-wide counter is the simple way to keep this, and what every store in
 //!   this crate uses).
 //! - `insert` is atomic insert-if-absent: of two concurrent inserts of one key, exactly one gets
-//!   [`Inserted::Yes`].
+//!   [`Inserted::Yes`] (with the version written).
 //! - `take` is atomic get-and-delete: of two concurrent takes, at most one gets the record.
 //! - `compare_and_swap` replaces the record only when its current version equals `expected`;
 //!   `compare_and_delete` removes it only then. Of concurrent calls expecting one version, at
@@ -135,8 +135,8 @@
 //!         if state.live(ns, key, now).is_some() {
 //!             return Ok(Inserted::No);
 //!         }
-//!         state.write(ns, key, rec);
-//!         Ok(Inserted::Yes)
+//!         let version = state.write(ns, key, rec);
+//!         Ok(Inserted::Yes { version })
 //!     }
 //!     async fn put(&self, ns: &str, key: &str, rec: NewRecord, _now: OffsetDateTime)
 //!         -> Result<u64, StoreError> {
@@ -302,8 +302,12 @@ impl NewRecord {
 /// Result of [`Store::insert`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    /// The record was written.
-    Yes,
+    /// The record was written; it has `version` (so a later conditional write or delete needs
+    /// no read first).
+    Yes {
+        /// The version of the record written.
+        version: u64,
+    },
     /// A live record already had that key; nothing was written.
     No,
 }

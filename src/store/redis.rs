@@ -471,7 +471,9 @@ impl Store for RedisStore {
         Self::with_record(&mut inv, &record);
         Ok(match self.run("insert", &inv).await? {
             Value::Nil => Inserted::No,
-            _ => Inserted::Yes,
+            written => Inserted::Yes {
+                version: version(&written)?,
+            },
         })
     }
 

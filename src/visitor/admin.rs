@@ -173,7 +173,7 @@ impl Visitors {
             .insert(NS_CONFIG, &config_key(tenant, audience), record, now)
             .await?
         {
-            Inserted::Yes => {}
+            Inserted::Yes { .. } => {}
             Inserted::No => return Err(VisitorAdminError::ConfigExists.into()),
         }
         tracing::info!(tenant = %tenant, audience = %audience, kid = %kid, "visitor configuration created");

@@ -163,7 +163,7 @@ pub(super) async fn insert(pool: &PgPool, row: &Row<'_>, now: i64) -> Result<Ins
          RETURNING r.version"
     );
     let attempt = retrying("insert", || {
-        sqlx::query(&sql)
+        sqlx::query_scalar::<_, i64>(&sql)
             .bind(row.namespace)
             .bind(row.key)
             .bind(now)
@@ -174,7 +174,9 @@ pub(super) async fn insert(pool: &PgPool, row: &Row<'_>, now: i64) -> Result<Ins
     })
     .await;
     match attempt {
-        Ok(Some(_)) => Ok(Inserted::Yes),
+        Ok(Some(version)) => Ok(Inserted::Yes {
+            version: version_from_db(version)?,
+        }),
         Ok(None) => Ok(Inserted::No),
         // Someone else's row won the key: exactly what insert-if-absent answers with No.
         Err(StoreError::Contention {

@@ -237,11 +237,17 @@ impl Sqlite {
             .fetch_optional(&mut *w)
             .await
             .map_err(|e| store_error("insert", e))?;
-        Ok(if result.is_some() {
-            Inserted::Yes
-        } else {
-            Inserted::No
-        })
+        match result {
+            Some(row) => {
+                let version: i64 = row
+                    .try_get("version")
+                    .map_err(|e| store_error("insert", e))?;
+                Ok(Inserted::Yes {
+                    version: version_from_db(version)?,
+                })
+            }
+            None => Ok(Inserted::No),
+        }
     }
 
     pub(super) async fn put(&self, row: &Row<'_>) -> Result<u64, StoreError> {
