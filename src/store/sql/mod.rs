@@ -244,7 +244,7 @@ impl SqlStoreOptions {
     /// on its way out of the pool; 30 seconds by default. A connection that fails the check is
     /// closed and another is used, so a database restart or a proxy that drops idle connections
     /// costs no failed operation after a quiet spell. A connection in steady use is not checked:
-    /// a check before every statement would double its round trips (sqlx's default, which this
+    /// a check before every statement would add a round trip to each (sqlx's default, which this
     /// replaces). A connection that breaks while in use fails the one statement on it with
     /// [`StoreError::Unavailable`] and is not reused. `Duration::ZERO` checks every time.
     pub fn ping_after_idle(mut self, idle: StdDuration) -> Self {
