@@ -212,7 +212,8 @@ impl Default for SqlStoreOptions {
 
 impl SqlStoreOptions {
     /// The defaults: 8 connections, a 10-second wait for one, a ping before reusing one idle for
-    /// 30 seconds or more, [`ShortLivedCommits::Fast`], and for SQLite a 5-second `busy_timeout` and `synchronous=FULL` for durable records.
+    /// 30 seconds or more, [`ShortLivedCommits::Fast`], and for SQLite a 5-second
+    /// `busy_timeout` and `synchronous=FULL` for durable records.
     pub fn new() -> Self {
         Self::default()
     }
