@@ -54,8 +54,8 @@ macro_rules! id_type {
 
 pub(crate) use id_type;
 
-/// An identifier whose length or a character its kind does not allow (empty, too long, or for
-/// a binding id not exactly 43 characters); the
+/// An identifier of a length its kind does not allow (empty, too long, or for a binding id not
+/// exactly 43 characters) or holding a character it does not allow; the
 /// crate's error turns it into
 /// [`ConfigError::InvalidIdentifier`](crate::ConfigError::InvalidIdentifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
