@@ -431,6 +431,22 @@ fn check_pinned_alg(
 mod tests {
     use super::*;
 
+    /// A NumericDate may be fractional (RFC 7519 §2): it is truncated, never reported missing;
+    /// absent or null is missing, any other type malformed.
+    #[test]
+    fn numeric_dates_may_be_fractional() {
+        let claims = |json: &str| serde_json::from_str::<Map<String, Value>>(json).unwrap();
+        let time = |json: &str| req_time(&claims(json), "exp").map_err(|e| e.to_string());
+        assert_eq!(time(r#"{"exp":1700000000.75}"#), Ok(1_700_000_000));
+        assert_eq!(time(r#"{"exp":1.7e9}"#), Ok(1_700_000_000));
+        assert_eq!(time(r#"{"exp":1700000000}"#), Ok(1_700_000_000));
+        let missing = Err(Error::from(IdTokenError::MissingClaim("exp")).to_string());
+        assert_eq!(time(r#"{}"#), missing);
+        assert_eq!(time(r#"{"exp":null}"#), missing);
+        let malformed = Err(Error::from(IdTokenError::MalformedClaim("exp".into())).to_string());
+        assert_eq!(time(r#"{"exp":"1700000000"}"#), malformed);
+    }
+
     #[test]
     fn at_hash_is_the_left_half_of_the_algorithms_hash() {
         // OpenID Connect Core 1.0, appendix A.3 (RS256).
