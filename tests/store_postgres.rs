@@ -168,7 +168,10 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         SqlStore::postgres_with(&url, options)
     };
 
-    let checked = open(std::time::Duration::from_millis(50)).await.unwrap();
+    let needs = "a connection with idle_session_timeout (PostgreSQL 14 or later)";
+    let checked = open(std::time::Duration::from_millis(50))
+        .await
+        .expect(needs);
     assert_eq!(checked.get(&ns, "k", now()).await.unwrap(), None);
     tokio::time::sleep(quiet).await;
     assert_eq!(
@@ -177,7 +180,9 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         "the dropped connection was checked and replaced"
     );
 
-    let unchecked = open(std::time::Duration::from_secs(3600)).await.unwrap();
+    let unchecked = open(std::time::Duration::from_secs(3600))
+        .await
+        .expect(needs);
     assert_eq!(unchecked.get(&ns, "k", now()).await.unwrap(), None);
     tokio::time::sleep(quiet).await;
     let err = unchecked.get(&ns, "k", now()).await.unwrap_err();

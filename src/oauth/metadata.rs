@@ -105,7 +105,9 @@ struct Entry {
     /// cached, so that callers fail fast instead of queueing one timeout each.
     meta_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
     keys: RwLock<Arc<KeySet>>,
-    /// Held while the key set is fetched; remembers the last refetch for an unknown `kid`.
+    /// Held while the key set is fetched; remembers the last refetch for a key the cached set
+    /// could not give (an unknown `kid`, or a replaced key without `kid`), cleared by the
+    /// routine refetch of an expired set.
     keys_fetch: tokio::sync::Mutex<Option<OffsetDateTime>>,
 }
 
@@ -347,8 +349,9 @@ impl MetadataCache {
 
     /// One refetch of the key set for a key the cached set could not give, coalesced (callers
     /// that waited for another's refetch take its result) and rate-limited (at most one per
-    /// `jwks_refetch_cooldown`, whatever tokens arrive). `pick` finds the key in a set; `None`
-    /// when it finds none, before or after the refetch.
+    /// `jwks_refetch_cooldown`, whatever tokens arrive; the routine refetch of an expired set
+    /// starts a new cooldown). `pick` finds the key in a set; `None` when it finds none, before
+    /// or after the refetch.
     async fn refetch_for(
         &self,
         env: &Env<'_>,

@@ -33,7 +33,14 @@ use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, Store
 ///   scored by their expiry (`+inf` for none). Members whose score has passed are trimmed on
 ///   every write to the set and every `list` of it, and the set itself expires with its last
 ///   member, so members never leak when records expire natively;
-/// - versions come from one counter, `<prefix>:version` (`INCR`).
+/// - versions come from one counter, `<prefix>:version` (`INCR`). It must outlive every record
+///   written with it: a Redis restart without persistence (or a `FLUSHALL`, or eviction of the
+///   counter under a `maxmemory` policy that evicts keys without an expiry) starts it again at
+///   1, and a version may then repeat for a key. With only short-lived records here, the one
+///   caller that could notice is a refresh lease released late by a node that took it before
+///   the restart: it could remove a newer holder's lease of the same version, so two nodes
+///   refresh one connection at once (the compare-and-swap on the durable connection record
+///   still keeps one result). Use `noeviction` or a `volatile-*` policy.
 ///
 /// Every operation that writes or must be consistent is one Lua script (atomic in Redis):
 /// insert-if-absent, put, take (the `GETDEL` of a hash), compare-and-swap, compare-and-delete,

@@ -115,8 +115,8 @@ pub async fn run_all(store: &dyn Store) {
 }
 
 /// `get` of a missing key is `None`; `insert` writes a record at a version of at least 1 and
-/// answers that version, and `get` returns exactly what was written: arbitrary bytes (not UTF-8, empty, 64 KiB), the
-/// expiry and the index.
+/// answers that version, and `get` returns exactly what was written: arbitrary bytes (not
+/// UTF-8, empty, 64 KiB), the expiry and the index.
 pub async fn get_returns_what_insert_wrote(store: &dyn Store) {
     let c = Check::new(store, "get_returns_what_insert_wrote");
     let ns = c.namespace("");
@@ -612,7 +612,8 @@ pub async fn delete_reports_whether_a_live_record_was_there(store: &dyn Store) {
 /// A version is never given twice to one key: a record created again after a `delete`, a
 /// `take`, a `compare_and_delete` or its expiry gets a version that key never had, so a
 /// `compare_and_swap` or `compare_and_delete` holding a version read before can never succeed
-/// against the new record.
+/// against the new record. An `insert` answers the version it wrote, also over an expired
+/// record.
 pub async fn versions_never_repeat_for_a_key(store: &dyn Store) {
     let c = Check::new(store, "versions_never_repeat_for_a_key");
     let ns = c.namespace("");
@@ -674,23 +675,20 @@ pub async fn versions_never_repeat_for_a_key(store: &dyn Store) {
     let expiring = rec(b"5").expires_at(now + Duration::minutes(1));
     let later = now + Duration::minutes(2);
     assert!(c.take(&ns, "k", now).await.is_some(), "{c}: take");
-    assert!(
-        matches!(
-            c.insert(&ns, "k", expiring.clone(), now).await,
-            Inserted::Yes { .. }
-        ),
-        "{c}: insert"
-    );
+    let Inserted::Yes { version: written } = c.insert(&ns, "k", expiring.clone(), now).await else {
+        panic!("{c}: insert after take must answer Inserted::Yes");
+    };
     let v = c.version(&ns, "k", now).await;
+    assert_eq!(written, v, "{c}: insert must answer the version it wrote");
     assert!(seen.insert(v), "{c}: version {v} repeated: {seen:?}");
-    assert!(
-        matches!(
-            c.insert(&ns, "k", rec(b"6"), later).await,
-            Inserted::Yes { .. }
-        ),
-        "{c}: insert over the expired record"
-    );
+    let Inserted::Yes { version: written } = c.insert(&ns, "k", rec(b"6"), later).await else {
+        panic!("{c}: insert over the expired record must answer Inserted::Yes");
+    };
     let v = c.version(&ns, "k", later).await;
+    assert_eq!(
+        written, v,
+        "{c}: insert over an expired record must answer the version it wrote, not the old one"
+    );
     assert!(
         seen.insert(v),
         "{c}: a record inserted over an expired one got version {v} again: {seen:?}"

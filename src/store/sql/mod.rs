@@ -244,10 +244,13 @@ impl SqlStoreOptions {
     /// How long a pooled connection may sit idle before it is checked (pinged, one round trip)
     /// on its way out of the pool; 30 seconds by default. A connection that fails the check is
     /// closed and another is used, so a database restart or a proxy that drops idle connections
-    /// costs no failed operation after a quiet spell. A connection in steady use is not checked:
-    /// a check before every statement would add a round trip to each (sqlx's default, which this
-    /// replaces). A connection that breaks while in use fails the one statement on it with
-    /// [`StoreError::Unavailable`] and is not reused. `Duration::ZERO` checks every time.
+    /// costs no failed operation after a quiet spell. A connection in steady use is not checked
+    /// before it is used: a check before every statement would add a round trip to each (sqlx's
+    /// default, which this replaces; sqlx still pings a connection as it goes back to the pool,
+    /// off the caller's path). A connection that broke while in steady use (a restart under
+    /// load) fails the one statement on it with [`StoreError::Unavailable`] and is not reused;
+    /// until each dead connection has been met, up to `max_connections` operations per pool can
+    /// fail so. `Duration::ZERO` checks every time.
     pub fn ping_after_idle(mut self, idle: StdDuration) -> Self {
         self.ping_after_idle = idle;
         self
