@@ -120,8 +120,8 @@ fuzz_target!(|data: &[u8]| {
     check_id!(UserId, &s, opaque);
     check_id!(VisitorAudience, &s, slug(&s, 64));
     check_id!(VisitorKeyId, &s, slug(&s, 64));
-    let b64 = !s.is_empty()
-        && s.len() <= 43
+    // Exactly 43: a binding id is an unpadded base64url SHA-256.
+    let b64 = s.len() == 43
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     check_id!(BindingId, &s, b64);
