@@ -237,3 +237,62 @@ async fn an_unreachable_server_is_unavailable_and_debug_hides_the_url() {
     let shown = format!("{store:?}");
     assert!(!shown.contains("127.0.0.1"), "{shown}");
 }
+
+/// A version counter that is gone (a Redis restart without persistence, a `FLUSHALL`, an
+/// eviction) starts again above every version it gave, so versions still never repeat for a
+/// key: a compare-and-delete holding a version from before cannot remove a record written
+/// after (the refresh lease's release rests on that).
+#[tokio::test]
+async fn a_lost_version_counter_starts_again_above_every_version_it_gave() {
+    let prefix = own_prefix();
+    let Some(store) = connect_with(RedisStoreOptions::new().prefix(prefix.clone())).await else {
+        return;
+    };
+    let Some(mut conn) = raw().await else { return };
+    let t = now();
+    let lease = |n: u8| NewRecord::new(vec![n]).expires_at(t + Duration::minutes(1));
+    let mut before = Vec::new();
+    for n in 0..5 {
+        before.push(
+            store
+                .put("connection_lease", "c1", lease(n), t)
+                .await
+                .unwrap(),
+        );
+    }
+    let counter = format!("{prefix}:version");
+    let deleted: i64 = redis::cmd("DEL")
+        .arg(&counter)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the counter lives at {counter}");
+    // The lease is gone with the restart too; a new node takes it.
+    assert!(
+        store
+            .take("connection_lease", "c1", t)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let cx_sso::store::Inserted::Yes { version: after } = store
+        .insert("connection_lease", "c1", lease(9), t)
+        .await
+        .unwrap()
+    else {
+        panic!("the lease was free");
+    };
+    assert!(
+        before.iter().all(|&v| v < after),
+        "version {after} after the counter was lost; before it: {before:?}"
+    );
+    for v in before {
+        assert!(matches!(
+            store
+                .compare_and_delete("connection_lease", "c1", v, t)
+                .await
+                .unwrap(),
+            cx_sso::store::DeleteOutcome::Conflict { .. }
+        ));
+    }
+}

@@ -33,14 +33,12 @@ use super::{CasOutcome, DeleteOutcome, Inserted, NewRecord, Record, Store, Store
 ///   scored by their expiry (`+inf` for none). Members whose score has passed are trimmed on
 ///   every write to the set and every `list` of it, and the set itself expires with its last
 ///   member, so members never leak when records expire natively;
-/// - versions come from one counter, `<prefix>:version` (`INCR`). It must outlive every record
-///   written with it: a Redis restart without persistence (or a `FLUSHALL`, or eviction of the
-///   counter under a `maxmemory` policy that evicts keys without an expiry) starts it again at
-///   1, and a version may then repeat for a key. With only short-lived records here, the one
-///   caller that could notice is a refresh lease released late by a node that took it before
-///   the restart: it could remove a newer holder's lease of the same version, so two nodes
-///   refresh one connection at once (the compare-and-swap on the durable connection record
-///   still keeps one result). Use `noeviction` or a `volatile-*` policy.
+/// - versions come from one counter, `<prefix>:version` (`INCR`). When the counter is missing
+///   (a new store, or one lost to a Redis restart without persistence, a `FLUSHALL` or an
+///   eviction) it starts at the Redis server's clock in microseconds, so versions still never
+///   repeat for a key: the versions given before grew by one per write, far slower than the
+///   clock. That holds unless the server's clock went back by more than the time since the
+///   counter began, or the store made more than a million writes a second.
 ///
 /// Every operation that writes or must be consistent is one Lua script (atomic in Redis):
 /// insert-if-absent, put, take (the `GETDEL` of a hash), compare-and-swap, compare-and-delete,
@@ -322,9 +320,18 @@ end
 local function write()
   unindex()
   redis.call('DEL', rk)
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    -- A counter that is gone (new, or lost to a restart without persistence, a FLUSHALL or an
+    -- eviction) starts at the server's clock in microseconds: above every version it gave
+    -- before, which grew by one per write, far slower than the clock.
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[2], t[1] .. string.sub('00000' .. t[2], -6))
+  end
   local ver = redis.call('INCR', KEYS[2])
   local has_e, e, has_x, x = ARGV[7] == '1', ARGV[8], ARGV[9] == '1', ARGV[10]
-  redis.call('HSET', rk, 'v', ARGV[6], 'n', ver)
+  -- '%.0f': exact for every integer below 2^53 (about 285 years of microseconds), where
+  -- Lua's own number-to-text conversion keeps only 14 digits.
+  redis.call('HSET', rk, 'v', ARGV[6], 'n', string.format('%.0f', ver))
   if has_e then
     redis.call('HSET', rk, 'e', e)
     redis.call('PEXPIREAT', rk, math.floor(tonumber(e) / 1000) + grace)
