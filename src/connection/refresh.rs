@@ -169,8 +169,10 @@ impl Connections {
                 }
             }
             let now = self.cx.now();
-            let holder = crate::crypto::random_token(16);
-            let lease = records::encode(&LeaseHolder(holder.clone()))?.expires_at(now + LEASE_TTL);
+            // Released by the version its insert answers; the random holder is for nodes of the
+            // previous version, which release a lease by reading it back.
+            let holder = LeaseHolder(crate::crypto::random_token(16));
+            let lease = records::encode(&holder)?.expires_at(now + LEASE_TTL);
             match self.cx.store.insert(NS_LEASE, k, lease, now).await? {
                 Inserted::Yes { version: lease } => {
                     return self.refresh_under_lease(tenant, connection, k, lease).await;

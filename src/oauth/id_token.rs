@@ -165,16 +165,15 @@ async fn verify_with(
     let message = token.get(..signed_len).ok_or_else(|| malformed("token"))?;
     if let Err(refused) = check_signature(&key, alg, sig64, message) {
         // Without a `kid`, the set's only key failing may mean the provider replaced it.
-        let replaced = matches!(
-            refused,
-            Error::IdToken(IdTokenError::BadSignature | IdTokenError::KeyMismatch)
-        ) && header.kid.is_none();
-        let replacement = if replaced {
-            keys.replacement_for_unkeyed(env, source, meta, &key).await
-        } else {
-            None
-        };
-        match replacement {
+        let may_be_replaced = header.kid.is_none()
+            && matches!(
+                refused,
+                Error::IdToken(IdTokenError::BadSignature | IdTokenError::KeyMismatch)
+            );
+        if !may_be_replaced {
+            return Err(refused);
+        }
+        match keys.replacement_for_unkeyed(env, source, meta, &key).await {
             Some(new_key) => check_signature(&*new_key?, alg, sig64, message)?,
             None => return Err(refused),
         }

@@ -227,7 +227,7 @@ impl Sqlite {
              RETURNING version"
         );
         let mut w = self.writer("insert", row.namespace).await?;
-        let result = sqlx::query(&sql)
+        let version: Option<i64> = sqlx::query_scalar(&sql)
             .bind(row.namespace)
             .bind(row.key)
             .bind(now)
@@ -237,15 +237,10 @@ impl Sqlite {
             .fetch_optional(&mut *w)
             .await
             .map_err(|e| store_error("insert", e))?;
-        match result {
-            Some(row) => {
-                let version: i64 = row
-                    .try_get("version")
-                    .map_err(|e| store_error("insert", e))?;
-                Ok(Inserted::Yes {
-                    version: version_from_db(version)?,
-                })
-            }
+        match version {
+            Some(version) => Ok(Inserted::Yes {
+                version: version_from_db(version)?,
+            }),
             None => Ok(Inserted::No),
         }
     }
